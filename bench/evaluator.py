@@ -1,0 +1,116 @@
+"""Benchmark: KV prefix reuse in the embedded evaluator.
+
+Evaluates one 3-shot prompt on N examples with the same model three ways, in one run:
+
+* naive   -- every prompt recomputed from scratch (``prefix_reuse=False``);
+* reuse   -- the shared prefix (instruction + exemplars) kept in the KV cache;
+* floor   -- the suffix-only floor: per-example suffix tokens and output tokens at the engine's
+             measured prompt-eval and generation speeds (what an ideal prefix cache would cost).
+
+Usage::
+
+    python bench/evaluator.py [--model qwen2.5-coder-0.5b] [--n 50] \
+        [--task ../shared/data/ape/negation.test.jsonl]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from promptlathe import Decoding, Evaluator, Exemplar, Prompt, get_metric
+from promptlathe.lms import resolve_embedded
+from promptlathe.lms._llama import LlamaCppLM
+from promptlathe.tasks import load_examples
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _lcp(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _speeds(lm: LlamaCppLM, chunk: int) -> tuple[float, float]:
+    """Prompt-eval tokens/s on ``chunk``-token pieces and generation tokens/s."""
+    llm = lm._llm
+    filler = llm.tokenize(b" The quick brown fox jumps over the lazy dog." * 40, add_bos=False)
+    pieces = [filler[i : i + chunk] for i in range(0, chunk * 8, chunk)]
+    llm.reset()
+    t0 = time.perf_counter()
+    for p in pieces:  # appended one after another, as suffixes are
+        llm.eval(p)
+    prompt_tps = chunk * len(pieces) / (time.perf_counter() - t0)
+    llm.reset()
+    t0 = time.perf_counter()
+    out = llm.create_completion("Count from one to one hundred in words:", max_tokens=48,
+                                temperature=0.0)
+    gen_secs = time.perf_counter() - t0
+    n_prompt = len(llm.tokenize(b"Count from one to one hundred in words:"))
+    gen_tokens = out["usage"]["completion_tokens"]
+    gen_tps = gen_tokens / max(1e-9, gen_secs - n_prompt / prompt_tps)
+    return prompt_tps, gen_tps
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="qwen2.5-coder-0.5b")
+    ap.add_argument("--n", type=int, default=50)
+    ap.add_argument("--task", default=str(REPO.parent / "shared/data/ape/negation.test.jsonl"))
+    ap.add_argument("--max-tokens", type=int, default=32)
+    args = ap.parse_args()
+
+    examples = load_examples(args.task)
+    shots, examples = examples[:3], examples[3 : 3 + args.n]
+    prompt = Prompt(
+        instruction="Negate the sentence.",
+        exemplars=tuple(Exemplar(e.input, e.target) for e in shots),
+    )
+    metric, dec = get_metric("normalized"), Decoding(max_tokens=args.max_tokens)
+    path = resolve_embedded(args.model)
+    times: dict[str, float] = {}
+    outputs: dict[str, list[str]] = {}
+    for name, reuse in (("naive", False), ("reuse", True)):
+        lm = LlamaCppLM(path, name=args.model, n_ctx=2048, prefix_reuse=reuse)
+        ev = Evaluator(lm, metric, dec)
+        ev.evaluate(prompt, examples[:1])  # warm-up (page the weights in)
+        lm._llm.reset()
+        t0 = time.perf_counter()
+        res = ev.evaluate(prompt, examples)
+        times[name] = time.perf_counter() - t0
+        outputs[name] = [r.output for r in res.records]
+        if reuse:
+            toks = [lm._tokens(lm.render(ev.request(prompt, e.input))) for e in examples]
+            prev = toks[-1]
+            suffix = []
+            for t in toks:
+                suffix.append(len(t) - _lcp(prev, t))
+                prev = t
+            out_tokens = sum(lm.count_tokens(o) for o in outputs[name])
+            prompt_tps, gen_tps = _speeds(lm, max(1, round(sum(suffix) / len(suffix))))
+            times["floor"] = sum(suffix) / prompt_tps + out_tokens / gen_tps
+            prefix_len = _lcp(toks[0], toks[1])
+        lm.close()
+
+    same = outputs["naive"] == outputs["reuse"]
+    print(f"model {args.model}, {len(examples)} examples, 3-shot, greedy, max_tokens "
+          f"{args.max_tokens}; shared prefix {prefix_len} tokens, mean suffix "
+          f"{sum(suffix) / len(suffix):.1f} tokens, {out_tokens} output tokens")
+    print(f"engine speeds: prompt eval {prompt_tps:.1f} tok/s, generation {gen_tps:.1f} tok/s")
+    print(f"{'way':<8}{'seconds':>10}{'s/example':>12}{'vs naive':>10}{'vs floor':>10}")
+    for name in ("naive", "reuse", "floor"):
+        t = times[name]
+        print(f"{name:<8}{t:>10.1f}{t / len(examples):>12.2f}{times['naive'] / t:>9.2f}x"
+              f"{t / times['floor']:>9.2f}x")
+    print(f"outputs identical naive vs reuse: {same}")
+    print(f"speed-up reuse vs naive: {times['naive'] / times['reuse']:.2f}x (target >= 4x); "
+          f"reuse / floor: {times['reuse'] / times['floor']:.2f}x (target <= 1.25x)")
+
+
+if __name__ == "__main__":
+    main()

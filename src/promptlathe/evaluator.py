@@ -1,0 +1,222 @@
+"""Run a prompt over examples, score the outputs, and aggregate with honest statistics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from promptlathe._stats import wilson_interval
+from promptlathe.errors import PromptlatheError, PromptTooLongError
+from promptlathe.lms import LM, GenerationRequest, request_key
+from promptlathe.metrics import Metric
+from promptlathe.prompts import Prompt
+from promptlathe.store import Store
+from promptlathe.tasks import Example
+
+Progress = Callable[[int, int], None]
+"""``progress(done, total)``, called as examples finish."""
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """Decoding parameters shared by every request of an evaluation (greedy by default)."""
+
+    max_tokens: int = 64
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int = 0
+
+
+@dataclass
+class Record:
+    """One scored example. ``request_hash`` identifies the exact rendered request."""
+
+    example_id: str
+    input: str
+    prompt_hash: str
+    request_hash: str
+    output: str
+    answer: str
+    targets: list[str]
+    score: float
+    cached: bool = False
+
+    @property
+    def correct(self) -> bool:
+        return self.score >= 1.0
+
+
+@dataclass
+class EvalResult:
+    """Per-example records and aggregate statistics of one evaluation."""
+
+    prompt_hash: str
+    records: list[Record]
+    calls: int = 0
+    cache_hits: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    wall_seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return len(self.records)
+
+    @property
+    def mean(self) -> float:
+        return sum(r.score for r in self.records) / self.n if self.records else 0.0
+
+    @property
+    def ci(self) -> tuple[float, float]:
+        """95 % Wilson interval of the mean score."""
+        return wilson_interval(sum(r.score for r in self.records), self.n)
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def summary(self) -> dict[str, Any]:
+        lo, hi = self.ci
+        return {
+            "prompt_hash": self.prompt_hash,
+            "accuracy": self.mean,
+            "ci95": [lo, hi],
+            "n": self.n,
+            "lm_calls": self.calls,
+            "cache_hits": self.cache_hits,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "wall_seconds": self.wall_seconds,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        recs = []
+        for r in self.records:
+            d = asdict(r)
+            d["correct"] = r.correct
+            recs.append(d)
+        return {**self.summary(), "records": recs}
+
+
+class Evaluator:
+    """Evaluates prompts with one LM and one metric.
+
+    Args:
+        lm: the backend (wrap it in :class:`~promptlathe.lms.CachedLM` to cache calls).
+        metric: scores outputs.
+        decoding: decoding parameters.
+        store: if given, each scored example is persisted under ``run`` as it completes and
+            reused on the next evaluation of the same prompt and example.
+        run: namespace for persisted records (model, metric and decoding are added to it).
+        batch_size: requests handed to the backend at once (default: its ``max_batch``).
+    """
+
+    def __init__(
+        self,
+        lm: LM,
+        metric: Metric,
+        decoding: Decoding | None = None,
+        store: Store | None = None,
+        run: str = "default",
+        batch_size: int | None = None,
+    ) -> None:
+        self.lm = lm
+        self.metric = metric
+        self.decoding = decoding or Decoding()
+        self.store = store
+        # Persisted records are only valid for the same model, metric and decoding.
+        self.run = f"{run}|{lm.model_id}|{metric.name}|{self.decoding}"
+        self.batch_size = batch_size or max(1, lm.max_batch)
+
+    def request(self, prompt: Prompt, query: str) -> GenerationRequest:
+        d = self.decoding
+        params = {
+            "max_tokens": d.max_tokens,
+            "temperature": d.temperature,
+            "top_p": d.top_p,
+            "seed": d.seed,
+        }
+        if prompt.format.mode == "completion":
+            return GenerationRequest.text(
+                prompt.render_text(query), stop=prompt.format.stop_sequences(), **params
+            )
+        return GenerationRequest.chat(prompt.render_messages(query), **params)
+
+    def evaluate(
+        self,
+        prompt: Prompt,
+        examples: Sequence[Example],
+        progress: Progress | None = None,
+    ) -> EvalResult:
+        """Score ``prompt`` on ``examples`` (in order).
+
+        Raises:
+            PromptTooLongError: a rendered prompt does not fit the context window (names the
+                example); records finished before it are kept in the store.
+        """
+        t0 = time.perf_counter()
+        phash = prompt.hash
+        ids = [ex.id for ex in examples]
+        if len(set(ids)) != len(ids):
+            dup = next(i for i in ids if ids.count(i) > 1)
+            raise PromptlatheError(f"example id {dup!r} occurs more than once; ids must be unique")
+        stored = self.store.get_records(self.run, phash) if self.store is not None else {}
+        done: dict[str, Record] = {}
+        for ex in examples:
+            rec = stored.get(ex.id)
+            # A stored output counts only if made for the same input; it is re-scored against
+            # the current targets (they may have been corrected since).
+            if rec is not None and rec["input"] == ex.input:
+                answer, score = self.metric(rec["output"], ex.targets)
+                done[ex.id] = Record(
+                    **{**rec, "answer": answer, "score": score, "targets": list(ex.targets)},
+                    cached=True,
+                )
+        result = EvalResult(prompt_hash=phash, records=[])
+        todo = [ex for ex in examples if ex.id not in done]
+        total = len(examples)
+        finished = total - len(todo)
+        if progress:
+            progress(finished, total)
+        for start in range(0, len(todo), self.batch_size):
+            batch = todo[start : start + self.batch_size]
+            reqs = [self.request(prompt, ex.input) for ex in batch]
+            try:
+                gens = self.lm.generate(reqs)
+            except PromptTooLongError as exc:
+                ids = ", ".join(ex.id for ex in batch[:3])
+                raise PromptTooLongError(f"example {ids}: {exc}") from None
+            for ex, req, gen in zip(batch, reqs, gens, strict=True):
+                answer, score = self.metric(gen.text, ex.targets)
+                rec = Record(
+                    example_id=ex.id,
+                    input=ex.input,
+                    prompt_hash=phash,
+                    request_hash=request_key(self.lm.model_id, "generate", req.payload())[:16],
+                    output=gen.text,
+                    answer=answer,
+                    targets=list(ex.targets),
+                    score=score,
+                    cached=gen.cached,
+                )
+                if gen.cached:
+                    result.cache_hits += 1
+                else:
+                    result.calls += 1
+                    result.prompt_tokens += gen.prompt_tokens
+                    result.completion_tokens += gen.completion_tokens
+                if self.store is not None:
+                    d = asdict(rec)
+                    d.pop("cached")
+                    self.store.put_record(self.run, phash, ex.id, d)
+                done[ex.id] = rec
+            finished += len(batch)
+            if progress:
+                progress(finished, total)
+        result.cache_hits += total - len(todo)
+        result.records = [done[ex.id] for ex in examples]
+        result.wall_seconds = time.perf_counter() - t0
+        return result

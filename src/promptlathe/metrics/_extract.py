@@ -1,0 +1,47 @@
+"""Answer extraction and normalisation shared by the metrics."""
+
+from __future__ import annotations
+
+import re
+import string
+
+_ANSWER_IS = re.compile(
+    r"the\s+(?:final\s+)?answer\s+is\s*:?|final\s+answer\s*:|answer\s*:", re.IGNORECASE
+)
+_EDGE_MARKS = "*`\"'“”‘’«» \t"
+_LABEL_PREFIX = re.compile(r"^\s*(?:output|answer|a|response|result)\s*[:=]\s*", re.IGNORECASE)
+_PUNCT_EDGE = string.punctuation + "“”‘’«»"
+
+
+def extract_answer(output: str) -> str:
+    """Pull the answer out of a model output.
+
+    Takes the text after the last "The answer is" / "Answer:" if present, otherwise the first
+    non-empty line; drops a leading field label ("Output:") and surrounding quotes/markdown.
+    """
+    text = output.strip()
+    for m in reversed(list(_ANSWER_IS.finditer(text))):
+        rest = text[m.end() :].lstrip(" \t\r\n:")
+        # The answer ends at the line end or where the next sentence begins.
+        first = re.split(r"\n|(?<=[.!?])\s+(?=[A-Z])", rest, maxsplit=1)[0]
+        first = re.sub(r"\.\s*$", "", first.strip())
+        if first.strip(_PUNCT_EDGE + " "):
+            text = first
+            break
+    else:
+        lines = [ln for ln in text.splitlines() if ln.strip()]
+        text = lines[0] if lines else ""
+    text = _LABEL_PREFIX.sub("", text)
+    return text.strip(_EDGE_MARKS)
+
+
+def normalize(text: str) -> str:
+    """Lower-case, collapse whitespace, strip surrounding quotes and trailing punctuation."""
+    t = " ".join(text.lower().split())
+    return t.strip(_PUNCT_EDGE + " ").strip()
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-cased word tokens with punctuation removed."""
+    t = text.lower().translate(str.maketrans(string.punctuation, " " * len(string.punctuation)))
+    return t.split()

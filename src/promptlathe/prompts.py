@@ -1,0 +1,189 @@
+"""The :class:`Prompt` value object: instruction + ordered exemplars + format.
+
+A prompt renders either to chat messages (for instruction-tuned models) or to plain text (for
+completion endpoints), has a stable content hash, and round-trips through JSON. That JSON is the
+artifact optimizers export and ``promptlathe run`` applies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from promptlathe.errors import PromptlatheError
+
+Message = dict[str, str]
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Exemplar:
+    """A demonstration: an input and the output the model should give."""
+
+    input: str
+    output: str
+
+
+@dataclass(frozen=True)
+class Format:
+    """How instruction, exemplars and the query are laid out.
+
+    Attributes:
+        input_label: label before each input ("" for none).
+        output_label: label before each output (used in text rendering).
+        separator: between a label and its value.
+        field_joiner: between the input and the output of one exemplar (text rendering).
+        example_joiner: between exemplars and between the instruction and the first one.
+        mode: ``"chat"`` renders exemplars as user/assistant turns; ``"chat_single"`` puts
+            everything in one user message; ``"completion"`` renders plain text ending with
+            the output label, for completion endpoints.
+        system: optional system message, put before the instruction.
+    """
+
+    input_label: str = "Input"
+    output_label: str = "Output"
+    separator: str = ": "
+    field_joiner: str = "\n"
+    example_joiner: str = "\n\n"
+    mode: Literal["chat", "chat_single", "completion"] = "chat"
+    system: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("chat", "chat_single", "completion"):
+            raise PromptlatheError(
+                f"format mode {self.mode!r} is not one of chat, chat_single, completion"
+            )
+
+    def label(self, label: str, value: str) -> str:
+        return f"{label}{self.separator}{value}" if label else value
+
+    def stop_sequences(self) -> tuple[str, ...]:
+        """Where a completion-mode answer ends (the next exemplar would begin)."""
+        if self.mode != "completion":
+            return ()
+        stops = [self.example_joiner]
+        if self.input_label:
+            stops.append(f"{self.field_joiner}{self.input_label}{self.separator.rstrip()}")
+        return tuple(dict.fromkeys(s for s in stops if s.strip() or "\n" in s))
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """An instruction, ordered exemplars and a format. Immutable; hashable by content."""
+
+    instruction: str = ""
+    exemplars: tuple[Exemplar, ...] = ()
+    format: Format = field(default_factory=Format)
+
+    # ---- rendering -----------------------------------------------------------------------
+    def render_messages(self, query: str) -> list[Message]:
+        """Chat messages for ``query`` (``mode`` chat or chat_single)."""
+        f = self.format
+        if f.mode == "completion":
+            return [{"role": "user", "content": self.render_text(query)}]
+        head = "\n\n".join(p for p in (f.system, self.instruction) if p)
+        if f.mode == "chat_single":
+            msgs: list[Message] = [{"role": "user", "content": self._text_body(query)}]
+            if f.system:
+                msgs.insert(0, {"role": "system", "content": f.system})
+            return msgs
+        msgs = [{"role": "system", "content": head}] if head else []
+        for ex in self.exemplars:
+            msgs.append({"role": "user", "content": f.label(f.input_label, ex.input)})
+            msgs.append({"role": "assistant", "content": ex.output})
+        msgs.append({"role": "user", "content": f.label(f.input_label, query)})
+        return msgs
+
+    def render_text(self, query: str) -> str:
+        """Plain text for ``query``, ending where the model's answer should begin."""
+        f = self.format
+        body = self._text_body(query)
+        return f"{f.system}{f.example_joiner}{body}" if f.system else body
+
+    def _text_body(self, query: str) -> str:
+        f = self.format
+        blocks = [self.instruction] if self.instruction else []
+        for ex in self.exemplars:
+            blocks.append(
+                f.label(f.input_label, ex.input)
+                + f.field_joiner
+                + f.label(f.output_label, ex.output)
+            )
+        tail = f.label(f.input_label, query) + f.field_joiner
+        tail += f"{f.output_label}{f.separator}".rstrip(" ") if f.output_label else ""
+        blocks.append(tail.rstrip("\n") if f.mode != "completion" else tail)
+        return f.example_joiner.join(blocks)
+
+    # ---- identity and serialisation -----------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "promptlathe_prompt": SCHEMA_VERSION,
+            "instruction": self.instruction,
+            "exemplars": [asdict(e) for e in self.exemplars],
+            "format": asdict(self.format),
+        }
+
+    @property
+    def hash(self) -> str:
+        """Stable content hash (first 16 hex digits of sha256 over canonical JSON)."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def to_json(self, **extra: Any) -> str:
+        return json.dumps({**self.to_dict(), **extra}, indent=2, ensure_ascii=False)
+
+    def save(self, path: str | Path, **extra: Any) -> None:
+        Path(path).write_text(self.to_json(**extra) + "\n", encoding="utf-8")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "prompt") -> Prompt:
+        if not isinstance(data, dict):
+            raise PromptlatheError(f"{where}: a prompt must be a JSON object")
+        try:
+            exemplars = tuple(
+                Exemplar(input=str(e["input"]), output=str(e["output"]))
+                for e in data.get("exemplars", [])
+            )
+        except (KeyError, TypeError):
+            raise PromptlatheError(
+                f"{where}: field 'exemplars' must be a list of {{input, output}} objects"
+            ) from None
+        fmt = data.get("format", {})
+        if not isinstance(fmt, dict):
+            raise PromptlatheError(f"{where}: field 'format' must be an object")
+        known = set(Format.__dataclass_fields__)
+        unknown = set(fmt) - known
+        if unknown:
+            raise PromptlatheError(f"{where}: unknown format field(s) {sorted(unknown)}")
+        instruction = data.get("instruction", "")
+        if not isinstance(instruction, str):
+            raise PromptlatheError(f"{where}: field 'instruction' must be a string")
+        try:
+            fmt_obj = Format(**fmt)
+        except PromptlatheError as exc:
+            raise PromptlatheError(f"{where}: {exc}") from None
+        return cls(instruction=instruction, exemplars=exemplars, format=fmt_obj)
+
+    @classmethod
+    def from_json(cls, text: str, where: str = "prompt") -> Prompt:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise PromptlatheError(f"{where}:{exc.lineno}: invalid JSON ({exc.msg})") from None
+        return cls.from_dict(data, where=where)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Prompt:
+        p = Path(path)
+        if not p.is_file():
+            raise PromptlatheError(f"{p}: prompt file not found")
+        return cls.from_json(p.read_text(encoding="utf-8"), where=str(p))
+
+    def with_(self, **changes: Any) -> Prompt:
+        """A copy with some fields changed (``exemplars`` may be any sequence)."""
+        if "exemplars" in changes:
+            changes["exemplars"] = tuple(changes["exemplars"])
+        return replace(self, **changes)
