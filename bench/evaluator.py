@@ -48,8 +48,9 @@ def _speeds(lm: LlamaCppLM, chunk: int) -> tuple[float, float]:
     prompt_tps = chunk * len(pieces) / (time.perf_counter() - t0)
     llm.reset()
     t0 = time.perf_counter()
-    out = llm.create_completion("Count from one to one hundred in words:", max_tokens=48,
-                                temperature=0.0)
+    out = llm.create_completion(
+        "Count from one to one hundred in words:", max_tokens=48, temperature=0.0
+    )
     gen_secs = time.perf_counter() - t0
     n_prompt = len(llm.tokenize(b"Count from one to one hundred in words:"))
     gen_tokens = out["usage"]["completion_tokens"]
@@ -75,6 +76,7 @@ def main() -> None:
     path = resolve_embedded(args.model)
     times: dict[str, float] = {}
     outputs: dict[str, list[str]] = {}
+    accuracy: dict[str, float] = {}
     for name, reuse in (("naive", False), ("reuse", True)):
         lm = LlamaCppLM(path, name=args.model, n_ctx=2048, prefix_reuse=reuse)
         ev = Evaluator(lm, metric, dec)
@@ -84,6 +86,7 @@ def main() -> None:
         res = ev.evaluate(prompt, examples)
         times[name] = time.perf_counter() - t0
         outputs[name] = [r.output for r in res.records]
+        accuracy[name] = res.mean
         if reuse:
             toks = [lm._tokens(lm.render(ev.request(prompt, e.input))) for e in examples]
             prev = toks[-1]
@@ -97,19 +100,29 @@ def main() -> None:
             prefix_len = _lcp(toks[0], toks[1])
         lm.close()
 
-    same = outputs["naive"] == outputs["reuse"]
-    print(f"model {args.model}, {len(examples)} examples, 3-shot, greedy, max_tokens "
-          f"{args.max_tokens}; shared prefix {prefix_len} tokens, mean suffix "
-          f"{sum(suffix) / len(suffix):.1f} tokens, {out_tokens} output tokens")
+    differ = sum(a != b for a, b in zip(outputs["naive"], outputs["reuse"], strict=True))
+    print(
+        f"model {args.model}, {len(examples)} examples, 3-shot, greedy, max_tokens "
+        f"{args.max_tokens}; shared prefix {prefix_len} tokens, mean suffix "
+        f"{sum(suffix) / len(suffix):.1f} tokens, {out_tokens} output tokens"
+    )
     print(f"engine speeds: prompt eval {prompt_tps:.1f} tok/s, generation {gen_tps:.1f} tok/s")
     print(f"{'way':<8}{'seconds':>10}{'s/example':>12}{'vs naive':>10}{'vs floor':>10}")
     for name in ("naive", "reuse", "floor"):
         t = times[name]
-        print(f"{name:<8}{t:>10.1f}{t / len(examples):>12.2f}{times['naive'] / t:>9.2f}x"
-              f"{t / times['floor']:>9.2f}x")
-    print(f"outputs identical naive vs reuse: {same}")
-    print(f"speed-up reuse vs naive: {times['naive'] / times['reuse']:.2f}x (target >= 4x); "
-          f"reuse / floor: {times['reuse'] / times['floor']:.2f}x (target <= 1.25x)")
+        print(
+            f"{name:<8}{t:>10.1f}{t / len(examples):>12.2f}{times['naive'] / t:>9.2f}x"
+            f"{t / times['floor']:>9.2f}x"
+        )
+    print(
+        f"greedy outputs that differ naive vs reuse: {differ} of {len(examples)} (llama.cpp "
+        f"numerics depend on batch split); accuracy naive {accuracy['naive']:.3f}, "
+        f"reuse {accuracy['reuse']:.3f}"
+    )
+    print(
+        f"speed-up reuse vs naive: {times['naive'] / times['reuse']:.2f}x (target >= 4x); "
+        f"reuse / floor: {times['reuse'] / times['floor']:.2f}x (target <= 1.25x)"
+    )
 
 
 if __name__ == "__main__":

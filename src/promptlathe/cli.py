@@ -152,6 +152,148 @@ def eval_cmd(
     lm.close()
 
 
+@app.command("optimize")
+def optimize_cmd(
+    task: Annotated[
+        Path,
+        typer.Option(
+            help="Training data (.jsonl/.csv): split into train, validation and confirmation."
+        ),
+    ],
+    test: Annotated[
+        Path | None, typer.Option(help="Held-out test file [default: carve 25% of --task].")
+    ] = None,
+    model: ModelOpt = DEFAULT_MODEL,
+    base_url: BaseUrlOpt = None,
+    proposer_model: Annotated[
+        str | None,
+        typer.Option(
+            help="Model that writes instructions "
+            "[default: qwen2.5-coder-1.5b if installed, else --model]."
+        ),
+    ] = None,
+    instruction: Annotated[str, typer.Option(help="Seed instruction (always a candidate).")] = "",
+    prompt: Annotated[
+        Path | None, typer.Option(help="Seed prompt JSON (instead of --instruction).")
+    ] = None,
+    metric: Annotated[
+        str | None, typer.Option(help="Metric [default: the task's .meta.json metric, else auto].")
+    ] = None,
+    budget_calls: Annotated[int, typer.Option(help="Hard cap on LM calls for the search.")] = 600,
+    budget_tokens: Annotated[int | None, typer.Option(help="Optional cap on tokens.")] = None,
+    max_shots: Annotated[int, typer.Option(help="Largest number of exemplars searched.")] = 4,
+    max_tokens: Annotated[int, typer.Option(help="Maximum tokens generated per call.")] = 64,
+    seed: Annotated[int, typer.Option(help="Seed for splits, sampling and decoding.")] = 0,
+    out: Annotated[Path | None, typer.Option(help="Run directory [default: runs/<task>].")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the run in --out.")] = False,
+    storage: Annotated[
+        str | None, typer.Option(help="Optuna storage URL [default: SQLite in the run directory].")
+    ] = None,
+    study: Annotated[str, typer.Option(help="Optuna study name prefix.")] = "promptlathe",
+    sampler: Annotated[str, typer.Option(help="tpe or random.")] = "tpe",
+    n_ctx: Annotated[int, typer.Option(help="Context window for embedded models.")] = 4096,
+    val_size: Annotated[
+        int | None, typer.Option(help="Validation examples [default: planned from the budget].")
+    ] = None,
+    confirm_size: Annotated[
+        int | None, typer.Option(help="Confirmation examples [default: planned from the budget].")
+    ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Processes running the joint search together "
+            "(they share the study and the budget)."
+        ),
+    ] = 1,
+    worker: Annotated[
+        bool,
+        typer.Option(
+            help="Join the joint search of the run in --out as an extra worker, then exit."
+        ),
+    ] = False,
+    progress: Annotated[bool, typer.Option(help="Show live progress.")] = True,
+) -> None:
+    """Search instructions, exemplars and formats for the best prompt within a call budget."""
+    from promptlathe.optimize import Optimization, OptimizeConfig
+    from promptlathe.reporting import OptimizeDisplay, optimize_table
+
+    if worker:
+        if out is None:
+            raise PromptlatheError("--worker needs --out (the run directory to join)")
+        cfg_path = out / "config.json"
+        if not cfg_path.is_file():
+            raise PromptlatheError(f"{cfg_path}: no run to join; start the main process first")
+        wcfg = OptimizeConfig.load(cfg_path)
+        if storage:
+            wcfg.storage = storage
+        wrun = Optimization(wcfg, resume=True)
+        try:
+            wrun.search()
+        finally:
+            wrun.close()
+        return
+    if task is None:
+        raise PromptlatheError("--task is required (the training data)")
+    stem = task.name.split(".")[0]
+    cfg = OptimizeConfig(
+        task=str(task),
+        test=str(test) if test else None,
+        model=model,
+        base_url=base_url,
+        proposer_model=proposer_model,
+        instruction=instruction,
+        seed_prompt=str(prompt) if prompt else None,
+        metric=metric,
+        budget_calls=budget_calls,
+        budget_tokens=budget_tokens,
+        max_shots=max_shots,
+        max_tokens=max_tokens,
+        seed=seed,
+        out=str(out or Path("runs") / stem),
+        storage=storage,
+        study=study,
+        sampler=sampler,
+        n_ctx=n_ctx,
+        val_size=val_size,
+        confirm_size=confirm_size,
+    )
+    display = OptimizeDisplay(budget_calls, enabled=progress)
+    run = Optimization(cfg, resume=resume, callback=display)
+    err_console.print(
+        f"[bold]plan[/bold] for {task} on {model} (metric {run.metric.name}, "
+        f"proposer {run.proposer_name}):"
+    )
+    for line in run.plan.describe():
+        err_console.print("  " + line, highlight=False)
+    if resume:
+        err_console.print(f"  resuming: {run.budget.used} calls already made")
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        with display:
+            run.prepare()
+            worker_cmd = [
+                sys.executable,
+                "-m",
+                "promptlathe.cli",
+                "optimize",
+                "--worker",
+                "--out",
+                cfg.out,
+            ]
+            procs = [subprocess.Popen(worker_cmd) for _ in range(max(0, workers - 1))]
+            run.search()
+            for p in procs:
+                p.wait()
+            result = run.finish()
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+        run.close()
+    out_console.print(optimize_table(result))
+    out_console.print(f"best prompt: {result.best_prompt_path}")
+
+
 @app.command("run")
 def run_cmd(
     inputs: Annotated[list[str], typer.Argument(help="Input text(s); '-' reads lines from stdin.")],

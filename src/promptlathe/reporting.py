@@ -60,3 +60,91 @@ def eval_table(result: EvalResult, title: str = "Evaluation") -> Table:
     t.add_row("wall time", f"{result.wall_seconds:.1f} s")
     t.add_row("prompt hash", result.prompt_hash)
     return t
+
+
+class OptimizeDisplay:
+    """Live terminal view of an optimization: calls used / budget, stage, best so far."""
+
+    def __init__(self, budget: int, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.budget = budget
+        self._progress = Progress(
+            TextColumn("[bold]{task.fields[stage]:<18}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} calls"),
+            TextColumn("best {task.fields[best]}"),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[message]}", style="dim"),
+            console=err_console,
+        )
+        self._task = self._progress.add_task(
+            "optimize", total=budget, stage="starting", best="-", message=""
+        )
+
+    def __enter__(self) -> OptimizeDisplay:
+        if self.enabled:
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self._progress.stop()
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        best = event.get("best")
+        ci = event.get("best_ci")
+        best_s = "-" if best is None else f"{best:.3f}"
+        if ci:
+            best_s += f" [{ci[0]:.2f}, {ci[1]:.2f}]"
+        self._progress.update(
+            self._task,
+            completed=min(event.get("calls", 0), self.budget),
+            stage=event.get("stage", ""),
+            best=best_s,
+            message=str(event.get("message", ""))[:70],
+        )
+        if not self.enabled and event.get("message"):
+            err_console.print(f"[{event.get('stage')}] {event['message']}", highlight=False)
+
+
+def optimize_table(result: Any) -> Table:
+    """The final summary of an :class:`~promptlathe.optimize.OptimizeResult`."""
+    t = Table(title="Optimization result", show_header=True)
+    t.add_column("")
+    t.add_column("winner", overflow="fold")
+    t.add_column("seed prompt", overflow="fold")
+    best, seed = result.best, result.seed
+    bp = result.best_prompt
+    sp = seed.prompt if seed else None
+
+    def fmt_prompt(p: Any) -> str:
+        if p is None:
+            return "-"
+        f = p.format
+        return (
+            f"{p.instruction or '(no instruction)'}\n{len(p.exemplars)} exemplars · "
+            f"{f.mode} · {f.input_label!r}/{f.output_label!r} sep {f.separator!r}"
+        )
+
+    def score(v: float | None, n: int) -> str:
+        return "-" if v is None or v != v else f"{v:.3f} (n={n})"
+
+    def test_s(r: Any) -> str:
+        if r is None:
+            return "-"
+        lo, hi = r.ci
+        return f"{r.mean:.3f}  95% CI [{lo:.3f}, {hi:.3f}]  n={r.n}"
+
+    t.add_row("prompt", fmt_prompt(bp), fmt_prompt(sp))
+    t.add_row(
+        "validation", score(best.val, best.val_n), score(seed.val, seed.val_n) if seed else "-"
+    )
+    t.add_row(
+        "confirmation",
+        score(best.confirm, best.confirm_n),
+        score(seed.confirm, seed.confirm_n) if seed else "-",
+    )
+    t.add_row("[bold]test (untouched)", test_s(result.test), test_s(result.seed_test))
+    t.add_row("LM calls", f"{result.calls_used} of budget {result.budget}", "")
+    t.add_row("trials", ", ".join(f"{k} {v}" for k, v in sorted(result.trials.items())), "")
+    return t

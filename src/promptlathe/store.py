@@ -31,6 +31,10 @@ CREATE TABLE IF NOT EXISTS records (
     created REAL NOT NULL,
     PRIMARY KEY (run, prompt_hash, example_id)
 );
+CREATE TABLE IF NOT EXISTS budgets (
+    name TEXT PRIMARY KEY,
+    used INTEGER NOT NULL
+);
 """
 
 
@@ -101,6 +105,41 @@ class Store:
                 (run, prompt_hash),
             ).fetchall()
         return {eid: json.loads(rec) for eid, rec in rows}
+
+    # ---- budgets ---------------------------------------------------------------------------
+    def reserve(self, name: str, n: int, limit: int | None) -> bool:
+        """Atomically add ``n`` to counter ``name`` unless that would pass ``limit``.
+
+        Several processes sharing the file never reserve more than ``limit`` in total.
+        """
+        with self._lock:
+            self._conn.execute("INSERT OR IGNORE INTO budgets VALUES (?, 0)", (name,))
+            if limit is None:
+                cur = self._conn.execute(
+                    "UPDATE budgets SET used = used + ? WHERE name = ?", (n, name)
+                )
+            else:
+                cur = self._conn.execute(
+                    "UPDATE budgets SET used = used + ? WHERE name = ? AND used + ? <= ?",
+                    (n, name, n, limit),
+                )
+            self._conn.commit()
+            return cur.rowcount == 1
+
+    def reserved(self, name: str) -> int:
+        with self._lock:
+            row = self._conn.execute("SELECT used FROM budgets WHERE name=?", (name,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def tokens_used(self) -> int:
+        """Prompt + completion tokens of every generation call stored."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT COALESCE(SUM(json_extract(response, '$.prompt_tokens')"
+                " + json_extract(response, '$.completion_tokens')), 0)"
+                " FROM calls WHERE kind = 'generate'"
+            ).fetchone()
+        return int(row[0])
 
     def close(self) -> None:
         with self._lock:

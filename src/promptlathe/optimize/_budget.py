@@ -1,0 +1,56 @@
+"""A hard cap on LM calls (and optionally tokens), shared by every process of a run."""
+
+from __future__ import annotations
+
+from promptlathe.errors import BudgetExhausted
+from promptlathe.store import Store
+
+
+class Budget:
+    """Counts real (uncached) LM calls in the run's store and refuses calls past the cap.
+
+    Pass :meth:`charge` as the ``guard`` of a :class:`~promptlathe.lms.CachedLM`: it is called
+    before every chunk of real calls, so the cap is never exceeded by even one call, and
+    cached answers cost nothing. The count lives in SQLite, so it survives a restart and is
+    shared by worker processes.
+
+    Args:
+        store: the run's store.
+        max_calls: the hard cap on calls (``None``: unlimited).
+        max_tokens: optional cap on prompt + output tokens, checked before each call.
+    """
+
+    NAME = "lm_calls"
+
+    def __init__(self, store: Store, max_calls: int | None, max_tokens: int | None = None) -> None:
+        self.store = store
+        self.max_calls = max_calls
+        self.max_tokens = max_tokens
+        self.stage_limit: int | None = None
+
+    @property
+    def limit(self) -> int | None:
+        """The cap in force now: the stage limit if one is set, else the total."""
+        if self.stage_limit is None:
+            return self.max_calls
+        if self.max_calls is None:
+            return self.stage_limit
+        return min(self.stage_limit, self.max_calls)
+
+    @property
+    def used(self) -> int:
+        return self.store.reserved(self.NAME)
+
+    @property
+    def remaining(self) -> int | None:
+        lim = self.limit
+        return None if lim is None else max(0, lim - self.used)
+
+    def charge(self, n: int) -> None:
+        """Reserve ``n`` calls or raise :class:`BudgetExhausted` (nothing is reserved then)."""
+        if self.max_tokens is not None and self.store.tokens_used() >= self.max_tokens:
+            raise BudgetExhausted(f"token budget of {self.max_tokens} is spent")
+        if not self.store.reserve(self.NAME, n, self.limit):
+            raise BudgetExhausted(
+                f"LM-call budget reached ({self.used} of {self.limit} used; {n} more requested)"
+            )

@@ -1,0 +1,196 @@
+"""What the user asked for (:class:`OptimizeConfig`) and how the budget is spent (:class:`Plan`)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from promptlathe.errors import PromptlatheError
+from promptlathe.lms import DEFAULT_MODEL
+
+
+@dataclass
+class OptimizeConfig:
+    """Settings of one optimization run (all JSON-able; saved as ``config.json``).
+
+    Attributes:
+        task: training data (split into train / validation / confirmation).
+        test: held-out test file; if ``None``, a test split is carved from ``task``.
+        model: task model (embedded name, .gguf path, or server model with ``base_url``).
+        base_url: OpenAI-compatible server for the task model.
+        proposer_model: model that writes instructions; ``None`` picks the strongest
+            installed embedded model (qwen2.5-coder-1.5b if installed) or the task model.
+        instruction: the seed instruction (always a candidate).
+        seed_prompt: path of a seed prompt JSON (overrides ``instruction``).
+        metric: metric name; ``None`` uses the task's sidecar metric or ``auto``.
+        budget_calls: hard cap on LM calls for the search (proposals, bootstrapping, racing,
+            confirmation). The final test evaluation is reported separately.
+        budget_tokens: optional cap on tokens.
+        max_shots: the largest number of exemplars searched.
+        max_tokens: generation cap per call.
+        seed: seeds splits, sampling and decoding.
+        out: run directory.
+        storage: Optuna storage URL (default: SQLite file in the run directory).
+        study: Optuna study name prefix.
+        sampler: ``tpe`` or ``random``.
+        n_ctx: context window of embedded models.
+        alpha: level of the racing sign test.
+        val_size / confirm_size: override the planned split sizes.
+    """
+
+    task: str
+    test: str | None = None
+    model: str = DEFAULT_MODEL
+    base_url: str | None = None
+    proposer_model: str | None = None
+    instruction: str = ""
+    seed_prompt: str | None = None
+    metric: str | None = None
+    budget_calls: int = 600
+    budget_tokens: int | None = None
+    max_shots: int = 4
+    max_tokens: int = 64
+    seed: int = 0
+    out: str = "runs/latest"
+    storage: str | None = None
+    study: str = "promptlathe"
+    sampler: str = "tpe"
+    n_ctx: int = 4096
+    alpha: float = 0.1
+    val_size: int | None = None
+    confirm_size: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.budget_calls < 20:
+            raise PromptlatheError(f"--budget-calls {self.budget_calls} is too small (min 20)")
+        if self.sampler not in ("tpe", "random"):
+            raise PromptlatheError(f"--sampler {self.sampler!r} is not one of tpe, random")
+        if not 0 <= self.max_shots <= 16:
+            raise PromptlatheError(f"--max-shots {self.max_shots} must be between 0 and 16")
+
+    # Fields that may change on --resume without invalidating the run.
+    RESUMABLE_CHANGES = frozenset({"budget_calls", "budget_tokens", "storage"})
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def load(cls, path: Path) -> OptimizeConfig:
+        return cls(**json.loads(path.read_text()))
+
+    def differences(self, other: OptimizeConfig) -> list[str]:
+        a, b = asdict(self), asdict(other)
+        return [k for k in a if a[k] != b[k] and k not in self.RESUMABLE_CHANGES]
+
+
+@dataclass
+class Plan:
+    """How the budget is divided, computed from the config and the data sizes."""
+
+    n_train: int
+    n_val: int
+    n_confirm: int
+    n_test: int
+    n_boot: int
+    n_ape: int
+    n_opro: int
+    n_screen_demos: int
+    confirm_top: int
+    rungs: list[int]
+    budget: int
+    stages: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def reserve_confirm(self) -> int:
+        return (self.confirm_top + 1) * self.n_confirm
+
+    @property
+    def search_limit(self) -> int:
+        """Calls available before confirmation."""
+        return self.budget - self.reserve_confirm
+
+    def describe(self) -> list[str]:
+        s = self.stages
+        return [
+            f"data: {self.n_train} train · {self.n_val} validation · {self.n_confirm} "
+            f"confirmation · {self.n_test} test",
+            f"budget: {self.budget} LM calls",
+            f"  bootstrap demos      ≤ {s['bootstrap']:>5} calls",
+            f"  propose instructions ≤ {s['propose']:>5} calls (APE {self.n_ape}, OPRO "
+            f"{self.n_opro}, likelihood screen)",
+            f"  race + joint search  ≈ {s['search']:>5} calls (rungs {self.rungs})",
+            f"  confirmation         ≤ {s['confirm']:>5} calls (top {self.confirm_top} + seed "
+            f"on {self.n_confirm} examples)",
+            f"  test (outside budget)  {2 * self.n_test:>5} calls (winner and seed)",
+        ]
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["search_limit"] = self.search_limit
+        return d
+
+
+def make_plan(
+    cfg: OptimizeConfig, n_examples: int, n_test: int | None, scoring: bool = True
+) -> Plan:
+    """Split sizes and per-stage call allowances for a budget of ``cfg.budget_calls``.
+
+    Validation is sized so that one full evaluation costs about a tenth of the budget (at
+    least 16, at most 100 examples); confirmation about a fifteenth, for the top 2 plus the
+    seed. Small tasks shrink every part, keeping at least ``max_shots + 4`` for training.
+    """
+    b = cfg.budget_calls
+    n_test_carved = 0 if n_test is not None else max(1, round(0.25 * n_examples))
+    avail = n_examples - n_test_carved
+    n_val = cfg.val_size or min(100, max(16, b // 10))
+    n_confirm = cfg.confirm_size if cfg.confirm_size is not None else min(60, max(10, b // 15))
+    min_train = cfg.max_shots + 4
+    if n_val + n_confirm + min_train > avail:  # small task: shrink proportionally
+        spare = max(0, avail - min_train)
+        n_val = max(1, min(n_val, round(spare * 0.6)))
+        n_confirm = max(0, min(n_confirm, spare - n_val))
+    if n_val < 4 or avail - n_val - n_confirm < 2:
+        raise PromptlatheError(
+            f"{cfg.task}: {n_examples} examples are too few to split into train, validation "
+            "and confirmation; give more data or a separate --test file"
+        )
+    n_train = avail - n_val - n_confirm
+    confirm_top = (2 if b >= 150 else 1) if n_confirm else 0
+    n_boot = min(max(0, n_train - cfg.max_shots), max(4, b // 25), 32) if cfg.max_shots else 0
+    n_ape = min(8, max(2, b // 60))
+    n_opro = min(4, max(1, b // 120))
+    n_screen = 3 if scoring and b >= 300 else 0
+    plan = Plan(
+        n_train=n_train,
+        n_val=n_val,
+        n_confirm=n_confirm,
+        n_test=n_test if n_test is not None else n_test_carved,
+        n_boot=n_boot,
+        n_ape=n_ape,
+        n_opro=n_opro,
+        n_screen_demos=n_screen,
+        confirm_top=confirm_top,
+        rungs=rungs_for_plan(n_val),
+        budget=b,
+    )
+    propose = n_ape + n_opro + n_screen * (n_ape + n_opro + 1)
+    plan.stages = {
+        "bootstrap": n_boot,
+        "propose": propose,
+        "confirm": plan.reserve_confirm,
+        "search": max(0, b - n_boot - propose - plan.reserve_confirm),
+    }
+    if plan.stages["search"] < n_val:
+        raise PromptlatheError(
+            f"--budget-calls {b} leaves {plan.stages['search']} calls for the search, less than "
+            f"one validation pass ({n_val}); raise the budget or lower --val-size"
+        )
+    return plan
+
+
+def rungs_for_plan(n_val: int) -> list[int]:
+    from promptlathe.optimize._racing import rungs_for
+
+    return rungs_for(n_val, first=min(8, n_val))

@@ -1,0 +1,109 @@
+"""Racing: score a candidate on growing minibatches and stop it as soon as it cannot win.
+
+Every candidate sees the validation examples in the same order, so comparisons with the
+incumbent are paired. A trial is pruned at a rung when
+
+* it cannot beat the incumbent even if it got every remaining example right (futility), or
+* a one-sided paired sign test over the examples seen so far says it is worse than the
+  incumbent at level ``alpha``.
+
+Only contenders reach the full validation set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import optuna
+from scipy.stats import binomtest
+
+from promptlathe.evaluator import Evaluator
+from promptlathe.prompts import Prompt
+from promptlathe.tasks import Example
+
+
+@dataclass(frozen=True)
+class Incumbent:
+    """The best fully evaluated candidate so far: its mean and per-example scores."""
+
+    value: float
+    scores: tuple[float, ...]
+
+
+IncumbentFn = Callable[[], Incumbent | None]
+
+
+def rungs_for(n_val: int, first: int = 8, factor: int = 2) -> list[int]:
+    """Minibatch sizes ``first, first*factor, ...`` capped by, and ending at, ``n_val``."""
+    out, r = [], max(1, first)
+    while r < n_val:
+        out.append(r)
+        r *= factor
+    out.append(n_val)
+    return out
+
+
+def should_stop(
+    scores: Sequence[float], n_val: int, incumbent: Incumbent | None, alpha: float
+) -> str | None:
+    """Why a partially evaluated candidate should stop, or ``None`` to go on."""
+    if incumbent is None or not scores:
+        return None
+    n = len(scores)
+    best_possible = (sum(scores) + (n_val - n)) / n_val
+    if best_possible <= incumbent.value:
+        return f"cannot win: at most {best_possible:.3f} <= incumbent {incumbent.value:.3f}"
+    if len(incumbent.scores) >= n:
+        wins = sum(a > b for a, b in zip(scores, incumbent.scores, strict=False))
+        losses = sum(a < b for a, b in zip(scores, incumbent.scores, strict=False))
+        if losses > wins:
+            p = binomtest(wins, wins + losses, 0.5, alternative="less").pvalue
+            if p < alpha:
+                return f"worse than incumbent on {n} paired examples (sign test p={p:.3f})"
+    return None
+
+
+class RacingPruner(optuna.pruners.BasePruner):
+    """Optuna pruner applying :func:`should_stop` to the trial's ``scores`` user attribute.
+
+    Args:
+        n_val: size of the full validation set.
+        incumbent: returns the current incumbent (may look across several studies).
+        alpha: level of the paired sign test.
+    """
+
+    def __init__(self, n_val: int, incumbent: IncumbentFn, alpha: float = 0.1) -> None:
+        self.n_val = n_val
+        self.incumbent = incumbent
+        self.alpha = alpha
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        scores = trial.user_attrs.get("scores") or []
+        reason = should_stop(scores, self.n_val, self.incumbent(), self.alpha)
+        return reason is not None
+
+
+def race(
+    trial: optuna.Trial,
+    prompt: Prompt,
+    val: Sequence[Example],
+    evaluator: Evaluator,
+    rungs: Sequence[int],
+) -> float:
+    """Evaluate ``prompt`` rung by rung, reporting to ``trial``; raises ``TrialPruned``.
+
+    Records are persisted by the evaluator, so a re-raced prompt costs no new calls.
+    """
+    trial.set_user_attr("prompt_hash", prompt.hash)
+    trial.set_user_attr("prompt", prompt.to_dict())
+    mean = 0.0
+    for r in rungs:
+        res = evaluator.evaluate(prompt, val[:r])
+        scores = [rec.score for rec in res.records]
+        mean = res.mean
+        trial.set_user_attr("scores", scores)
+        trial.report(mean, step=r)
+        if r < len(val) and trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at {r} examples with mean {mean:.3f}")
+    return mean

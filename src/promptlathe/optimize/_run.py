@@ -1,0 +1,569 @@
+"""The optimization pipeline: bootstrap → propose → race instructions → joint search →
+confirm → test. Every stage is resumable: LM calls, scored records and trials are on disk."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+
+from promptlathe._stats import wilson_interval
+from promptlathe.errors import BudgetExhausted, ModelError, PromptlatheError
+from promptlathe.evaluator import Decoding, EvalResult, Evaluator
+from promptlathe.formats import format_space
+from promptlathe.lms import LM, MODELS, CachedLM, get_lm, is_installed
+from promptlathe.metrics import get_metric
+from promptlathe.optimize._budget import Budget
+from promptlathe.optimize._config import OptimizeConfig, Plan, make_plan
+from promptlathe.optimize._exemplars import bootstrap, demo_sets, labeled, orders
+from promptlathe.optimize._racing import RacingPruner
+from promptlathe.optimize._search import (
+    Space,
+    fail_stale,
+    finished_by_hash,
+    incumbent_of,
+    open_study,
+    run_trial,
+)
+from promptlathe.prompts import Exemplar, Prompt
+from promptlathe.proposers import (
+    APEProposer,
+    OPROProposer,
+    ScoredInstruction,
+    filter_instructions,
+    likelihood_screen,
+)
+from promptlathe.store import Store
+from promptlathe.tasks import Example, Split, load_examples, read_meta
+
+log = logging.getLogger("promptlathe.optimize")
+
+Callback = Callable[[dict[str, Any]], None]
+"""Progress events: ``{"stage", "calls", "budget", "best", "best_ci", "message"}``."""
+
+JOINT_INSTRUCTIONS = 4
+N_DEMO_SETS = 9
+N_ORDERS = 4
+MAX_JOINT_TRIALS = 300
+MAX_IDLE_TRIALS = 40
+
+
+@dataclass
+class Candidate:
+    """A fully evaluated prompt with its validation and confirmation scores."""
+
+    prompt: Prompt
+    val: float
+    val_n: int
+    confirm: float | None = None
+    confirm_n: int = 0
+    source: str = ""
+
+
+@dataclass
+class OptimizeResult:
+    """What an optimization produced. ``test``/``seed_test`` are on the untouched test split."""
+
+    best_prompt: Prompt
+    run_dir: Path
+    best: Candidate
+    seed: Candidate | None
+    test: EvalResult | None
+    seed_test: EvalResult | None
+    calls_used: int
+    budget: int
+    plan: Plan
+    trials: dict[str, int] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+
+    @property
+    def best_prompt_path(self) -> Path:
+        return self.run_dir / "best_prompt.json"
+
+    def summary(self) -> dict[str, Any]:
+        def ev(r: EvalResult | None) -> dict[str, Any] | None:
+            return None if r is None else r.summary()
+
+        return {
+            "best_prompt": self.best_prompt.to_dict(),
+            "best": {k: v for k, v in asdict(self.best).items() if k != "prompt"},
+            "seed": None
+            if self.seed is None
+            else {k: v for k, v in asdict(self.seed).items() if k != "prompt"},
+            "test": ev(self.test),
+            "seed_test": ev(self.seed_test),
+            "calls_used": self.calls_used,
+            "budget": self.budget,
+            "plan": self.plan.as_dict(),
+            "trials": self.trials,
+            "wall_seconds": self.wall_seconds,
+        }
+
+
+def _default_proposer(cfg: OptimizeConfig) -> str:
+    if cfg.proposer_model:
+        return cfg.proposer_model
+    best = MODELS.get("qwen2.5-coder-1.5b")
+    if not cfg.base_url and best is not None and is_installed(best):
+        return best.name
+    return cfg.model
+
+
+class Optimization:
+    """One run directory and everything needed to (re)start its stages.
+
+    Args:
+        cfg: the settings.
+        resume: continue an existing run directory (otherwise it must not exist).
+        callback: receives progress events.
+        lm: use this task LM instead of building one from ``cfg`` (tests pass a double).
+        proposer_lm: likewise for the proposer.
+    """
+
+    def __init__(
+        self,
+        cfg: OptimizeConfig,
+        resume: bool = False,
+        callback: Callback | None = None,
+        lm: LM | None = None,
+        proposer_lm: LM | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.dir = Path(cfg.out)
+        self.callback = callback or (lambda event: None)
+        self._check_run_dir(resume)
+        self.t0 = time.perf_counter()
+
+        # ---- data ----------------------------------------------------------------------
+        examples = load_examples(cfg.task)
+        test_examples = load_examples(cfg.test) if cfg.test else None
+        self.meta = read_meta(cfg.task)
+        self.plan = make_plan(
+            cfg,
+            len(examples),
+            len(test_examples) if test_examples is not None else None,
+            scoring=not cfg.base_url,
+        )
+        self.split, self.confirm, self.test = self._split(examples, test_examples)
+        targets = [e.target for e in examples]
+        self.metric = get_metric(cfg.metric or self.meta.metric, targets)
+
+        # ---- models, store, budget ----------------------------------------------------
+        self.store = Store(self.dir / "calls.sqlite")
+        self.budget = Budget(self.store, cfg.budget_calls, cfg.budget_tokens)
+        inner = lm or get_lm(
+            cfg.model, base_url=cfg.base_url, **({} if cfg.base_url else {"n_ctx": cfg.n_ctx})
+        )
+        self.task_lm = CachedLM(inner, self.store, guard=self.budget.charge)
+        self.free_lm = CachedLM(inner, self.store)  # test evaluation: outside the budget
+        self.proposer_name = _default_proposer(cfg)
+        if proposer_lm is not None:
+            self.proposer_lm = CachedLM(proposer_lm, self.store, guard=self.budget.charge)
+        elif lm is not None or self.proposer_name == cfg.model:
+            self.proposer_lm = self.task_lm
+        else:
+            self.proposer_lm = CachedLM(
+                get_lm(self.proposer_name, n_ctx=cfg.n_ctx), self.store, guard=self.budget.charge
+            )
+        self.decoding = Decoding(max_tokens=cfg.max_tokens, seed=cfg.seed)
+        self.evaluator = Evaluator(self.task_lm, self.metric, self.decoding, self.store, "opt")
+        self.test_evaluator = Evaluator(self.free_lm, self.metric, self.decoding, self.store, "opt")
+        self.seed_prompt = (
+            Prompt.load(cfg.seed_prompt) if cfg.seed_prompt else Prompt(instruction=cfg.instruction)
+        )
+        self.storage = cfg.storage or f"sqlite:///{(self.dir / 'study.db').resolve()}"
+        self.cand_path = self.dir / "candidates.json"
+
+    # ---- setup helpers ----------------------------------------------------------------
+    def _check_run_dir(self, resume: bool) -> None:
+        cfg_path = self.dir / "config.json"
+        if cfg_path.exists():
+            if not resume:
+                raise PromptlatheError(
+                    f"{self.dir} already holds a run; add --resume to continue it, or choose "
+                    "another --out"
+                )
+            old = OptimizeConfig.load(cfg_path)
+            diff = old.differences(self.cfg)
+            if diff:
+                raise PromptlatheError(
+                    f"{cfg_path}: --resume with different settings ({', '.join(diff)}); use the "
+                    "same command, or another --out"
+                )
+        self.dir.mkdir(parents=True, exist_ok=True)
+        cfg_path.write_text(self.cfg.to_json() + "\n")
+
+    def _split(
+        self, examples: list[Example], test: list[Example] | None
+    ) -> tuple[Split, list[Example], list[Example]]:
+        """Seeded shuffle, then test (unless a test file is given), validation, confirmation,
+        and the rest for training (exemplars, bootstrapping, proposals)."""
+        p = self.plan
+        order = np.random.default_rng(self.cfg.seed).permutation(len(examples))
+        shuffled = [examples[i] for i in order]
+        n_test = 0 if test is not None else p.n_test
+        test_part = test if test is not None else shuffled[:n_test]
+        rest = shuffled[n_test:]
+        val, confirm = rest[: p.n_val], rest[p.n_val : p.n_val + p.n_confirm]
+        train = rest[p.n_val + p.n_confirm :]
+        return Split(train=train, val=val, test=test_part), confirm, test_part
+
+    def emit(self, stage: str, message: str = "", **extra: Any) -> None:
+        studies = self._studies(create=False)
+        inc = incumbent_of(studies) if studies else None
+        best = inc.value if inc else None
+        ci = wilson_interval(sum(inc.scores), len(inc.scores)) if inc and inc.scores else None
+        self.callback(
+            {
+                "stage": stage,
+                "calls": self.budget.used,
+                "budget": self.cfg.budget_calls,
+                "best": best,
+                "best_ci": ci,
+                "message": message,
+                **extra,
+            }
+        )
+
+    # ---- studies -------------------------------------------------------------------------
+    def _pruner(self) -> RacingPruner:
+        return RacingPruner(
+            len(self.split.val), lambda: incumbent_of(self._studies(create=False)), self.cfg.alpha
+        )
+
+    def _studies(self, create: bool = True) -> list[optuna.Study]:
+        out = []
+        for suffix in ("instructions", "joint"):
+            name = f"{self.cfg.study}-{suffix}"
+            if create:
+                out.append(
+                    open_study(self.storage, name, self.cfg.sampler, self.cfg.seed, self._pruner())
+                )
+            else:
+                with contextlib.suppress(KeyError, ValueError):
+                    out.append(optuna.load_study(study_name=name, storage=self.storage))
+        return out
+
+    # ---- stages ----------------------------------------------------------------------------
+    def run(self) -> OptimizeResult:
+        """Run (or resume) every stage and return the result."""
+        self.prepare()
+        self.search()
+        return self.finish()
+
+    def prepare(self) -> None:
+        """Stages before the joint search: demos, proposals, instruction race."""
+        self.budget.stage_limit = self.plan.search_limit
+        studies = self._studies()
+        for st in studies:
+            fail_stale(st)
+        cands = self._load_candidates()
+        try:
+            if "demo_sets" not in cands:
+                cands.update(self._stage_demos())
+                self._save_candidates(cands)
+            if "instructions" not in cands:
+                cands["instructions"] = self._stage_propose()
+                self._save_candidates(cands)
+            if "joint_instructions" not in cands:
+                cands["joint_instructions"] = self._stage_race_instructions(cands, studies[0])
+                self._save_candidates(cands)
+        except BudgetExhausted as exc:
+            self.emit("search", f"search stopped: {exc}")
+            cands.setdefault("instructions", [{"instruction": self.seed_prompt.instruction}])
+            cands.setdefault("joint_instructions", [self.seed_prompt.instruction])
+            self._save_candidates(cands)
+
+    def search(self) -> None:
+        """The joint search; several processes may run it at once on one storage."""
+        cands = self._load_candidates()
+        if "joint_instructions" not in cands:
+            raise PromptlatheError(
+                f"{self.dir}: the run has not been prepared (no instruction race yet); start "
+                "the main process first"
+            )
+        self.budget.stage_limit = self.plan.search_limit
+        try:
+            self._stage_joint(cands, self._studies())
+        except BudgetExhausted as exc:
+            self.emit("search", f"search stopped: {exc}")
+
+    def finish(self) -> OptimizeResult:
+        """Confirmation on the held-out confirmation split, then the untouched test split."""
+        self.budget.stage_limit = None
+        studies = self._studies()
+        best, seed = self._stage_confirm(studies)
+        test, seed_test = self._stage_test(best, seed)
+        result = OptimizeResult(
+            best_prompt=best.prompt,
+            run_dir=self.dir,
+            best=best,
+            seed=seed,
+            test=test,
+            seed_test=seed_test,
+            calls_used=self.budget.used,
+            budget=self.cfg.budget_calls,
+            plan=self.plan,
+            trials=self._trial_counts(studies),
+            wall_seconds=time.perf_counter() - self.t0,
+        )
+        self._write(result)
+        self.emit("done", f"wrote {result.best_prompt_path}")
+        return result
+
+    def _stage_demos(self) -> dict[str, Any]:
+        k, train = self.cfg.max_shots, self.split.train
+        if not k:
+            return {"demo_sets": [], "orders": [], "n_bootstrapped": 0}
+        pool = labeled(train)
+        teacher = (
+            self.seed_prompt.with_(exemplars=pool[:k])
+            if not self.seed_prompt.exemplars
+            else self.seed_prompt
+        )
+        boot_inputs = train[k : k + self.plan.n_boot]
+        self.emit("bootstrap", f"running the seed prompt on {len(boot_inputs)} train examples")
+        try:
+            boot = bootstrap(self.evaluator, teacher, boot_inputs)
+        except BudgetExhausted:
+            boot = []
+        sets = demo_sets(pool, boot, k, N_DEMO_SETS, self.cfg.seed)
+        if self.seed_prompt.exemplars:  # the user's own exemplars are set 0
+            from promptlathe.optimize._exemplars import DemoSet
+
+            sets.insert(0, DemoSet("seed", self.seed_prompt.exemplars))
+        self.emit("bootstrap", f"{len(boot)} validated demos from {len(boot_inputs)} tries")
+        return {
+            "demo_sets": [
+                {"kind": s.kind, "exemplars": [asdict(e) for e in s.exemplars]} for s in sets
+            ],
+            "orders": orders(k, N_ORDERS, self.cfg.seed),
+            "n_bootstrapped": len(boot),
+        }
+
+    def _stage_propose(self) -> list[dict[str, Any]]:
+        train = self.split.train
+        self.emit("propose", f"APE: {self.plan.n_ape} proposals by {self.proposer_name}")
+        raw: list[str] = []
+        with contextlib.suppress(BudgetExhausted):
+            raw = APEProposer(self.proposer_lm).propose(train, self.plan.n_ape, seed=self.cfg.seed)
+        kept, rejected = filter_instructions(raw, existing=[self.seed_prompt.instruction])
+        kept, lik = self._screen(kept)
+        out = [{"instruction": self.seed_prompt.instruction, "source": "seed"}]
+        out += [{"instruction": k, "source": "ape", "loglik": lik.get(k)} for k in kept]
+        self.emit("propose", f"{len(kept)} APE instructions kept, {len(rejected)} rejected")
+        return out
+
+    def _screen(self, kept: list[str]) -> tuple[list[str], dict[str, float]]:
+        if not kept or not self.plan.n_screen_demos:
+            return kept, {}
+        demos = self.split.train[: self.plan.n_screen_demos]
+        try:
+            return likelihood_screen(self.task_lm, kept, demos, self.seed_prompt.format)
+        except (ModelError, BudgetExhausted):
+            return kept, {}
+
+    def _stage_race_instructions(self, cands: dict[str, Any], study: optuna.Study) -> list[str]:
+        instrs = cands["instructions"]
+        self._race_list(study, [c["instruction"] for c in instrs])
+        # OPRO: show the proposer the scores so far and ask for better instructions.
+        scored = self._instruction_scores(study)
+        history = [ScoredInstruction(i, s) for i, s in scored.items()]
+        self.emit("propose", f"OPRO: {self.plan.n_opro} proposals from {len(history)} scored")
+        new: list[str] = []
+        with contextlib.suppress(BudgetExhausted):
+            new = OPROProposer(self.proposer_lm).propose(
+                self.split.train, self.plan.n_opro, history=history, seed=self.cfg.seed + 1000
+            )
+        kept, _ = filter_instructions(new, existing=[c["instruction"] for c in instrs])
+        kept, lik = self._screen(kept)
+        instrs += [{"instruction": k, "source": "opro", "loglik": lik.get(k)} for k in kept]
+        cands["instructions"] = instrs
+        self._save_candidates(cands)
+        self._race_list(study, kept)
+        scored = self._instruction_scores(study)
+        ranked = sorted(scored, key=lambda i: -scored[i])
+        top = ranked[:JOINT_INSTRUCTIONS]
+        if self.seed_prompt.instruction not in top:
+            top.append(self.seed_prompt.instruction)
+        return top
+
+    def _race_list(self, study: optuna.Study, instructions: list[str]) -> None:
+        for instr in instructions:
+            prompt = self.seed_prompt.with_(instruction=instr)
+            known = finished_by_hash(self._studies(create=False))
+            if prompt.hash in known:
+                continue
+            trial = study.ask()
+            trial.set_user_attr("instruction_text", instr)
+            self.emit("race instructions", f"racing {instr[:60]!r}")
+            outcome = run_trial(
+                study, trial, prompt, self.split.val, self.evaluator, self.plan.rungs, known
+            )
+            self.emit("race instructions", f"{outcome}: {instr[:60]!r}")
+
+    def _instruction_scores(self, study: optuna.Study) -> dict[str, float]:
+        """Mean score of each raced instruction (pruned ones at their last rung)."""
+        out: dict[str, float] = {}
+        for t in study.get_trials(deepcopy=False):
+            instr = t.user_attrs.get("instruction_text")
+            scores = t.user_attrs.get("scores")
+            if instr is not None and scores:
+                out[instr] = max(out.get(instr, 0.0), sum(scores) / len(scores))
+        return out
+
+    def _space(self, cands: dict[str, Any]) -> Space:
+        return Space(
+            instructions=tuple(cands["joint_instructions"]),
+            demo_sets=tuple(
+                tuple(Exemplar(**e) for e in s["exemplars"]) for s in cands["demo_sets"]
+            ),
+            orders=tuple(tuple(o) for o in cands["orders"]),
+            formats=tuple(format_space(self.seed_prompt.format)),
+            max_shots=self.cfg.max_shots,
+        )
+
+    def _stage_joint(self, cands: dict[str, Any], studies: list[optuna.Study]) -> None:
+        space = self._space(cands)
+        study = studies[1]
+        dists = space.distributions()
+        if not study.trials:
+            # The seed configuration with the best instruction, zero- and k-shot.
+            study.enqueue_trial(
+                {
+                    "instruction": 0,
+                    "format": 0,
+                    **(
+                        {"shots": self.cfg.max_shots, "demo_set": 0, "order": 0}
+                        if "shots" in dists
+                        else {}
+                    ),
+                }
+            )
+            if "shots" in dists:
+                study.enqueue_trial(
+                    {"instruction": 0, "format": 0, "shots": 0, "demo_set": 0, "order": 0}
+                )
+        idle = 0
+        while len(study.trials) < MAX_JOINT_TRIALS and idle < MAX_IDLE_TRIALS:
+            if self.budget.remaining is not None and self.budget.remaining <= 0:
+                raise BudgetExhausted("search budget spent")
+            trial = study.ask(dists)
+            prompt = space.prompt(trial.params)
+            outcome = run_trial(
+                study,
+                trial,
+                prompt,
+                self.split.val,
+                self.evaluator,
+                self.plan.rungs,
+                finished_by_hash(studies),
+            )
+            idle = idle + 1 if outcome in ("duplicate", "skipped") else 0
+            self.emit("joint search", f"trial {trial.number}: {outcome}")
+
+    def _stage_confirm(self, studies: list[optuna.Study]) -> tuple[Candidate, Candidate | None]:
+        """Re-score the top candidates on the confirmation split, which search never saw."""
+        finished = []
+        seen: set[str] = set()
+        for st in studies:
+            for t in st.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+                h = t.user_attrs.get("prompt_hash")
+                if h and h not in seen and t.user_attrs.get("prompt"):
+                    seen.add(h)
+                    finished.append(t)
+        finished.sort(key=lambda t: -(t.value or 0.0))
+        cands = [
+            Candidate(
+                Prompt.from_dict(t.user_attrs["prompt"]),
+                float(t.value or 0.0),
+                len(t.user_attrs.get("scores", [])),
+                source=f"trial {t.number}",
+            )
+            for t in finished
+        ]
+        seed = next((c for c in cands if c.prompt.hash == self.seed_prompt.hash), None)
+        if seed is None:
+            seed = Candidate(self.seed_prompt, float("nan"), 0, source="seed")
+        if not cands:
+            return seed, seed
+        top = cands[: self.plan.confirm_top]
+        pool = top + ([seed] if seed not in top else [])
+        if not self.confirm:
+            return top[0], seed
+        self.emit("confirm", f"confirming {len(pool)} candidates on {len(self.confirm)} examples")
+        for c in pool:
+            try:
+                res = self.evaluator.evaluate(c.prompt, self.confirm)
+            except BudgetExhausted:
+                break
+            c.confirm, c.confirm_n = res.mean, res.n
+        confirmed = [c for c in top if c.confirm is not None] or top[:1]
+        best = max(confirmed, key=lambda c: ((c.confirm or 0.0), c.val))
+        # Keep the seed if no candidate beats it on the confirmation split.
+        if seed.confirm is not None and best.confirm is not None and seed.confirm > best.confirm:
+            best = seed
+        return best, seed
+
+    def _stage_test(
+        self, best: Candidate, seed: Candidate | None
+    ) -> tuple[EvalResult | None, EvalResult | None]:
+        if not self.test:
+            return None, None
+        self.emit("test", f"evaluating winner and seed on {len(self.test)} test examples")
+        test = self.test_evaluator.evaluate(best.prompt, self.test)
+        seed_test = (
+            self.test_evaluator.evaluate(seed.prompt, self.test) if seed is not None else None
+        )
+        return test, seed_test
+
+    # ---- persistence -----------------------------------------------------------------------
+    def _load_candidates(self) -> dict[str, Any]:
+        if self.cand_path.exists():
+            return json.loads(self.cand_path.read_text())
+        return {}
+
+    def _save_candidates(self, cands: dict[str, Any]) -> None:
+        tmp = self.cand_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(cands, indent=2, ensure_ascii=False))
+        tmp.replace(self.cand_path)
+
+    def _trial_counts(self, studies: list[optuna.Study]) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for st in studies:
+            for t in st.get_trials(deepcopy=False):
+                counts[t.state.name.lower()] = counts.get(t.state.name.lower(), 0) + 1
+        return counts
+
+    def _write(self, result: OptimizeResult) -> None:
+        extra = {
+            "model": self.cfg.model,
+            "base_url": self.cfg.base_url,
+            "metric": self.metric.name,
+            "decoding": asdict(self.decoding),
+            "scores": {
+                "val": result.best.val,
+                "val_n": result.best.val_n,
+                "confirm": result.best.confirm,
+                "test": result.test.mean if result.test else None,
+                "test_ci95": list(result.test.ci) if result.test else None,
+            },
+        }
+        result.best_prompt.save(result.best_prompt_path, **extra)
+        (self.dir / "result.json").write_text(
+            json.dumps(result.summary(), indent=2, ensure_ascii=False, default=str) + "\n"
+        )
+
+    def close(self) -> None:
+        self.task_lm.close()
+        if self.proposer_lm is not self.task_lm:
+            self.proposer_lm.close()
+        self.store.close()

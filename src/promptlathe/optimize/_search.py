@@ -1,0 +1,159 @@
+"""The Optuna side: studies, the joint search space, and trial bookkeeping."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import optuna
+from optuna.distributions import CategoricalDistribution, IntDistribution
+from optuna.trial import TrialState
+
+from promptlathe.errors import BudgetExhausted
+from promptlathe.evaluator import Evaluator
+from promptlathe.optimize._racing import Incumbent, RacingPruner, race
+from promptlathe.prompts import Exemplar, Format, Prompt
+from promptlathe.tasks import Example
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+@dataclass(frozen=True)
+class Space:
+    """The searched dimensions, each a list indexed by a trial parameter."""
+
+    instructions: tuple[str, ...]
+    demo_sets: tuple[tuple[Exemplar, ...], ...]
+    orders: tuple[tuple[int, ...], ...]
+    formats: tuple[Format, ...]
+    max_shots: int
+
+    def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
+        d: dict[str, optuna.distributions.BaseDistribution] = {
+            "instruction": CategoricalDistribution(list(range(len(self.instructions)))),
+            "format": CategoricalDistribution(list(range(len(self.formats)))),
+        }
+        if self.max_shots and self.demo_sets:
+            d["shots"] = IntDistribution(0, self.max_shots)
+            d["demo_set"] = CategoricalDistribution(list(range(len(self.demo_sets))))
+            d["order"] = CategoricalDistribution(list(range(len(self.orders))))
+        return d
+
+    def prompt(self, params: dict[str, int]) -> Prompt:
+        shots = int(params.get("shots", 0))
+        exemplars: list[Exemplar] = []
+        if shots:
+            demos = self.demo_sets[params["demo_set"]]
+            order = [i for i in self.orders[params["order"]] if i < len(demos)]
+            exemplars = [demos[i] for i in order][:shots]
+        return Prompt(
+            instruction=self.instructions[params["instruction"]],
+            exemplars=tuple(exemplars),
+            format=self.formats[params["format"]],
+        )
+
+
+def open_study(
+    storage: str, name: str, sampler: str, seed: int, pruner: RacingPruner
+) -> optuna.Study:
+    samp = (
+        optuna.samplers.RandomSampler(seed=seed)
+        if sampler == "random"
+        else optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=8)
+    )
+    store: str | optuna.storages.BaseStorage = storage
+    if storage.startswith("sqlite"):
+        # Several worker processes share the file: wait for locks instead of failing.
+        store = optuna.storages.RDBStorage(storage, engine_kwargs={"connect_args": {"timeout": 60}})
+    return optuna.create_study(
+        study_name=name,
+        storage=store,
+        direction="maximize",
+        sampler=samp,
+        pruner=pruner,
+        load_if_exists=True,
+    )
+
+
+def incumbent_of(studies: Sequence[optuna.Study]) -> Incumbent | None:
+    """Best COMPLETE trial (full validation) over ``studies``."""
+    best: Incumbent | None = None
+    for st in studies:
+        for t in st.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            if t.value is None:
+                continue
+            if best is None or t.value > best.value:
+                best = Incumbent(float(t.value), tuple(t.user_attrs.get("scores", ())))
+    return best
+
+
+def fail_stale(study: optuna.Study) -> None:
+    """Mark trials left RUNNING by a killed process as FAIL (their records are kept)."""
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        study.tell(t.number, state=TrialState.FAIL)
+
+
+def finished_by_hash(studies: Sequence[optuna.Study]) -> dict[str, optuna.trial.FrozenTrial]:
+    out: dict[str, optuna.trial.FrozenTrial] = {}
+    for st in studies:
+        for t in st.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+            h = t.user_attrs.get("prompt_hash")
+            if h and h not in out:
+                out[h] = t
+    return out
+
+
+def running_hashes(study: optuna.Study, exclude: int) -> set[str]:
+    return {
+        t.user_attrs.get("prompt_hash", "")
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if t.number != exclude
+    }
+
+
+TrialHook = Callable[[optuna.trial.FrozenTrial | None, str], None]
+
+
+def run_trial(
+    study: optuna.Study,
+    trial: optuna.Trial,
+    prompt: Prompt,
+    val: Sequence[Example],
+    evaluator: Evaluator,
+    rungs: Sequence[int],
+    known: dict[str, optuna.trial.FrozenTrial],
+) -> str:
+    """Race one asked trial and tell the study. Returns the outcome.
+
+    A prompt already finished (in any study) is told its known result without any
+    evaluation; one being evaluated by another worker is skipped.
+
+    Raises:
+        BudgetExhausted: after telling the study the trial failed.
+    """
+    h = prompt.hash
+    if h in known:
+        prev = known[h]
+        trial.set_user_attr("prompt_hash", h)
+        trial.set_user_attr("duplicate_of", prev.number)
+        trial.set_user_attr("scores", prev.user_attrs.get("scores", []))
+        if prev.state == TrialState.COMPLETE:
+            study.tell(trial, prev.value)
+            return "duplicate"
+        study.tell(trial, state=TrialState.PRUNED)
+        return "duplicate"
+    trial.set_user_attr("prompt_hash", h)
+    if h in running_hashes(study, trial.number):
+        trial.set_user_attr("duplicate_of", "running")
+        study.tell(trial, state=TrialState.FAIL)
+        return "skipped"
+    try:
+        value = race(trial, prompt, val, evaluator, rungs)
+    except optuna.TrialPruned:
+        study.tell(trial, state=TrialState.PRUNED)
+        return "pruned"
+    except BudgetExhausted:
+        study.tell(trial, state=TrialState.FAIL)
+        raise
+    study.tell(trial, value)
+    return "complete"

@@ -1,0 +1,263 @@
+"""Cleaning and cheap sanity checks for LM-written instructions.
+
+Proposers pass every raw output through :func:`clean_instruction`. Optimizers then drop the
+obviously bad candidates with :func:`filter_instructions` (no LM calls) and, when the backend
+can score, the off-task ones with :func:`likelihood_screen` (one scoring batch per candidate),
+before spending evaluation calls on them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from promptlathe.lms import LM, ScoreRequest
+from promptlathe.prompts import Format, Prompt
+from promptlathe.tasks import Example
+
+# ---- cleaning ------------------------------------------------------------------------------
+
+_DOUBLE_QUOTES = '"`“”«»'
+_QUOTES = _DOUBLE_QUOTES + "'‘’"
+_TRAILING = ".,;:!? \t"
+
+_MARKDOWN = (
+    (re.compile(r"^```.*$", re.M), ""),  # code fences
+    (re.compile(r"\*\*|__|`"), ""),  # bold, inline code
+    (re.compile(r"\*(\S(?:[^*\n]*\S)?)\*"), r"\1"),  # *italic*
+    (re.compile(r"^\s*#+\s*", re.M), ""),  # headings
+    (re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+", re.M), ""),  # list bullets
+    (re.compile(r"</?INS>", re.I), ""),  # OPRO-style tags
+)
+
+_ARTICLE = r"(?:(?:the|a|an|my|your|this)\s+)?"
+_ADJ = r"(?:(?:new|improved|better|final|original)\s+)?"
+_PREFIXES = (
+    re.compile(r"^(?:sure|okay|ok|certainly|of course)\b[,!.]?\s*", re.I),
+    re.compile(r"^here(?:'s|\s+is|\s+are)\b[^:\n]*:\s*", re.I),
+    re.compile(
+        rf"^{_ARTICLE}{_ADJ}instructions?\s+(?:was|is|would\s+be|could\s+be|might\s+be)"
+        r"(?:\s+to\b)?\s*:?\s*",
+        re.I,
+    ),
+    re.compile(rf"^{_ARTICLE}{_ADJ}instructions?\s*[:\-]\s*", re.I),
+    re.compile(r"^answer\s*:\s*", re.I),
+    re.compile(r"^to\s+(?=\w)", re.I),
+)
+
+# A sentence ends at . ! or ? (plus closing quotes) before whitespace or the end, but not
+# after the common abbreviations e.g. / i.e. / etc. / vs.
+_SENTENCE_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)(?<!\betc)(?<!\bvs)[.!?][\"'”’)]*(?=\s|$)")
+
+
+def _strip_markdown(text: str) -> str:
+    for pattern, repl in _MARKDOWN:
+        text = pattern.sub(repl, text)
+    return text
+
+
+def _first_line(text: str) -> str:
+    """The first non-empty line, skipping lead-in lines such as ``Here is the instruction:``."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    while len(lines) > 1 and lines[0].endswith(":"):
+        lines.pop(0)
+    return lines[0] if lines else ""
+
+
+def _strip_quotes(text: str) -> str:
+    """Remove quotes around the whole text, or a dangling one left by truncation."""
+    core = text.strip().rstrip(_TRAILING)
+    wrapped = len(core) >= 2 and core[0] in _QUOTES and core[-1] in _QUOTES
+    if wrapped and not any(c in _DOUBLE_QUOTES for c in core[1:-1]):
+        return core[1:-1].strip()
+    if core[:1] in _DOUBLE_QUOTES and not any(c in _DOUBLE_QUOTES for c in core[1:]):
+        return core[1:].strip()
+    if core[-1:] in _DOUBLE_QUOTES and not any(c in _DOUBLE_QUOTES for c in core[:-1]):
+        return core[:-1].strip()
+    return text.strip()
+
+
+def _strip_prefixes(text: str) -> str:
+    """Peel template prefixes and quotes until nothing changes."""
+    previous = None
+    while previous != text:
+        previous = text
+        text = _strip_quotes(text)
+        for pattern in _PREFIXES:
+            text = pattern.sub("", text, count=1).strip()
+    return text
+
+
+def _first_sentence(text: str) -> str:
+    match = _SENTENCE_END.search(text)
+    return text[: match.end()] if match else text
+
+
+def clean_instruction(text: str) -> str:
+    """Turn a raw model answer into one clean instruction sentence.
+
+    Removes markdown, lead-in lines and template prefixes ("The instruction was to",
+    "Instruction:", "Sure! Here is..."), surrounding quotes, keeps the first line and its first
+    sentence, capitalises the first letter and ends with a period.
+
+    Args:
+        text: the model's raw output.
+
+    Returns:
+        The instruction, or ``""`` if nothing usable is left.
+
+    Example:
+        >>> clean_instruction('The instruction was to "negate the sentence".')
+        'Negate the sentence.'
+    """
+    line = _first_line(_strip_markdown(text))
+    sentence = _strip_prefixes(_first_sentence(_strip_prefixes(line)))
+    sentence = sentence.rstrip(_TRAILING).strip()
+    if not any(c.isalnum() for c in sentence):
+        return ""
+    return sentence[0].upper() + sentence[1:] + "."
+
+
+# ---- cheap filters -------------------------------------------------------------------------
+
+_TEMPLATE_PHRASES = ("input-output pairs", "i gave a friend", "the friend", "instruction was")
+_IO_LINE = re.compile(r"^\s*(?:input|output)\s*:", re.I | re.M)
+_CODE_TOKENS = ("->", "=>", "()", "{", "}", "::")
+_CALL = re.compile(r"[A-Za-z_]\w+\(")
+_PUNCT = re.compile(r"[^\w\s]")
+
+
+def normalize_instruction(text: str) -> str:
+    """Lower-case, drop punctuation and collapse whitespace (the key used for dedupe)."""
+    return " ".join(_PUNCT.sub(" ", text.lower()).split())
+
+
+def _template_echo(text: str) -> str | None:
+    low = text.lower()
+    for phrase in _TEMPLATE_PHRASES:
+        if phrase in low:
+            return f"echoes the template ({phrase!r})"
+    if _IO_LINE.search(text):
+        return "echoes the template (Input:/Output: line)"
+    return None
+
+
+def _code_like(text: str) -> str | None:
+    for token in _CODE_TOKENS:
+        if token in text:
+            return f"looks like code (contains {token!r})"
+    call = _CALL.search(text)
+    return f"looks like code ({call.group(0)!r})" if call else None
+
+
+def _length(text: str, min_words: int, max_words: int) -> str | None:
+    n = len(text.split())
+    if n < min_words:
+        return f"too short ({n} words < {min_words})"
+    if n > max_words:
+        return f"too long ({n} words > {max_words})"
+    return None
+
+
+def _reject_reason(text: str, min_words: int, max_words: int) -> str | None:
+    if not normalize_instruction(text):
+        return "empty"
+    return _template_echo(text) or _code_like(text) or _length(text, min_words, max_words)
+
+
+def filter_instructions(
+    candidates: Sequence[str],
+    existing: Sequence[str] = (),
+    min_words: int = 3,
+    max_words: int = 80,
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """Drop candidates that are obviously not usable instructions. No LM calls.
+
+    Rejects, in this order: empty text; text echoing the proposal template; code or
+    signatures (``Predict(input) -> output``); fewer than ``min_words`` or more than
+    ``max_words`` words; duplicates (after :func:`normalize_instruction`) of an ``existing``
+    instruction or of an earlier kept candidate.
+
+    Args:
+        candidates: cleaned instructions, in order of preference.
+        existing: instructions already tried (kept candidates must differ from them).
+        min_words: fewest words an instruction may have.
+        max_words: most words an instruction may have.
+
+    Returns:
+        ``(kept, rejected)``: the kept candidates in input order, and ``(candidate, reason)``
+        for each rejected one; the reason starts with ``empty``, ``echoes the template``,
+        ``looks like code``, ``too short``, ``too long`` or ``duplicate``.
+
+    Raises:
+        ValueError: if ``min_words > max_words``.
+    """
+    if min_words > max_words:
+        raise ValueError(f"min_words ({min_words}) > max_words ({max_words})")
+    seen = {normalize_instruction(e): "an existing instruction" for e in existing}
+    kept: list[str] = []
+    rejected: list[tuple[str, str]] = []
+    for cand in candidates:
+        reason = _reject_reason(cand, min_words, max_words)
+        key = normalize_instruction(cand)
+        if reason is None and key in seen:
+            reason = f"duplicate of {seen[key]}"
+        if reason is None:
+            seen[key] = f"candidate {cand!r}"
+            kept.append(cand)
+        else:
+            rejected.append((cand, reason))
+    return kept, rejected
+
+
+# ---- likelihood screen ---------------------------------------------------------------------
+
+
+def _mean_token_logprob(lm: LM, instruction: str, demos: Sequence[Example], fmt: Format) -> float:
+    """Mean over demos of the per-token log-probability of each target (one score batch)."""
+    prompt = Prompt(instruction=instruction, format=fmt)
+    requests = [ScoreRequest.chat(prompt.render_messages(d.input), d.target) for d in demos]
+    results = lm.score(requests)
+    per_token = [r.logprob / max(r.n_tokens, 1) for r in results]
+    return sum(per_token) / len(per_token)
+
+
+def likelihood_screen(
+    lm: LM,
+    candidates: Sequence[str],
+    demos: Sequence[Example],
+    fmt: Format | None = None,
+    margin: float = 0.0,
+) -> tuple[list[str], dict[str, float]]:
+    """Keep instructions that make the demos' targets at least as likely as no instruction.
+
+    An on-task instruction raises (or keeps) the probability of the right answers; an
+    off-task one ("Write a poem about cats.") lowers it. Each candidate, and the empty
+    instruction as baseline, costs one ``lm.score`` batch of ``len(demos)`` requests.
+
+    Args:
+        lm: a backend that can score continuations.
+        candidates: instructions to screen.
+        demos: examples whose ``target`` is scored after ``Prompt(instruction, format=fmt)``
+            renders their ``input`` as chat messages.
+        fmt: the prompt format (default :class:`Format`).
+        margin: tolerance in nats per token below the baseline that still passes.
+
+    Returns:
+        ``(kept, scores)``: kept candidates in input order, and the mean per-token
+        log-probability of every candidate plus the baseline under the key ``""``. If the
+        backend cannot score (``NotImplementedError``) or ``demos`` is empty, every candidate
+        is kept and ``scores`` is empty.
+    """
+    if not demos:
+        return list(candidates), {}
+    fmt = fmt or Format()
+    scores: dict[str, float] = {}
+    try:
+        for instruction in ("", *candidates):
+            if instruction not in scores:
+                scores[instruction] = _mean_token_logprob(lm, instruction, demos, fmt)
+    except NotImplementedError:
+        return list(candidates), {}
+    threshold = scores[""] - margin
+    return [c for c in candidates if scores[c] >= threshold], scores

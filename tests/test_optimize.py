@@ -1,0 +1,303 @@
+"""The optimizer with a scripted LM: budget, racing, resume, confirmation isolation, workers."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+from pathlib import Path
+
+import optuna
+import pytest
+
+from promptlathe import Prompt
+from promptlathe.errors import PromptlatheError
+from promptlathe.lms import GenerationRequest, ScriptedLM, request_key
+from promptlathe.optimize import (
+    Incumbent,
+    Optimization,
+    OptimizeConfig,
+    RacingPruner,
+    make_plan,
+    optimize,
+    rungs_for,
+    should_stop,
+)
+
+WORDS = [
+    "apple",
+    "river",
+    "stone",
+    "cloud",
+    "maple",
+    "tiger",
+    "piano",
+    "ocean",
+    "lemon",
+    "candle",
+    "forest",
+    "rocket",
+    "silver",
+    "garden",
+    "window",
+    "planet",
+    "bridge",
+    "castle",
+    "dragon",
+    "feather",
+    "harbor",
+    "island",
+    "jungle",
+    "kettle",
+    "ladder",
+    "marble",
+    "needle",
+    "orchid",
+    "pepper",
+    "quartz",
+    "saddle",
+    "tunnel",
+    "velvet",
+    "walnut",
+    "yogurt",
+    "zipper",
+    "anchor",
+    "barrel",
+    "cactus",
+    "dollar",
+]
+
+
+def make_task(path: Path, n: int = 120) -> Path:
+    rows = []
+    for i in range(n):
+        text = f"{WORDS[i % len(WORDS)]} {WORDS[(i * 7 + 3) % len(WORDS)]} {i}"
+        rows.append({"input": text, "target": text.upper()})
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def task_model(req: GenerationRequest) -> str:
+    """Uppercases when told to ("upper" in the instruction) or shown 2+ exemplars."""
+    msgs = req.chat_messages
+    text = " ".join(m["content"] for m in msgs) if msgs else (req.prompt or "")
+    if "I gave a friend an instruction" in text:
+        return "The instruction was to write the input in upper case letters."
+    if "Your task is to write an instruction" in text:
+        return "Rewrite the whole input using only upper case letters."
+    system = " ".join(m["content"] for m in msgs if m["role"] == "system").lower()
+    n_demos = sum(m["role"] == "assistant" for m in msgs)
+    query = [m["content"] for m in msgs if m["role"] == "user"][-1]
+    query = query.split("\n")[-1]
+    for sep in (": ", ":\n", " = "):
+        if sep in query:
+            query = query.split(sep, 1)[1]
+            break
+    if "upper" in system or "upper" in text.split("\n")[0].lower() or n_demos >= 2:
+        return query.upper()
+    return query
+
+
+def scorer(req) -> float:
+    system = " ".join(m["content"] for m in req.chat_messages if m["role"] == "system").lower()
+    return -1.0 if "upper" in system else -5.0
+
+
+def make_lm() -> ScriptedLM:
+    return ScriptedLM(task_model, model_id="scripted-upper", scorer=scorer)
+
+
+def _cfg(tmp_path: Path, **kw) -> OptimizeConfig:
+    task = make_task(tmp_path / "upper.jsonl")
+    base = dict(
+        task=str(task),
+        out=str(tmp_path / "run"),
+        budget_calls=150,
+        max_shots=3,
+        model="scripted",
+        instruction="Repeat the input.",
+        val_size=24,
+        confirm_size=16,
+        metric="exact",
+    )
+    base.update(kw)
+    return OptimizeConfig(**base)
+
+
+def _user_inputs(lm: ScriptedLM) -> list[str]:
+    out = []
+    for r in lm.calls:
+        users = [m["content"] for m in r.chat_messages if m["role"] == "user"]
+        if users:
+            out.append(users[-1])
+    return out
+
+
+# ---- racing -------------------------------------------------------------------------------
+def test_rungs_double_and_end_at_full_validation() -> None:
+    assert rungs_for(50, first=8) == [8, 16, 32, 50]
+    assert rungs_for(8, first=8) == [8]
+    assert rungs_for(5, first=8) == [5]
+
+
+def test_should_stop_when_the_candidate_cannot_win() -> None:
+    inc = Incumbent(0.9, tuple([1.0] * 18 + [0.0] * 2))
+    assert should_stop([0.0] * 8, 20, inc, alpha=0.1) is not None  # at most 12/20 < 0.9
+    assert should_stop([1.0] * 8, 20, inc, alpha=0.1) is None
+
+
+def test_should_stop_on_paired_sign_test_only_when_clearly_worse() -> None:
+    inc = Incumbent(0.5, tuple([1.0] * 16 + [0.0] * 16))
+    losing = [0.0] * 16 + [1.0] * 0
+    assert should_stop(losing, 64, inc, alpha=0.1) is not None
+    close = [1.0] * 14 + [0.0] * 2
+    assert should_stop(close, 64, inc, alpha=0.1) is None
+    assert should_stop([0.0] * 3, 64, None, alpha=0.1) is None
+
+
+def test_racing_pruner_prunes_a_bad_trial_in_optuna() -> None:
+    inc = Incumbent(0.8, tuple([1.0] * 8 + [0.0] * 2))
+    study = optuna.create_study(direction="maximize", pruner=RacingPruner(10, lambda: inc))
+    bad, good = study.ask(), study.ask()
+    bad.set_user_attr("scores", [0.0] * 8)
+    bad.report(0.0, step=8)
+    good.set_user_attr("scores", [1.0] * 8)
+    good.report(1.0, step=8)
+    assert bad.should_prune() and not good.should_prune()
+
+
+# ---- the plan -----------------------------------------------------------------------------
+def test_plan_fits_the_budget_and_shrinks_for_small_tasks(tmp_path: Path) -> None:
+    cfg = OptimizeConfig(task="t.jsonl", budget_calls=600)
+    plan = make_plan(cfg, 900, 100)
+    assert sum(plan.stages.values()) <= 600
+    assert plan.n_train + plan.n_val + plan.n_confirm == 900 and plan.n_test == 100
+    small = make_plan(OptimizeConfig(task="t.jsonl", budget_calls=600), 30, None)
+    assert small.n_train >= cfg.max_shots + 4 - 3 and small.n_val >= 1
+    assert small.n_train + small.n_val + small.n_confirm + small.n_test == 30
+    with pytest.raises(PromptlatheError, match="too few"):
+        make_plan(cfg, 3, None)
+
+
+# ---- whole runs -------------------------------------------------------------------------------
+def test_optimize_finds_the_better_prompt_within_budget(tmp_path: Path) -> None:
+    lm = make_lm()
+    cfg = _cfg(tmp_path)
+    run = Optimization(cfg, lm=lm)
+    test_inputs = {e.input for e in run.test}
+    result = run.run()
+    run.close()
+    budgeted = [u for u in _user_inputs(lm) if not any(t in u for t in test_inputs)]
+    assert len(budgeted) + len(lm.score_calls) <= cfg.budget_calls
+    assert result.calls_used <= cfg.budget_calls
+    assert result.test is not None and result.seed_test is not None
+    assert result.seed_test.mean == 0.0  # "Repeat the input." never uppercases
+    assert result.test.mean == 1.0
+    assert result.trials.get("complete", 0) >= 2
+    saved = Prompt.load(result.best_prompt_path)
+    assert saved == result.best_prompt
+    data = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert data["test"]["accuracy"] == 1.0 and data["calls_used"] == result.calls_used
+    cands = json.loads((tmp_path / "run" / "candidates.json").read_text())
+    assert cands["instructions"][0] == {"instruction": "Repeat the input.", "source": "seed"}
+
+
+@pytest.mark.parametrize("budget", [40, 61, 97])
+def test_budget_is_never_exceeded_by_a_single_call(tmp_path: Path, budget: int) -> None:
+    lm = make_lm()
+    cfg = _cfg(tmp_path, budget_calls=budget, val_size=16, confirm_size=8)
+    run = Optimization(cfg, lm=lm)
+    test_inputs = {e.input for e in run.test}
+    result = run.run()
+    run.close()
+    budgeted = [u for u in _user_inputs(lm) if not any(t in u for t in test_inputs)]
+    assert len(budgeted) + len(lm.score_calls) <= budget
+    assert result.calls_used <= budget
+
+
+def test_search_never_touches_confirmation_or_test_inputs(tmp_path: Path) -> None:
+    lm = make_lm()
+    run = Optimization(_cfg(tmp_path), lm=lm)
+    held = {e.input for e in run.confirm} | {e.input for e in run.test}
+    run.prepare()
+    run.search()
+    seen = " ".join(_user_inputs(lm))
+    assert not [h for h in held if h in seen]
+    n_before = len(lm.calls)
+    run.finish()
+    run.close()
+    later = " ".join(
+        [m["content"] for r in lm.calls[n_before:] for m in r.chat_messages if m["role"] == "user"]
+    )
+    assert any(e.input in later for e in run.confirm)
+
+
+class Killed(Exception):
+    pass
+
+
+def test_killed_run_resumes_without_repeating_any_call(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path)
+    made: list[str] = []
+
+    def dying(req: GenerationRequest) -> str:
+        if len(made) >= 45:
+            raise Killed()
+        made.append(request_key("scripted-upper", "generate", req.payload()))
+        return task_model(req)
+
+    first = ScriptedLM(dying, model_id="scripted-upper", scorer=scorer)
+    with pytest.raises(Killed):
+        optimize(lm=first, **vars(cfg))
+    with pytest.raises(PromptlatheError, match="--resume"):
+        optimize(lm=make_lm(), **vars(cfg))
+    second = make_lm()
+    result = optimize(lm=second, resume=True, **vars(cfg))
+    again = [request_key("scripted-upper", "generate", r.payload()) for r in second.calls]
+    assert not set(made) & set(again)
+    assert result.test is not None and result.test.mean == 1.0
+
+
+def test_resume_with_other_settings_is_refused(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path, budget_calls=40, val_size=16, confirm_size=8)
+    optimize(lm=make_lm(), **vars(cfg))
+    other = {**vars(cfg), "max_shots": 2}
+    with pytest.raises(PromptlatheError, match="max_shots"):
+        optimize(lm=make_lm(), resume=True, **other)
+
+
+def _worker(cfg: OptimizeConfig, queue) -> None:
+    lm = make_lm()
+    run = Optimization(cfg, resume=True, lm=lm)
+    run.search()
+    run.close()
+    queue.put([request_key("scripted-upper", "generate", r.payload()) for r in lm.calls])
+
+
+def test_two_processes_share_one_study_without_evaluating_a_trial_twice(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path, budget_calls=260)
+    run = Optimization(cfg, lm=make_lm())
+    run.prepare()
+    run.close()
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(cfg, queue)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=300) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    a, b = (set(r) for r in results)
+    assert a and b, "both workers should have evaluated something"
+    assert not a & b, "the same LM request was made by both workers"
+    study = optuna.load_study(
+        study_name="promptlathe-joint", storage=f"sqlite:///{tmp_path / 'run' / 'study.db'}"
+    )
+    evaluated = [
+        t.user_attrs["prompt_hash"]
+        for t in study.get_trials(deepcopy=False)
+        if t.state.is_finished()
+        and "duplicate_of" not in t.user_attrs
+        and t.state != optuna.trial.TrialState.FAIL
+    ]
+    assert len(evaluated) == len(set(evaluated)) and len(evaluated) >= 2
