@@ -12,7 +12,7 @@ import pytest
 from promptlathe import Prompt
 from promptlathe.errors import PromptlatheError
 from promptlathe.lms import GenerationRequest, ScriptedLM, request_key
-from promptlathe.optimize import (
+from promptlathe.optimizers import (
     Incumbent,
     Optimization,
     OptimizeConfig,

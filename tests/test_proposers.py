@@ -369,3 +369,16 @@ def test_likelihood_screen_without_demos_keeps_everything() -> None:
     lm = ScriptedLM(scorer=keyword_scorer)
     assert likelihood_screen(lm, ["Write a poem."], []) == (["Write a poem."], {})
     assert lm.score_calls == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Write an output for each input, given the instruction and 5 inputs.",
+        "Write an output for every one of the given inputs.",
+        "Produce outputs for the five inputs.",
+    ],
+)
+def test_filter_rejects_generic_template_echoes(text: str) -> None:
+    kept, rejected = filter_instructions([text])
+    assert kept == [] and rejected[0][1].startswith("echoes the template")

@@ -4,6 +4,7 @@ from promptlathe.errors import PromptlatheError
 from promptlathe.evaluator import Decoding, EvalResult, Evaluator, Record
 from promptlathe.lms import LM, CachedLM, get_lm
 from promptlathe.metrics import Metric, get_metric
+from promptlathe.optimizers import OptimizeConfig, OptimizeResult, optimize
 from promptlathe.prompts import Exemplar, Format, Prompt
 from promptlathe.store import Store
 from promptlathe.tasks import Example, load_examples, split_examples
@@ -20,6 +21,8 @@ __all__ = [
     "Exemplar",
     "Format",
     "Metric",
+    "OptimizeConfig",
+    "OptimizeResult",
     "Prompt",
     "PromptlatheError",
     "Record",
@@ -27,5 +30,6 @@ __all__ = [
     "get_lm",
     "get_metric",
     "load_examples",
+    "optimize",
     "split_examples",
 ]

@@ -214,7 +214,7 @@ def optimize_cmd(
     progress: Annotated[bool, typer.Option(help="Show live progress.")] = True,
 ) -> None:
     """Search instructions, exemplars and formats for the best prompt within a call budget."""
-    from promptlathe.optimize import Optimization, OptimizeConfig
+    from promptlathe.optimizers import Optimization, OptimizeConfig
     from promptlathe.reporting import OptimizeDisplay, optimize_table
 
     if worker:

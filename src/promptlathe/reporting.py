@@ -108,7 +108,7 @@ class OptimizeDisplay:
 
 
 def optimize_table(result: Any) -> Table:
-    """The final summary of an :class:`~promptlathe.optimize.OptimizeResult`."""
+    """The final summary of an :class:`~promptlathe.optimizers.OptimizeResult`."""
     t = Table(title="Optimization result", show_header=True)
     t.add_column("")
     t.add_column("winner", overflow="fold")

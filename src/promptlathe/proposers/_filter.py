@@ -120,7 +120,16 @@ def clean_instruction(text: str) -> str:
 
 # ---- cheap filters -------------------------------------------------------------------------
 
-_TEMPLATE_PHRASES = ("input-output pairs", "i gave a friend", "the friend", "instruction was")
+_TEMPLATE_PHRASES = (
+    "input-output pairs",
+    "i gave a friend",
+    "the friend",
+    "instruction was",
+    "given the instruction",
+    "every one of the inputs",
+    "every one of the given inputs",
+)
+_N_INPUTS = re.compile(r"\b(?:\d+|five|four|three|two)\s+inputs\b", re.I)
 _IO_LINE = re.compile(r"^\s*(?:input|output)\s*:", re.I | re.M)
 _CODE_TOKENS = ("->", "=>", "()", "{", "}", "::")
 _CALL = re.compile(r"[A-Za-z_]\w+\(")
@@ -137,6 +146,8 @@ def _template_echo(text: str) -> str | None:
     for phrase in _TEMPLATE_PHRASES:
         if phrase in low:
             return f"echoes the template ({phrase!r})"
+    if _N_INPUTS.search(text):
+        return "echoes the template (counts the inputs)"
     if _IO_LINE.search(text):
         return "echoes the template (Input:/Output: line)"
     return None

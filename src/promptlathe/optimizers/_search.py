@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 
 from promptlathe.errors import BudgetExhausted
 from promptlathe.evaluator import Evaluator
-from promptlathe.optimize._racing import Incumbent, RacingPruner, race
+from promptlathe.optimizers._racing import Incumbent, RacingPruner, race
 from promptlathe.prompts import Exemplar, Format, Prompt
 from promptlathe.tasks import Example
 
@@ -122,6 +122,7 @@ def run_trial(
     evaluator: Evaluator,
     rungs: Sequence[int],
     known: dict[str, optuna.trial.FrozenTrial],
+    calls: Callable[[], int] | None = None,
 ) -> str:
     """Race one asked trial and tell the study. Returns the outcome.
 
@@ -132,6 +133,8 @@ def run_trial(
         BudgetExhausted: after telling the study the trial failed.
     """
     h = prompt.hash
+    if calls is not None:
+        trial.set_user_attr("calls_at_start", calls())
     if h in known:
         prev = known[h]
         trial.set_user_attr("prompt_hash", h)
@@ -147,13 +150,21 @@ def run_trial(
         trial.set_user_attr("duplicate_of", "running")
         study.tell(trial, state=TrialState.FAIL)
         return "skipped"
+
+    def stamp() -> None:
+        if calls is not None:
+            trial.set_user_attr("calls_at_end", calls())
+
     try:
         value = race(trial, prompt, val, evaluator, rungs)
     except optuna.TrialPruned:
+        stamp()
         study.tell(trial, state=TrialState.PRUNED)
         return "pruned"
     except BudgetExhausted:
+        stamp()
         study.tell(trial, state=TrialState.FAIL)
         raise
+    stamp()
     study.tell(trial, value)
     return "complete"

@@ -21,11 +21,11 @@ from promptlathe.evaluator import Decoding, EvalResult, Evaluator
 from promptlathe.formats import format_space
 from promptlathe.lms import LM, MODELS, CachedLM, get_lm, is_installed
 from promptlathe.metrics import get_metric
-from promptlathe.optimize._budget import Budget
-from promptlathe.optimize._config import OptimizeConfig, Plan, make_plan
-from promptlathe.optimize._exemplars import bootstrap, demo_sets, labeled, orders
-from promptlathe.optimize._racing import RacingPruner
-from promptlathe.optimize._search import (
+from promptlathe.optimizers._budget import Budget
+from promptlathe.optimizers._config import OptimizeConfig, Plan, make_plan
+from promptlathe.optimizers._exemplars import bootstrap, demo_sets, labeled, orders
+from promptlathe.optimizers._racing import RacingPruner
+from promptlathe.optimizers._search import (
     Space,
     fail_stale,
     finished_by_hash,
@@ -83,6 +83,7 @@ class OptimizeResult:
     plan: Plan
     trials: dict[str, int] = field(default_factory=dict)
     wall_seconds: float = 0.0
+    confirmed: list[Candidate] = field(default_factory=list)
 
     @property
     def best_prompt_path(self) -> Path:
@@ -105,6 +106,14 @@ class OptimizeResult:
             "plan": self.plan.as_dict(),
             "trials": self.trials,
             "wall_seconds": self.wall_seconds,
+            "confirmed": [
+                {
+                    "prompt": c.prompt.to_dict(),
+                    "prompt_hash": c.prompt.hash,
+                    **{k: v for k, v in asdict(c).items() if k != "prompt"},
+                }
+                for c in self.confirmed
+            ],
         }
 
 
@@ -300,7 +309,7 @@ class Optimization:
         """Confirmation on the held-out confirmation split, then the untouched test split."""
         self.budget.stage_limit = None
         studies = self._studies()
-        best, seed = self._stage_confirm(studies)
+        best, seed, pool = self._stage_confirm(studies)
         test, seed_test = self._stage_test(best, seed)
         result = OptimizeResult(
             best_prompt=best.prompt,
@@ -314,6 +323,7 @@ class Optimization:
             plan=self.plan,
             trials=self._trial_counts(studies),
             wall_seconds=time.perf_counter() - self.t0,
+            confirmed=pool,
         )
         self._write(result)
         self.emit("done", f"wrote {result.best_prompt_path}")
@@ -337,7 +347,7 @@ class Optimization:
             boot = []
         sets = demo_sets(pool, boot, k, N_DEMO_SETS, self.cfg.seed)
         if self.seed_prompt.exemplars:  # the user's own exemplars are set 0
-            from promptlathe.optimize._exemplars import DemoSet
+            from promptlathe.optimizers._exemplars import DemoSet
 
             sets.insert(0, DemoSet("seed", self.seed_prompt.exemplars))
         self.emit("bootstrap", f"{len(boot)} validated demos from {len(boot_inputs)} tries")
@@ -355,12 +365,29 @@ class Optimization:
         raw: list[str] = []
         with contextlib.suppress(BudgetExhausted):
             raw = APEProposer(self.proposer_lm).propose(train, self.plan.n_ape, seed=self.cfg.seed)
-        kept, rejected = filter_instructions(raw, existing=[self.seed_prompt.instruction])
-        kept, lik = self._screen(kept)
+        kept = self._vet(raw, [self.seed_prompt.instruction], "ape")
         out = [{"instruction": self.seed_prompt.instruction, "source": "seed"}]
-        out += [{"instruction": k, "source": "ape", "loglik": lik.get(k)} for k in kept]
-        self.emit("propose", f"{len(kept)} APE instructions kept, {len(rejected)} rejected")
-        return out
+        return out + kept
+
+    def _vet(self, raw: list[str], existing: list[str], source: str) -> list[dict[str, Any]]:
+        """Sanity filters, then the likelihood screen; logs what was dropped and why."""
+        kept, rejected = filter_instructions(raw, existing=existing)
+        screened, lik = self._screen(kept)
+        dropped = [k for k in kept if k not in screened]
+        for text, why in rejected:
+            log.info("rejected %s proposal %r: %s", source, text, why)
+        for text in dropped:
+            log.info(
+                "screened out %s proposal %r (demos less likely than with no instruction)",
+                source,
+                text,
+            )
+        self.emit(
+            "propose",
+            f"{source.upper()}: {len(raw)} proposals, {len(rejected)} failed sanity checks, "
+            f"{len(dropped)} off-task by likelihood, {len(screened)} kept",
+        )
+        return [{"instruction": k, "source": source, "loglik": lik.get(k)} for k in screened]
 
     def _screen(self, kept: list[str]) -> tuple[list[str], dict[str, float]]:
         if not kept or not self.plan.n_screen_demos:
@@ -383,12 +410,11 @@ class Optimization:
             new = OPROProposer(self.proposer_lm).propose(
                 self.split.train, self.plan.n_opro, history=history, seed=self.cfg.seed + 1000
             )
-        kept, _ = filter_instructions(new, existing=[c["instruction"] for c in instrs])
-        kept, lik = self._screen(kept)
-        instrs += [{"instruction": k, "source": "opro", "loglik": lik.get(k)} for k in kept]
+        vetted = self._vet(new, [c["instruction"] for c in instrs], "opro")
+        instrs += vetted
         cands["instructions"] = instrs
         self._save_candidates(cands)
-        self._race_list(study, kept)
+        self._race_list(study, [c["instruction"] for c in vetted])
         scored = self._instruction_scores(study)
         ranked = sorted(scored, key=lambda i: -scored[i])
         top = ranked[:JOINT_INSTRUCTIONS]
@@ -406,7 +432,14 @@ class Optimization:
             trial.set_user_attr("instruction_text", instr)
             self.emit("race instructions", f"racing {instr[:60]!r}")
             outcome = run_trial(
-                study, trial, prompt, self.split.val, self.evaluator, self.plan.rungs, known
+                study,
+                trial,
+                prompt,
+                self.split.val,
+                self.evaluator,
+                self.plan.rungs,
+                known,
+                calls=lambda: self.budget.used,
             )
             self.emit("race instructions", f"{outcome}: {instr[:60]!r}")
 
@@ -466,11 +499,14 @@ class Optimization:
                 self.evaluator,
                 self.plan.rungs,
                 finished_by_hash(studies),
+                calls=lambda: self.budget.used,
             )
             idle = idle + 1 if outcome in ("duplicate", "skipped") else 0
             self.emit("joint search", f"trial {trial.number}: {outcome}")
 
-    def _stage_confirm(self, studies: list[optuna.Study]) -> tuple[Candidate, Candidate | None]:
+    def _stage_confirm(
+        self, studies: list[optuna.Study]
+    ) -> tuple[Candidate, Candidate | None, list[Candidate]]:
         """Re-score the top candidates on the confirmation split, which search never saw."""
         finished = []
         seen: set[str] = set()
@@ -494,11 +530,11 @@ class Optimization:
         if seed is None:
             seed = Candidate(self.seed_prompt, float("nan"), 0, source="seed")
         if not cands:
-            return seed, seed
+            return seed, seed, [seed]
         top = cands[: self.plan.confirm_top]
         pool = top + ([seed] if seed not in top else [])
         if not self.confirm:
-            return top[0], seed
+            return top[0], seed, pool
         self.emit("confirm", f"confirming {len(pool)} candidates on {len(self.confirm)} examples")
         for c in pool:
             try:
@@ -511,7 +547,7 @@ class Optimization:
         # Keep the seed if no candidate beats it on the confirmation split.
         if seed.confirm is not None and best.confirm is not None and seed.confirm > best.confirm:
             best = seed
-        return best, seed
+        return best, seed, pool
 
     def _stage_test(
         self, best: Candidate, seed: Candidate | None
@@ -558,6 +594,13 @@ class Optimization:
             },
         }
         result.best_prompt.save(result.best_prompt_path, **extra)
+        if result.test is not None:
+            rows = {"winner": result.test.to_dict()["records"]}
+            if result.seed_test is not None:
+                rows["seed"] = result.seed_test.to_dict()["records"]
+            (self.dir / "test_records.json").write_text(
+                json.dumps(rows, indent=1, ensure_ascii=False) + "\n"
+            )
         (self.dir / "result.json").write_text(
             json.dumps(result.summary(), indent=2, ensure_ascii=False, default=str) + "\n"
         )

@@ -1,4 +1,5 @@
-"""Joint instruction × exemplar × format search with racing, confirmation and a hard budget.
+"""Optimizers. The default: joint instruction × exemplar × format search with racing,
+confirmation on held-out data and a hard call budget.
 
 ``optimize(...)`` is the one-call facade; :class:`Optimization` exposes the stages.
 """
@@ -8,10 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from promptlathe.lms import LM
-from promptlathe.optimize._budget import Budget
-from promptlathe.optimize._config import OptimizeConfig, Plan, make_plan
-from promptlathe.optimize._racing import Incumbent, RacingPruner, rungs_for, should_stop
-from promptlathe.optimize._run import Callback, Candidate, Optimization, OptimizeResult
+from promptlathe.optimizers._budget import Budget
+from promptlathe.optimizers._config import OptimizeConfig, Plan, make_plan
+from promptlathe.optimizers._racing import Incumbent, RacingPruner, rungs_for, should_stop
+from promptlathe.optimizers._run import Callback, Candidate, Optimization, OptimizeResult
 
 
 def optimize(

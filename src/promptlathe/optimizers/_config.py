@@ -191,6 +191,6 @@ def make_plan(
 
 
 def rungs_for_plan(n_val: int) -> list[int]:
-    from promptlathe.optimize._racing import rungs_for
+    from promptlathe.optimizers._racing import rungs_for
 
     return rungs_for(n_val, first=min(8, n_val))

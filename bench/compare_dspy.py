@@ -1,0 +1,682 @@
+"""Benchmark: promptlathe against DSPy on the same model, data, splits and metric.
+
+One ``python -m llama_cpp.server`` process serves the model on 127.0.0.1; every method talks to
+it over HTTP, so LM calls are counted the same way for everyone: by the server's access log
+(cross-checked against DSPy's LM callbacks and promptlathe's ``calls_used``).
+
+Methods (each run on each task):
+
+* ``seed``        -- the seed instruction zero-shot (promptlathe's Evaluator, HTTP backend);
+* ``dspy-bfrs``   -- ``dspy.BootstrapFewShotWithRandomSearch`` on ``dspy.Predict``
+  (signature ``input -> output``, instructions = the seed instruction);
+* ``dspy-mipro``  -- ``dspy.MIPROv2(auto="light")``;
+* ``promptlathe`` -- ``promptlathe.optimize.optimize`` with a call budget of
+  ``max(40, ratio * calls of the cheaper DSPy optimizer on that task)``.
+
+DSPy is a bench-only optional dependency: ``pip install dspy``.
+
+Quick run (a few minutes on 2 CPU cores)::
+
+    python bench/compare_dspy.py --model smollm2-135m --tasks ape/negation --n-train 12 \
+        --n-val 8 --n-test 8 --bfrs-candidates 2 --methods seed,dspy-bfrs,promptlathe
+
+The full default run (6 tasks, 50/50/100 examples, all methods) takes many hours on a CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import inspect
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from promptlathe import Decoding, Evaluator, Prompt, get_metric
+from promptlathe._stats import wilson_interval
+from promptlathe.errors import PromptlatheError
+from promptlathe.lms import get_lm, resolve_embedded
+from promptlathe.metrics import Metric
+from promptlathe.tasks import Example, load_examples, read_meta
+
+REPO = Path(__file__).resolve().parents[1]
+METHODS = ("seed", "dspy-bfrs", "dspy-mipro", "promptlathe")
+DSPY_METHODS = ("dspy-bfrs", "dspy-mipro")
+DEFAULT_TASKS = "ape/negation,ape/sum,ape/synonyms,bbh/navigate,bbh/snarks,bbh/temporal_sequences"
+NO_ERROR_LIMIT = 10**9  # DSPy stops an optimizer after max_errors failures (default 10)
+
+
+# ---- the model server -------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """``python -m llama_cpp.server`` on a free port; counts completion requests in its log.
+
+    uvicorn writes one access-log line per request (``"POST /v1/chat/completions HTTP/1.1"``),
+    including retried and failed ones, so the count covers every call any client made.
+    """
+
+    def __init__(self, model_path: Path, alias: str, n_ctx: int, log_path: Path) -> None:
+        self.alias = alias
+        self.log_path = log_path
+        self.port = _free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self._cmd = [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(model_path),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--n_ctx",
+            str(n_ctx),
+            "--model_alias",
+            alias,
+        ]
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._offset = 0
+        self._posts = 0
+
+    def start(self, timeout: float = 180.0) -> None:
+        with self.log_path.open("wb") as fh:
+            self.proc = subprocess.Popen(self._cmd, stdout=fh, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"model server exited early:\n{self._tail()}")
+            try:
+                if httpx.get(f"{self.base_url}/models", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError(f"model server did not start within {timeout:.0f} s:\n{self._tail()}")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def check_alive(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            raise RuntimeError(f"model server is not running:\n{self._tail()}")
+
+    def _tail(self, n: int = 3000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+    def posts(self) -> int:
+        """Completion requests logged so far (waits briefly for the log to settle)."""
+        last = -1
+        for _ in range(20):
+            with self.log_path.open("rb") as fh:
+                fh.seek(self._offset)
+                chunk = fh.read()
+            end = chunk.rfind(b"\n") + 1  # only whole lines
+            for line in chunk[:end].splitlines():
+                if b'"POST /v1/' in line and b"completions" in line:
+                    self._posts += 1
+            self._offset += end
+            if self._posts == last:
+                break
+            last = self._posts
+            time.sleep(0.15)
+        return self._posts
+
+
+# ---- data -----------------------------------------------------------------------------------
+@dataclass
+class TaskData:
+    name: str
+    train: list[Example]
+    val: list[Example]
+    test: list[Example]
+    instruction: str
+    metric: Metric
+    notes: list[str] = field(default_factory=list)
+
+
+def load_task(data: Path, name: str, n_train: int, n_val: int, n_test: int, seed: int) -> TaskData:
+    suite, _, task = name.partition("/")
+    if not task:
+        raise SystemExit(f"--tasks: {name!r} is not suite/task (e.g. ape/negation)")
+    base = data / suite
+    train_file, test_file = base / f"{task}.train.jsonl", base / f"{task}.test.jsonl"
+    if not test_file.is_file():
+        raise SystemExit(f"--tasks: {name}: {test_file} not found")
+    notes: list[str] = []
+    if train_file.is_file():  # APE: a train pool and a separate test file
+        pool = load_examples(train_file)
+        random.Random(seed).shuffle(pool)
+        train, val = pool[:n_train], pool[n_train : n_train + n_val]
+        test = load_examples(test_file)[:n_test]
+    else:  # BBH: only a test file; carve train / val / test from it
+        pool = load_examples(test_file)
+        random.Random(seed).shuffle(pool)
+        train, val = pool[:n_train], pool[n_train : n_train + n_val]
+        test = pool[n_train + n_val : n_train + n_val + n_test]
+    if len(train) < n_train or len(val) < n_val or len(test) < n_test:
+        notes.append(
+            f"{name}: only {len(train)} train / {len(val)} val / {len(test)} test examples "
+            f"(asked {n_train} / {n_val} / {n_test})"
+        )
+    if len(train) < 2 or len(val) < 1 or len(test) < 1:
+        raise SystemExit(f"{name}: too few examples for the requested split")
+    meta = read_meta(test_file)
+    metric = get_metric(meta.metric, [e.target for e in train + val])
+    return TaskData(name, train, val, test, meta.description or "", metric, notes)
+
+
+def write_jsonl(path: Path, examples: list[Example]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as fh:
+        for e in examples:
+            rec = {"id": e.id, "input": e.input, "target": e.target, "targets": list(e.targets)}
+            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    return path
+
+
+# ---- results --------------------------------------------------------------------------------
+@dataclass
+class Row:
+    task: str
+    method: str
+    accuracy: float
+    n: int
+    ci95: tuple[float, float]
+    opt_calls: int
+    test_calls: int
+    opt_seconds: float
+    test_seconds: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def make_row(task: str, method: str, scores: list[float], **kw: Any) -> Row:
+    n = len(scores)
+    return Row(
+        task, method, sum(scores) / n if n else 0.0, n, wilson_interval(sum(scores), n), **kw
+    )
+
+
+# ---- methods: seed and promptlathe ----------------------------------------------------------
+def run_seed(t: TaskData, server: Server, args: argparse.Namespace) -> Row:
+    lm = get_lm(server.alias, base_url=server.base_url)
+    before = server.posts()
+    t0 = time.perf_counter()
+    try:
+        ev = Evaluator(lm, t.metric, Decoding(max_tokens=args.max_tokens, seed=args.seed))
+        res = ev.evaluate(Prompt(instruction=t.instruction), t.test)
+    finally:
+        lm.close()
+    secs = time.perf_counter() - t0
+    posts = server.posts() - before
+    return make_row(
+        t.name,
+        "seed",
+        [r.score for r in res.records],
+        opt_calls=0,
+        test_calls=posts,
+        opt_seconds=0.0,
+        test_seconds=secs,
+        extra={"evaluator_calls": res.calls},
+    )
+
+
+def promptlathe_budget(dspy_calls: list[int], n_pool: int, n_test: int, args: argparse.Namespace):
+    """The budget rule, raised to the smallest budget promptlathe's planner accepts."""
+    from promptlathe.optimize import OptimizeConfig, make_plan
+
+    if args.promptlathe_budget is not None:
+        wanted = args.promptlathe_budget
+    elif dspy_calls:
+        wanted = max(40, round(args.ratio * min(dspy_calls)))
+    else:
+        wanted = 300
+    budget = wanted
+    while True:
+        try:
+            cfg = OptimizeConfig(task="pool.jsonl", budget_calls=budget, max_tokens=args.max_tokens)
+            make_plan(cfg, n_pool, n_test, scoring=False)
+            return wanted, budget
+        except PromptlatheError:
+            if budget > 100_000:
+                raise
+            budget += 5
+
+
+def run_promptlathe(
+    t: TaskData, server: Server, args: argparse.Namespace, work: Path, dspy_calls: list[int]
+) -> Row:
+    from promptlathe.optimize import optimize
+
+    pool = write_jsonl(work / "data" / t.name / "pool.jsonl", t.train + t.val)
+    test = write_jsonl(work / "data" / t.name / "test.jsonl", t.test)
+    wanted, budget = promptlathe_budget(dspy_calls, len(t.train) + len(t.val), len(t.test), args)
+    if budget != wanted:
+        log(f"  promptlathe: budget {wanted} is below what its planner accepts; using {budget}")
+
+    def progress(ev: dict[str, Any]) -> None:
+        if args.verbose:
+            log(f"  [{ev['stage']}] {ev['calls']}/{ev['budget']} {ev['message']}")
+
+    before = server.posts()
+    t0 = time.perf_counter()
+    result = optimize(
+        str(pool),
+        test=str(test),
+        model=server.alias,
+        base_url=server.base_url,
+        proposer_model=server.alias,
+        instruction=t.instruction,
+        metric=t.metric.name,
+        budget_calls=budget,
+        out=str(work / "runs" / t.name),
+        max_tokens=args.max_tokens,
+        seed=args.seed,
+        callback=progress,
+    )
+    total_secs = time.perf_counter() - t0
+    posts = server.posts() - before
+    assert result.test is not None
+    seed_test = result.seed_test
+    test_calls = result.test.calls
+    seed_calls = seed_test.calls if seed_test is not None else 0
+    test_secs = result.test.wall_seconds
+    seed_secs = seed_test.wall_seconds if seed_test is not None else 0.0
+    server_opt = posts - test_calls - seed_calls
+    if server_opt != result.calls_used:
+        log(
+            f"  WARNING promptlathe on {t.name}: server saw {posts} requests, calls_used "
+            f"{result.calls_used} + test {test_calls} + seed test {seed_calls}"
+        )
+    return make_row(
+        t.name,
+        "promptlathe",
+        [r.score for r in result.test.records],
+        opt_calls=server_opt,
+        test_calls=test_calls,
+        opt_seconds=total_secs - test_secs - seed_secs,
+        test_seconds=test_secs,
+        extra={
+            "budget_wanted": wanted,
+            "budget": budget,
+            "calls_used": result.calls_used,
+            "seed_test_accuracy": seed_test.mean if seed_test is not None else None,
+            "seed_test_calls": seed_calls,
+            "best_prompt": result.best_prompt.to_dict(),
+            "val": result.best.val,
+            "confirm": result.best.confirm,
+            "plan": result.plan.as_dict(),
+        },
+    )
+
+
+# ---- methods: DSPy --------------------------------------------------------------------------
+def import_dspy() -> Any:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network at import
+    try:
+        import dspy
+    except ImportError:
+        raise SystemExit(
+            "the DSPy methods need DSPy, a bench-only dependency: pip install dspy "
+            "(or leave dspy-bfrs and dspy-mipro out of --methods)"
+        ) from None
+    return dspy
+
+
+class DSPyHarness:
+    """One ``dspy.LM`` on the server, with a callback counting every LM call (copies too)."""
+
+    def __init__(self, dspy: Any, server: Server, args: argparse.Namespace) -> None:
+        from dspy.utils.callback import BaseCallback
+
+        self.dspy = dspy
+        self.server = server
+        self.args = args
+
+        class CallCounter(BaseCallback):
+            def __init__(self) -> None:
+                self.n = 0
+                self._lock = threading.Lock()
+
+            def on_lm_start(self, call_id: str, instance: Any, inputs: dict[str, Any]) -> None:
+                with self._lock:
+                    self.n += 1
+
+        self.counter = CallCounter()
+        if hasattr(dspy, "configure_cache"):
+            dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)
+        # Instance callbacks survive lm.copy(), which BootstrapFewShot (rounds > 1) and
+        # MIPROv2's instruction proposer use; lm.history does not (copies start empty).
+        self.lm = dspy.LM(
+            f"openai/{server.alias}",
+            api_base=server.base_url,
+            api_key="none",
+            temperature=0.0,
+            max_tokens=args.max_tokens,
+            cache=False,
+            callbacks=[self.counter],
+        )
+        # MIPROv2's proposer writes structured, multi-field answers (dataset summary,
+        # instruction); 64 tokens truncate them. A copy keeps the counting callback.
+        self.prompt_lm = self.lm.copy(max_tokens=args.proposer_max_tokens)
+        dspy.configure(lm=self.lm)
+        self.version = getattr(dspy, "__version__", "?")
+
+    def examples(self, exs: list[Example]) -> list[Any]:
+        return [
+            self.dspy.Example(input=e.input, output=e.target, targets=list(e.targets)).with_inputs(
+                "input"
+            )
+            for e in exs
+        ]
+
+    def metric_fn(self, metric: Metric):
+        def dspy_metric(example: Any, pred: Any, trace: Any = None) -> float | bool:
+            output = getattr(pred, "output", None)
+            score = metric("" if output is None else str(output), example.targets)[1]
+            # DSPy idiom: a trace means bootstrapping (accept only fully correct demos).
+            return score >= 1.0 if trace is not None else score
+
+        return dspy_metric
+
+    def student(self, instruction: str) -> Any:
+        sig = self.dspy.Signature("input -> output", instruction)
+        return self.dspy.Predict(sig)
+
+    @contextlib.contextmanager
+    def counted(self) -> Iterator[dict[str, Any]]:
+        box: dict[str, Any] = {}
+        c0, p0, t0 = self.counter.n, self.server.posts(), time.perf_counter()
+        try:
+            yield box
+        finally:
+            box["seconds"] = time.perf_counter() - t0
+            box["callbacks"] = self.counter.n - c0
+            box["posts"] = self.server.posts() - p0
+
+    def compile(self, method: str, t: TaskData) -> tuple[Any, dict[str, Any]]:
+        dspy, args = self.dspy, self.args
+        metric = self.metric_fn(t.metric)
+        trainset, valset = self.examples(t.train), self.examples(t.val)
+        student = self.student(t.instruction)
+        with self.counted() as box, contextlib.redirect_stdout(sys.stderr):
+            if method == "dspy-bfrs":
+                opt = dspy.BootstrapFewShotWithRandomSearch(
+                    metric=metric,
+                    max_bootstrapped_demos=4,
+                    max_labeled_demos=4,
+                    num_candidate_programs=args.bfrs_candidates,
+                    num_threads=1,
+                    max_errors=NO_ERROR_LIMIT,
+                )
+                program = opt.compile(student, trainset=trainset, valset=valset)
+            else:
+                opt = dspy.MIPROv2(
+                    metric=metric,
+                    prompt_model=self.prompt_lm,
+                    task_model=self.lm,
+                    auto="light",
+                    num_threads=1,
+                    max_errors=NO_ERROR_LIMIT,
+                    seed=args.seed,
+                )
+                kw: dict[str, Any] = {}
+                param = inspect.signature(opt.compile).parameters.get("requires_permission_to_run")
+                # Older versions ask on stdin unless told not to; 3.x deprecates the flag.
+                if param is not None and param.default is True:
+                    kw["requires_permission_to_run"] = False
+                program = opt.compile(student, trainset=trainset, valset=valset, **kw)
+        return program, box
+
+    def evaluate(self, program: Any, t: TaskData) -> tuple[list[float], dict[str, Any]]:
+        """Score the compiled program on test; a failed call (e.g. unparsable) scores 0."""
+        scores: list[float] = []
+        errors: dict[str, int] = {}
+        with self.counted() as box, contextlib.redirect_stdout(sys.stderr):
+            for ex in t.test:
+                try:
+                    pred = program(input=ex.input)
+                    output = getattr(pred, "output", None)
+                    scores.append(t.metric("" if output is None else str(output), ex.targets)[1])
+                except Exception as exc:  # DSPy's own Evaluate also scores failures as 0
+                    self.server.check_alive()
+                    errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+                    scores.append(0.0)
+        if errors and sum(errors.values()) == len(t.test) and "AdapterParseError" not in errors:
+            raise RuntimeError(f"every DSPy test call failed on {t.name}: {errors}")
+        box["errors"] = errors
+        return scores, box
+
+    def run(self, method: str, t: TaskData) -> Row:
+        program, opt = self.compile(method, t)
+        scores, test = self.evaluate(program, t)
+        for phase, box in (("optimization", opt), ("test", test)):
+            if box["callbacks"] != box["posts"]:
+                log(
+                    f"  note {method} on {t.name} ({phase}): DSPy callbacks counted "
+                    f"{box['callbacks']} LM calls, the server {box['posts']} requests"
+                )
+        predictor = program.predictors()[0]
+        return make_row(
+            t.name,
+            method,
+            scores,
+            opt_calls=opt["posts"],
+            test_calls=test["posts"],
+            opt_seconds=opt["seconds"],
+            test_seconds=test["seconds"],
+            extra={
+                "opt_callbacks": opt["callbacks"],
+                "test_callbacks": test["callbacks"],
+                "test_errors": test["errors"],
+                "instruction": predictor.signature.instructions,
+                "n_demos": len(predictor.demos),
+            },
+        )
+
+
+# ---- reporting ------------------------------------------------------------------------------
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def summarize(rows: list[Row], methods: list[str]) -> dict[str, Any]:
+    means: dict[str, dict[str, float]] = {}
+    for m in methods:
+        rs = [r for r in rows if r.method == m]
+        if rs:
+            means[m] = {
+                "accuracy": sum(r.accuracy for r in rs) / len(rs),
+                "opt_calls": sum(r.opt_calls for r in rs),
+                "tasks": len(rs),
+            }
+    out: dict[str, Any] = {"means": means}
+    dspy_ran = [m for m in DSPY_METHODS if m in means]
+    if "promptlathe" in means and dspy_ran:
+        best = max(dspy_ran, key=lambda m: means[m]["accuracy"])
+        diff = 100 * (means["promptlathe"]["accuracy"] - means[best]["accuracy"])
+        their = means[best]["opt_calls"]
+        pct = 100 * means["promptlathe"]["opt_calls"] / their if their else float("nan")
+        out["best_dspy"] = best
+        out["diff_points"] = diff
+        out["calls_percent"] = pct
+        out["line"] = (
+            f"promptlathe mean − best DSPy mean ({best}) = {diff:+.1f} points at {pct:.0f} % "
+            "of its calls"
+        )
+    return out
+
+
+def format_table(rows: list[Row], summary: dict[str, Any]) -> str:
+    head = (
+        f"{'task':<24} {'method':<12} {'acc':>6} {'95% CI':>15} {'n':>4} "
+        f"{'opt calls':>9} {'opt s':>8} {'test calls':>10} {'test s':>7}"
+    )
+    lines = [head, "-" * len(head)]
+    last = None
+    for r in rows:
+        if last is not None and r.task != last:
+            lines.append("")
+        last = r.task
+        lo, hi = r.ci95
+        lines.append(
+            f"{r.task:<24} {r.method:<12} {100 * r.accuracy:>5.1f}% "
+            f"[{100 * lo:>5.1f}, {100 * hi:>5.1f}] {r.n:>4} {r.opt_calls:>9} "
+            f"{r.opt_seconds:>8.0f} {r.test_calls:>10} {r.test_seconds:>7.0f}"
+        )
+    lines += ["-" * len(head), "mean over tasks:"]
+    for m, s in summary["means"].items():
+        lines.append(
+            f"  {m:<12} {100 * s['accuracy']:>5.1f}%  ({s['tasks']} tasks, "
+            f"{s['opt_calls']} optimization calls)"
+        )
+    if "line" in summary:
+        lines.append(summary["line"])
+    return "\n".join(lines)
+
+
+# ---- main -----------------------------------------------------------------------------------
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default="qwen2.5-coder-0.5b", help="embedded model name")
+    p.add_argument("--tasks", default=DEFAULT_TASKS, help="comma-separated suite/task names")
+    p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    p.add_argument("--methods", default=",".join(METHODS), help=f"subset of {','.join(METHODS)}")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-train", type=int, default=50)
+    p.add_argument("--n-val", type=int, default=50)
+    p.add_argument("--n-test", type=int, default=100)
+    p.add_argument("--bfrs-candidates", type=int, default=8)
+    p.add_argument("--ratio", type=float, default=0.5, help="promptlathe budget / DSPy calls")
+    p.add_argument(
+        "--promptlathe-budget",
+        type=int,
+        default=None,
+        help="fixed promptlathe budget (default: the --ratio rule; 300 without DSPy methods)",
+    )
+    p.add_argument("--max-tokens", type=int, default=64)
+    p.add_argument(
+        "--proposer-max-tokens",
+        type=int,
+        default=256,
+        help="max_tokens of MIPROv2's prompt model (its structured proposals need room)",
+    )
+    p.add_argument("--n-ctx", type=int, default=4096)
+    p.add_argument("--json", type=Path, default=None, help="write the table as JSON here")
+    p.add_argument("--workdir", type=Path, default=None, help="keep run files here")
+    p.add_argument("--verbose", action="store_true", help="promptlathe progress events")
+    args = p.parse_args(argv)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    bad = [m for m in methods if m not in METHODS]
+    if bad or not methods:
+        p.error(f"--methods: unknown {bad}; choose from {','.join(METHODS)}")
+    args.methods = [m for m in METHODS if m in methods]  # DSPy before promptlathe (budget)
+    args.tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    return args
+
+
+def _sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _sigterm)
+    dspy = import_dspy() if any(m in DSPY_METHODS for m in args.methods) else None
+    tasks = [
+        load_task(args.data, name, args.n_train, args.n_val, args.n_test, args.seed)
+        for name in args.tasks
+    ]
+    for t in tasks:
+        for note in t.notes:
+            log(f"note: {note}")
+    model_path = resolve_embedded(args.model)
+
+    tmp = None
+    if args.workdir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="compare_dspy_")
+        work = Path(tmp.name)
+    else:
+        work = args.workdir
+        work.mkdir(parents=True, exist_ok=True)
+    server = Server(model_path, args.model, args.n_ctx, work / "server.log")
+    rows: list[Row] = []
+    dspy_version = None
+    try:
+        log(f"starting {args.model} server ({model_path.name}) on {server.base_url}")
+        server.start()
+        harness = DSPyHarness(dspy, server, args) if dspy is not None else None
+        dspy_version = harness.version if harness else None
+        for t in tasks:
+            dspy_calls: list[int] = []
+            for method in args.methods:
+                log(
+                    f"{t.name}: {method} ({len(t.train)} train, {len(t.val)} val, "
+                    f"{len(t.test)} test)"
+                )
+                if method == "seed":
+                    row = run_seed(t, server, args)
+                elif method in DSPY_METHODS:
+                    assert harness is not None
+                    row = harness.run(method, t)
+                    dspy_calls.append(row.opt_calls)
+                else:
+                    row = run_promptlathe(t, server, args, work, dspy_calls)
+                log(
+                    f"  -> {100 * row.accuracy:.1f}% on {row.n}, {row.opt_calls} optimization "
+                    f"calls, {row.opt_seconds:.0f} s"
+                )
+                rows.append(row)
+    except BaseException:
+        if tmp is not None:
+            log(f"server log (tail):\n{server._tail(1500)}")
+        raise
+    finally:
+        server.stop()
+        if tmp is not None:
+            tmp.cleanup()
+
+    summary = summarize(rows, args.methods)
+    print(format_table(rows, summary))
+    if args.json:
+        payload = {
+            "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+            "model_path": str(model_path),
+            "dspy_version": dspy_version,
+            "rows": [asdict(r) for r in rows],
+            **summary,
+        }
+        args.json.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

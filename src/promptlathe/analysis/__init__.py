@@ -1,0 +1,42 @@
+"""Analyses of prompts: significance, generalization bounds and sensitivity measures.
+
+Each analysis is one small, pure module returning a frozen dataclass with ``to_dict()``.
+"""
+
+from promptlathe.analysis._bound import (
+    Bound,
+    binary_kl,
+    kl_inverse_upper,
+    occam_bound,
+    prompt_log_prior,
+)
+from promptlathe.analysis._format_spread import FormatSpread, format_spread
+from promptlathe.analysis._mutual_info import (
+    label_distribution,
+    label_set,
+    mutual_information,
+    screen_by_mi,
+)
+from promptlathe.analysis._order import OrderSensitivity, order_sensitivity
+from promptlathe.analysis._posix import Posix, posix
+from promptlathe.analysis._significance import Comparison, compare
+
+__all__ = [
+    "Bound",
+    "Comparison",
+    "FormatSpread",
+    "OrderSensitivity",
+    "Posix",
+    "binary_kl",
+    "compare",
+    "format_spread",
+    "kl_inverse_upper",
+    "label_distribution",
+    "label_set",
+    "mutual_information",
+    "occam_bound",
+    "order_sensitivity",
+    "posix",
+    "prompt_log_prior",
+    "screen_by_mi",
+]

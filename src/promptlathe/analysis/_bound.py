@@ -1,0 +1,173 @@
+"""Generalization bounds for a prompt chosen from a countable class with an LM prior."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from promptlathe.lms import LM, ScoreRequest
+from promptlathe.prompts import Prompt
+
+_BISECTION_STEPS = 100
+_VACUOUS_TOL = 1e-9  # a bound this close to 1 is reported as vacuous
+
+
+@dataclass(frozen=True)
+class Bound:
+    """Result of :func:`occam_bound`: upper bounds on a prompt's true error rate.
+
+    Attributes:
+        error_bound: the kl (Maurer/Langford) form, clamped to [0, 1].
+        hoeffding_bound: the looser Hoeffding form, clamped to [0, 1].
+        complexity: ``ln(1/P(h)) = -log_prior`` in nats.
+        n: number of examples the empirical error was measured on.
+        delta: the bound holds with probability at least ``1 - delta``.
+        empirical_error: error rate on those examples.
+        vacuous: ``error_bound`` is 1 up to 1e-9 (the bound says nothing).
+    """
+
+    error_bound: float
+    hoeffding_bound: float
+    complexity: float
+    n: int
+    delta: float
+    empirical_error: float
+    vacuous: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def binary_kl(q: float, p: float) -> float:
+    """``kl(q || p)``: KL divergence between Bernoulli(q) and Bernoulli(p), in nats."""
+    if not (0.0 <= q <= 1.0 and 0.0 <= p <= 1.0):
+        raise ValueError(f"probabilities must be in [0, 1], got q={q}, p={p}")
+    total = 0.0
+    if q > 0.0:
+        if p == 0.0:
+            return math.inf
+        total += q * math.log(q / p)
+    if q < 1.0:
+        if p == 1.0:
+            return math.inf
+        total += (1.0 - q) * math.log((1.0 - q) / (1.0 - p))
+    return max(0.0, total)
+
+
+def kl_inverse_upper(q: float, c: float) -> float:
+    """The largest ``p >= q`` with ``kl(q || p) <= c``, by bisection.
+
+    Method: the kl inverse of the PAC-Bayes-kl bound (Seeger 2002; Langford 2005,
+    "Tutorial on practical prediction theory for classification").
+
+    Args:
+        q: empirical error rate in [0, 1].
+        c: allowed divergence (nats), ``>= 0``.
+
+    Returns:
+        ``p`` in ``[q, 1]``; an upper end accurate to about 1e-12 (rounded up, so it is
+        never below the exact inverse).
+
+    Raises:
+        ValueError: ``q`` outside [0, 1] or ``c`` negative or NaN.
+    """
+    if not 0.0 <= q <= 1.0:
+        raise ValueError(f"q must be in [0, 1], got {q}")
+    if not c >= 0.0:
+        raise ValueError(f"c must be >= 0, got {c}")
+    if q >= 1.0:
+        return 1.0
+    if c == 0.0:
+        return q
+    if math.isinf(c) or binary_kl(q, 1.0) <= c:
+        return 1.0
+    lo, hi = q, 1.0  # kl(q||lo) <= c < kl(q||hi)
+    for _ in range(_BISECTION_STEPS):
+        mid = (lo + hi) / 2
+        if mid in (lo, hi):
+            break
+        if binary_kl(q, mid) <= c:
+            lo = mid
+        else:
+            hi = mid
+    return min(1.0, hi)
+
+
+def occam_bound(train_error: float, n: int, log_prior: float, delta: float = 0.05) -> Bound:
+    """Occam / PAC-Bayes bound on the true error of a prompt with an LM prior.
+
+    Method: Akinwande et al. 2023, "Understanding prompt engineering may not require
+    rethinking generalization" (Maurer's form of the Occam bound, prior = LM probability of
+    the prompt text).
+
+    With probability at least ``1 - delta`` over the ``n`` examples, simultaneously for every
+    prompt ``h`` of a countable class with prior ``P(h)`` (``sum P(h) <= 1``)::
+
+        kl(err_S(h) || err(h)) <= (ln(1/P(h)) + ln(2 sqrt(n) / delta)) / n
+        err(h) <= err_S(h) + sqrt((ln(1/P(h)) + ln(1/delta)) / (2 n))
+
+    The examples must be i.i.d. and the prior fixed before they are seen (the LM's
+    probability of the prompt text is). Because the bound holds for all ``h`` at once, it
+    stays valid for a prompt that a search picked using these very examples.
+
+    Args:
+        train_error: the prompt's error rate on the ``n`` examples, in [0, 1].
+        n: number of examples (``>= 1``).
+        log_prior: ``ln P(h)``, natural log, ``<= 0``.
+        delta: confidence parameter in (0, 1).
+
+    Returns:
+        A :class:`Bound`.
+
+    Raises:
+        ValueError: an argument is out of range.
+    """
+    if not 0.0 <= train_error <= 1.0:
+        raise ValueError(f"train_error must be in [0, 1], got {train_error}")
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if not log_prior <= 0.0:
+        raise ValueError(
+            f"log_prior is a natural-log probability and must be <= 0, got {log_prior}"
+        )
+    if not 0.0 < delta < 1.0:
+        raise ValueError(f"delta must be in (0, 1), got {delta}")
+    complexity = -log_prior
+    c = (complexity + math.log(2.0 * math.sqrt(n) / delta)) / n
+    kl_bound = kl_inverse_upper(train_error, c)
+    hoeffding = train_error + math.sqrt((complexity + math.log(1.0 / delta)) / (2.0 * n))
+    return Bound(
+        error_bound=kl_bound,
+        hoeffding_bound=min(1.0, hoeffding),
+        complexity=complexity,
+        n=n,
+        delta=delta,
+        empirical_error=train_error,
+        vacuous=kl_bound >= 1.0 - _VACUOUS_TOL,
+    )
+
+
+def prompt_log_prior(lm: LM, prompt: Prompt, query: str = "") -> float:
+    """The LM's natural-log probability of the prompt's full text (the prior ``ln P(h)``).
+
+    Method: the prompt prior of Akinwande et al. 2023, "Understanding prompt engineering may
+    not require rethinking generalization".
+
+    The text is ``prompt.render_text(query)`` (with the default empty query: instruction,
+    exemplars and the empty query slot), scored with no context in one ``lm.score`` call.
+
+    Args:
+        lm: a backend that can score continuations.
+        prompt: the prompt.
+        query: what fills the query slot (leave empty for a query-independent prior).
+
+    Returns:
+        ``ln P(text)`` (``<= 0`` for a proper LM).
+
+    Raises:
+        NotImplementedError: the backend cannot score.
+    """
+    text = prompt.render_text(query)
+    (res,) = lm.score([ScoreRequest(continuation=text)])
+    return float(res.logprob)

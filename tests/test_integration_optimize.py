@@ -1,0 +1,79 @@
+"""A tiny real optimization (smollm2-135m, ~40 calls) through the CLI, then `run`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from promptlathe import Prompt
+from tests.conftest import TEST_MODEL, run_cli
+
+pytestmark = pytest.mark.integration
+
+
+def test_optimize_cli_end_to_end_and_run_reproduces(shared_data: Path, tmp_path: Path) -> None:
+    test_file = tmp_path / "negation.test.jsonl"
+    lines = (shared_data / "ape" / "negation.test.jsonl").read_text().splitlines()[:6]
+    test_file.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "run"
+    args = [
+        "optimize",
+        "--task",
+        str(shared_data / "ape" / "negation.train.jsonl"),
+        "--test",
+        str(test_file),
+        "--model",
+        TEST_MODEL,
+        "--proposer-model",
+        TEST_MODEL,
+        "--instruction",
+        "Negate the sentence.",
+        "--budget-calls",
+        "40",
+        "--val-size",
+        "8",
+        "--confirm-size",
+        "4",
+        "--max-shots",
+        "2",
+        "--max-tokens",
+        "24",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
+    r = run_cli(*args)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "plan" in r.stderr and "budget: 40 LM calls" in r.stderr
+    assert "test (untouched)" in r.stdout and "best_prompt.json" in r.stdout
+
+    result = json.loads((out / "result.json").read_text())
+    assert result["calls_used"] <= 40
+    assert result["test"]["n"] == 6 and result["seed_test"]["n"] == 6
+    best = Prompt.load(out / "best_prompt.json")
+    saved = json.loads((out / "best_prompt.json").read_text())
+    assert saved["model"] == TEST_MODEL and saved["scores"]["test"] == result["test"]["accuracy"]
+
+    # `run` applies the artifact and reproduces the recorded test outputs (greedy decoding).
+    records = json.loads((out / "test_records.json").read_text())["winner"]
+    assert records[0]["prompt_hash"] == best.hash
+    r2 = run_cli(
+        "run",
+        "--prompt",
+        str(out / "best_prompt.json"),
+        records[0]["input"],
+        records[1]["input"],
+        "--cache",
+        str(tmp_path / "fresh.sqlite"),
+    )
+    assert r2.returncode == 0, r2.stderr
+    assert r2.stdout.splitlines() == [records[0]["output"].strip(), records[1]["output"].strip()]
+
+    # The same command again with --resume makes no new call.
+    r3 = run_cli(*args, "--resume")
+    assert r3.returncode == 0, r3.stderr[-3000:]
+    again = json.loads((out / "result.json").read_text())
+    assert again["calls_used"] == result["calls_used"]
+    assert again["best_prompt"] == result["best_prompt"]
