@@ -10,7 +10,7 @@ Methods (each run on each task):
 * ``dspy-bfrs``   -- ``dspy.BootstrapFewShotWithRandomSearch`` on ``dspy.Predict``
   (signature ``input -> output``, instructions = the seed instruction);
 * ``dspy-mipro``  -- ``dspy.MIPROv2(auto="light")``;
-* ``promptlathe`` -- ``promptlathe.optimize.optimize`` with a call budget of
+* ``promptlathe`` -- ``promptlathe.optimize`` (the facade) with a call budget of
   ``max(40, ratio * calls of the cheaper DSPy optimizer on that task)``.
 
 DSPy is a bench-only optional dependency: ``pip install dspy``.
@@ -249,9 +249,18 @@ def run_seed(t: TaskData, server: Server, args: argparse.Namespace) -> Row:
     )
 
 
+def optimizer_api() -> tuple[Any, Any, Any]:
+    """``optimize``, ``OptimizeConfig``, ``make_plan`` (the package was renamed once)."""
+    try:
+        from promptlathe.optimizers import OptimizeConfig, make_plan, optimize
+    except ImportError:  # before the rename: promptlathe.optimize was the package
+        from promptlathe.optimize import OptimizeConfig, make_plan, optimize  # type: ignore
+    return optimize, OptimizeConfig, make_plan
+
+
 def promptlathe_budget(dspy_calls: list[int], n_pool: int, n_test: int, args: argparse.Namespace):
     """The budget rule, raised to the smallest budget promptlathe's planner accepts."""
-    from promptlathe.optimize import OptimizeConfig, make_plan
+    _, OptimizeConfig, make_plan = optimizer_api()
 
     if args.promptlathe_budget is not None:
         wanted = args.promptlathe_budget
@@ -274,8 +283,7 @@ def promptlathe_budget(dspy_calls: list[int], n_pool: int, n_test: int, args: ar
 def run_promptlathe(
     t: TaskData, server: Server, args: argparse.Namespace, work: Path, dspy_calls: list[int]
 ) -> Row:
-    from promptlathe.optimize import optimize
-
+    optimize = optimizer_api()[0]
     pool = write_jsonl(work / "data" / t.name / "pool.jsonl", t.train + t.val)
     test = write_jsonl(work / "data" / t.name / "test.jsonl", t.test)
     wanted, budget = promptlathe_budget(dspy_calls, len(t.train) + len(t.val), len(t.test), args)
@@ -375,6 +383,12 @@ class DSPyHarness:
             dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)
         # Instance callbacks survive lm.copy(), which BootstrapFewShot (rounds > 1) and
         # MIPROv2's instruction proposer use; lm.history does not (copies start empty).
+        lm_kw: dict[str, Any] = {}
+        if "engine" in inspect.signature(dspy.LM.__init__).parameters:
+            # DSPy 3.4's default engine (lm15) sends OpenAI's `max_completion_tokens`, which
+            # llama-cpp-python's server ignores: every DSPy call would then generate until the
+            # context is full. The LiteLLM engine sends `max_tokens`.
+            lm_kw["engine"] = "litellm"
         self.lm = dspy.LM(
             f"openai/{server.alias}",
             api_base=server.base_url,
@@ -383,12 +397,26 @@ class DSPyHarness:
             max_tokens=args.max_tokens,
             cache=False,
             callbacks=[self.counter],
+            **lm_kw,
         )
+        self._check_max_tokens()
         # MIPROv2's proposer writes structured, multi-field answers (dataset summary,
         # instruction); 64 tokens truncate them. A copy keeps the counting callback.
         self.prompt_lm = self.lm.copy(max_tokens=args.proposer_max_tokens)
         dspy.configure(lm=self.lm)
         self.version = getattr(dspy, "__version__", "?")
+
+    def _check_max_tokens(self) -> None:
+        """One call that must stop at max_tokens (outside every measured phase)."""
+        cap = self.args.max_tokens
+        self.lm("Count from one to five hundred in words, separated by commas.")
+        usage = self.lm.history[-1].get("usage") or {}
+        used = int(usage.get("completion_tokens") or 0)
+        if used > cap:
+            raise RuntimeError(
+                f"dspy.LM generated {used} tokens with max_tokens={cap}: this DSPy version "
+                "does not send a max_tokens the llama.cpp server honours"
+            )
 
     def examples(self, exs: list[Example]) -> list[Any]:
         return [
@@ -658,24 +686,37 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException:
         if tmp is not None:
             log(f"server log (tail):\n{server._tail(1500)}")
+        if rows:
+            log("interrupted; the rows finished so far:")
+            report(rows, args, model_path, dspy_version, partial=True)
         raise
     finally:
         server.stop()
         if tmp is not None:
             tmp.cleanup()
+    report(rows, args, model_path, dspy_version)
+    return 0
 
+
+def report(
+    rows: list[Row],
+    args: argparse.Namespace,
+    model_path: Path,
+    dspy_version: str | None,
+    partial: bool = False,
+) -> None:
     summary = summarize(rows, args.methods)
-    print(format_table(rows, summary))
+    print(format_table(rows, summary), file=sys.stderr if partial else sys.stdout, flush=True)
     if args.json:
         payload = {
             "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
             "model_path": str(model_path),
             "dspy_version": dspy_version,
+            "partial": partial,
             "rows": [asdict(r) for r in rows],
             **summary,
         }
         args.json.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
-    return 0
 
 
 if __name__ == "__main__":

@@ -51,7 +51,13 @@ def test_occam_bound_known_value() -> None:
     c = math.log(2 * math.sqrt(100) / 0.05) / 100
     assert b.error_bound == pytest.approx(1 - math.exp(-c), abs=1e-10)
     assert b.hoeffding_bound == pytest.approx(math.sqrt(math.log(20) / 200))
-    assert (b.complexity, b.n, b.delta, b.empirical_error, b.vacuous) == (0.0, 100, 0.05, 0.0, False)
+    assert (b.complexity, b.n, b.delta, b.empirical_error, b.vacuous) == (
+        0.0,
+        100,
+        0.05,
+        0.0,
+        False,
+    )
 
 
 def test_occam_bound_is_tighter_with_more_data_and_looser_with_lower_prior() -> None:

@@ -157,8 +157,12 @@ def test_seed_only_breaks_ties() -> None:
 
 @pytest.mark.parametrize(
     ("exs", "fmts", "budget", "batch"),
-    [([], FORMATS, 10, 8), (examples(4), [], 10, 8), (examples(4), FORMATS, 0, 8),
-     (examples(4), FORMATS, 10, 0)],
+    [
+        ([], FORMATS, 10, 8),
+        (examples(4), [], 10, 8),
+        (examples(4), FORMATS, 0, 8),
+        (examples(4), FORMATS, 10, 0),
+    ],
 )
 def test_invalid_arguments_raise(exs: list, fmts: list, budget: int, batch: int) -> None:
     with pytest.raises(ValueError):

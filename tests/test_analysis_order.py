@@ -77,3 +77,12 @@ def test_invalid_arguments_raise() -> None:
         order_sensitivity(ev, Prompt("Do.", exemplars(3)), EXS, n_orders=0)
     with pytest.raises(ValueError):
         order_sensitivity(ev, Prompt("Do.", exemplars(3)), [])
+
+
+def test_sampling_never_repeats_an_order_even_when_most_are_drawn() -> None:
+    lm = ScriptedLM(first_demo_is_e0)
+    ev = Evaluator(lm, get_metric("exact"))
+    for seed in range(5):
+        r = order_sensitivity(ev, Prompt("Do.", exemplars(3)), EXS[:1], n_orders=5, seed=seed)
+        perms = [p for p, _ in r.per_order]
+        assert len(perms) == len(set(perms)) == 5 and perms[0] == (0, 1, 2)

@@ -54,12 +54,9 @@ def test_posix_uses_each_variants_own_greedy_response_and_scores_all_pairs() -> 
     r = posix(lm, [A, B], ["x"], max_tokens=7)
     assert [(c.max_tokens, c.temperature) for c in lm.calls] == [(7, 0.0), (7, 0.0)]
     assert len(scored) == 4
-    contexts = {(tuple(map(tuple, (m.items() for m in s.chat_messages))), s.continuation)
-                for s in scored}
-    for p in (A, B):
-        for y in ("one", "two words"):
-            msgs = p.render_messages("x")
-            assert (tuple(map(tuple, (m.items() for m in msgs))), y) in contexts
+    assert set(scored) == {
+        ScoreRequest.chat(p.render_messages("x"), y) for p in (A, B) for y in ("one", "two words")
+    }
     # y_A = "one" (1 token): |lp_B - lp_A| = |-6 + 3| = 3 -> 3 / 1
     # y_B = "two words" (2 tokens): |lp_A - lp_B| = |-9 + 18| = 9 -> 9 / 2
     assert r.value == pytest.approx((3 / 1 + 9 / 2) / 2)

@@ -155,3 +155,38 @@ def test_bad_prompt_file(tmp_path: Path) -> None:
 
 def test_too_many_shots(tmp_path: Path) -> None:
     _assert_clean_error(_eval(_good_task(tmp_path), tmp_path, "--shots", "5"), "--shots 5")
+
+
+def test_optimize_bad_task_file_leaves_no_run_behind(tmp_path: Path) -> None:
+    task = tmp_path / "bad.jsonl"
+    task.write_text('{"input": "a", "target": "b"}\n{"input": 1, "target": "b"}\n')
+    out = tmp_path / "run"
+    r = run_cli("optimize", "--task", str(task), "--out", str(out), "--no-progress")
+    _assert_clean_error(r, "bad.jsonl:2", "'input'")
+    assert not (out / "config.json").exists()
+
+
+def test_optimize_refuses_to_overwrite_a_run(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.json").write_text("{}")
+    r = run_cli("optimize", "--task", str(_good_task(tmp_path)), "--out", str(out), "--no-progress")
+    _assert_clean_error(r, "--resume")
+
+
+def test_optimize_too_small_budget(tmp_path: Path) -> None:
+    r = run_cli(
+        "optimize",
+        "--task",
+        str(_good_task(tmp_path)),
+        "--budget-calls",
+        "5",
+        "--out",
+        str(tmp_path / "run"),
+        "--no-progress",
+    )
+    _assert_clean_error(r, "--budget-calls 5")
+
+
+def test_report_on_a_directory_that_is_not_a_run(tmp_path: Path) -> None:
+    _assert_clean_error(run_cli("report", str(tmp_path)), str(tmp_path), "not a finished")

@@ -43,6 +43,8 @@ def test_optimize_cli_end_to_end_and_run_reproduces(shared_data: Path, tmp_path:
         "--out",
         str(out),
         "--no-progress",
+        "--analysis-scale",
+        "0.1",
     ]
     r = run_cli(*args)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -55,6 +57,15 @@ def test_optimize_cli_end_to_end_and_run_reproduces(shared_data: Path, tmp_path:
     best = Prompt.load(out / "best_prompt.json")
     saved = json.loads((out / "best_prompt.json").read_text())
     assert saved["model"] == TEST_MODEL and saved["scores"]["test"] == result["test"]["accuracy"]
+
+    # The trust report was written at the end, with every analysis in report.json.
+    report = json.loads((out / "report.json").read_text())
+    assert report["significance"]["n"] == 6
+    assert report["bound"]["n"] == result["best"]["val_n"] and report["bound"]["complexity"] > 0
+    assert report["format_spread"]["calls"] <= 16 and len(report["format_spread"]["per_format"]) > 1
+    assert "value" in report["posix"]
+    html = (out / "report.html").read_text()
+    assert "Is the winner really better?" in html and report["significance"]["verdict"][:20] in html
 
     # `run` applies the artifact and reproduces the recorded test outputs (greedy decoding).
     records = json.loads((out / "test_records.json").read_text())["winner"]

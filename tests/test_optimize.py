@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import re
 from pathlib import Path
 
 import optuna
@@ -301,3 +302,68 @@ def test_two_processes_share_one_study_without_evaluating_a_trial_twice(tmp_path
         and t.state != optuna.trial.TrialState.FAIL
     ]
     assert len(evaluated) == len(set(evaluated)) and len(evaluated) >= 2
+
+
+# ---- label-free prescreen ---------------------------------------------------------------------
+def _parity_lm() -> ScriptedLM:
+    def respond(req: GenerationRequest) -> str:
+        text = " ".join(m["content"] for m in req.chat_messages)
+        if "I gave a friend an instruction" in text or "write an instruction" in text:
+            good = req.seed % 2 == 0
+            return (
+                "The instruction was to state the parity of the number."
+                if good
+                else f"The instruction was to say something nice about item {req.seed}."
+            )
+        system = " ".join(m["content"] for m in req.chat_messages if m["role"] == "system")
+        system += req.chat_messages[-1]["content"].split("\n")[0]  # chat_single layout
+        n = int(re.findall(r"\d+", req.chat_messages[-1]["content"])[-1])
+        return ("even" if n % 2 == 0 else "odd") if "parity" in system else "nice"
+
+    def scorer(req) -> float:
+        msgs = req.chat_messages
+        system = " ".join(m["content"] for m in msgs if m["role"] == "system")
+        system += msgs[-1]["content"].split("\n")[0]
+        n = int(re.findall(r"\d+", msgs[-1]["content"])[-1])
+        if "parity" not in system:
+            return -1.0
+        right = ("even" if n % 2 == 0 else "odd") == req.continuation
+        return -0.1 if right else -3.0
+
+    return ScriptedLM(respond, model_id="scripted-parity", scorer=scorer)
+
+
+def test_mi_prescreen_keeps_the_informative_instruction(tmp_path: Path) -> None:
+    task = tmp_path / "parity.jsonl"
+    task.write_text(
+        "".join(
+            json.dumps({"input": f"number {i}", "target": "even" if i % 2 == 0 else "odd"}) + "\n"
+            for i in range(120)
+        )
+    )
+    cfg = OptimizeConfig(
+        task=str(task),
+        out=str(tmp_path / "run"),
+        budget_calls=300,
+        max_shots=0,
+        model="scripted",
+        val_size=24,
+        confirm_size=16,
+        metric="exact",
+        prescreen="mi",
+    )
+    result = optimize(lm=_parity_lm(), **vars(cfg))
+    screened = json.loads((tmp_path / "run" / "candidates.json").read_text())["prescreen"]
+    kept = {s["instruction"]: s["kept"] for s in screened}
+    mi = {s["instruction"]: s["mi"] for s in screened}
+    parity = "State the parity of the number."
+    assert kept[parity] is True
+    assert all(mi[parity] > v for k, v in mi.items() if k != parity)
+    assert sum(not v for v in kept.values()) >= len(kept) // 2
+    assert result.test is not None and result.test.mean == 1.0
+
+
+def test_mi_prescreen_refuses_open_ended_tasks(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path, prescreen="mi")
+    with pytest.raises(PromptlatheError, match="classification"):
+        optimize(lm=make_lm(), **vars(cfg))

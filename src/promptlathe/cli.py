@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
@@ -19,6 +19,9 @@ from promptlathe.prompts import Exemplar, Format, Prompt
 from promptlathe.reporting import err_console, eval_table, out_console, progress_bar
 from promptlathe.store import Store
 from promptlathe.tasks import Example, Fields, load_examples, read_meta
+
+if TYPE_CHECKING:
+    from promptlathe.optimizers import Optimization
 
 app = typer.Typer(
     add_completion=False,
@@ -211,6 +214,22 @@ def optimize_cmd(
             help="Join the joint search of the run in --out as an extra worker, then exit."
         ),
     ] = False,
+    prescreen: Annotated[
+        str | None,
+        typer.Option(
+            help="'mi': drop half the proposed instructions by label-free mutual information "
+            "before racing (classification tasks)."
+        ),
+    ] = None,
+    report: Annotated[
+        bool,
+        typer.Option(
+            help="Write report.html/report.json at the end (analysis calls are outside the budget)."
+        ),
+    ] = True,
+    analysis_scale: Annotated[
+        float, typer.Option(help="Scale the report's analysis budgets.")
+    ] = 1.0,
     progress: Annotated[bool, typer.Option(help="Show live progress.")] = True,
 ) -> None:
     """Search instructions, exemplars and formats for the best prompt within a call budget."""
@@ -256,6 +275,7 @@ def optimize_cmd(
         n_ctx=n_ctx,
         val_size=val_size,
         confirm_size=confirm_size,
+        prescreen=prescreen,
     )
     display = OptimizeDisplay(budget_calls, enabled=progress)
     run = Optimization(cfg, resume=resume, callback=display)
@@ -285,13 +305,106 @@ def optimize_cmd(
             for p in procs:
                 p.wait()
             result = run.finish()
+        out_console.print(optimize_table(result))
+        out_console.print(f"best prompt: {result.best_prompt_path}")
+        if report:
+            _write_report(run, analysis_scale)
     finally:
         for p in procs:
             if p.poll() is None:
                 p.terminate()
         run.close()
-    out_console.print(optimize_table(result))
-    out_console.print(f"best prompt: {result.best_prompt_path}")
+
+
+def _write_report(run: Optimization, scale: float) -> None:
+    from promptlathe.report import AnalysisSizes, report_run
+
+    html, _ = report_run(
+        run,
+        AnalysisSizes().scaled(scale),
+        note=lambda msg: err_console.print(f"[report] {msg}", highlight=False),
+    )
+    out_console.print(f"report: {html}")
+
+
+@app.command("report")
+def report_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory made by optimize.")],
+    analysis_scale: Annotated[float, typer.Option(help="Scale the analysis budgets.")] = 1.0,
+) -> None:
+    """Analyse a run's winner and write report.html and report.json into the run directory."""
+    from promptlathe.optimizers import Optimization, OptimizeConfig
+
+    cfg_path = run_dir / "config.json"
+    if not (cfg_path.is_file() and (run_dir / "result.json").is_file()):
+        raise PromptlatheError(f"{run_dir}: not a finished optimize run (no config/result.json)")
+    run = Optimization(OptimizeConfig.load(cfg_path), resume=True)
+    try:
+        _write_report(run, analysis_scale)
+    finally:
+        run.close()
+
+
+@app.command("analyze")
+def analyze_cmd(
+    prompt: Annotated[Path, typer.Option(help="The prompt JSON to analyse.")],
+    task: Annotated[Path, typer.Option(help="Labeled examples (.jsonl/.csv), held out.")],
+    baseline: Annotated[
+        Path | None, typer.Option(help="A prompt JSON to compare with (paired significance test).")
+    ] = None,
+    model: ModelOpt = DEFAULT_MODEL,
+    base_url: BaseUrlOpt = None,
+    metric: Annotated[
+        str | None, typer.Option(help="Metric [default: sidecar, else auto].")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Use only the first N examples.")] = None,
+    max_tokens: Annotated[int, typer.Option(help="Maximum tokens generated per call.")] = 64,
+    n_ctx: Annotated[int, typer.Option(help="Context window for embedded models.")] = 4096,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Directory for report.html/report.json [default: <prompt>-report/]."),
+    ] = None,
+    analysis_scale: Annotated[float, typer.Option(help="Scale the analysis budgets.")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Seed for sampling formats and orders.")] = 0,
+    cache: CacheOpt = None,
+) -> None:
+    """Run the trust analyses (significance, bound, format/order sensitivity) on any prompt."""
+    from promptlathe.report import AnalysisSizes, analyze, build, write
+
+    winner = Prompt.load(prompt)
+    base = Prompt.load(baseline) if baseline else None
+    examples = load_examples(task)[:limit] if limit else load_examples(task)
+    scorer = get_metric(metric or read_meta(task).metric, [e.target for e in examples])
+    lm = _open_lm(model, base_url, n_ctx, cache)
+    evaluator = Evaluator(
+        lm, scorer, Decoding(max_tokens=max_tokens, seed=seed), lm.store, "analyze"
+    )
+    try:
+        res = analyze(
+            lm=lm,
+            evaluator=evaluator,
+            winner=winner,
+            baseline=base,
+            examples=examples,
+            sizes=AnalysisSizes().scaled(analysis_scale),
+            seed=seed,
+            note=lambda msg: err_console.print(f"[analyze] {msg}", highlight=False),
+        )
+    finally:
+        lm.close()
+    report = build(
+        title=prompt.name,
+        model=model,
+        metric=scorer.name,
+        winner=winner,
+        baseline=base,
+        baseline_name=baseline.name if baseline else "baseline",
+        winner_records=res.pop("winner_records"),
+        baseline_records=res.pop("baseline_records", []),
+        **res,
+    )
+    html, _ = write(out or prompt.with_name(f"{prompt.stem}-report"), report)
+    out_console.print(f"report: {html}")
 
 
 @app.command("run")

@@ -160,11 +160,9 @@ def _verdict(
         word = "better" if diff > 0 else "worse"
         head = f"{name_a} is {word} than {name_b} by {pts:.1f} points ({ci_txt})"
     p_txt = "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
-    test = (
-        "exact McNemar"
-        if binary
-        else "exact McNemar (sign test on examples where one scored higher)"
-    )
+    test = "exact McNemar"
+    if not binary:
+        test = "exact sign test over the examples where one prompt scored higher,"
     sig = "significant" if significant else "not significant"
     sentence = (
         f"{head}; the difference is {sig} at {_pct(round(alpha * 100, 6))} % ({test} {p_txt})."

@@ -37,6 +37,9 @@ class OptimizeConfig:
         sampler: ``tpe`` or ``random``.
         n_ctx: context window of embedded models.
         alpha: level of the racing sign test.
+        prescreen: ``"mi"`` drops the half of each batch of proposed instructions with the
+            lowest label-free mutual information before any labeled evaluation
+            (classification tasks only).
         val_size / confirm_size: override the planned split sizes.
     """
 
@@ -61,8 +64,11 @@ class OptimizeConfig:
     alpha: float = 0.1
     val_size: int | None = None
     confirm_size: int | None = None
+    prescreen: str | None = None
 
     def __post_init__(self) -> None:
+        if self.prescreen not in (None, "mi"):
+            raise PromptlatheError(f"--prescreen {self.prescreen!r} is not one of: mi")
         if self.budget_calls < 20:
             raise PromptlatheError(f"--budget-calls {self.budget_calls} is too small (min 20)")
         if self.sampler not in ("tpe", "random"):

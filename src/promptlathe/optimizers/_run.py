@@ -16,6 +16,7 @@ import numpy as np
 import optuna
 
 from promptlathe._stats import wilson_interval
+from promptlathe.analysis import label_set, screen_by_mi
 from promptlathe.errors import BudgetExhausted, ModelError, PromptlatheError
 from promptlathe.evaluator import Decoding, EvalResult, Evaluator
 from promptlathe.formats import format_space
@@ -54,6 +55,7 @@ N_DEMO_SETS = 9
 N_ORDERS = 4
 MAX_JOINT_TRIALS = 300
 MAX_IDLE_TRIALS = 40
+MI_INPUTS = 8
 
 
 @dataclass
@@ -164,8 +166,15 @@ class Optimization:
         self.split, self.confirm, self.test = self._split(examples, test_examples)
         targets = [e.target for e in examples]
         self.metric = get_metric(cfg.metric or self.meta.metric, targets)
+        self.labels = label_set([e.target for e in self.split.train])
+        if cfg.prescreen == "mi" and self.labels is None:
+            raise PromptlatheError(
+                f"{cfg.task}: --prescreen mi needs a classification task (at most 20 distinct "
+                "targets); this one is open-ended"
+            )
 
         # ---- models, store, budget ----------------------------------------------------
+        self.dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(self.dir / "calls.sqlite")
         self.budget = Budget(self.store, cfg.budget_calls, cfg.budget_tokens)
         inner = lm or get_lm(
@@ -190,6 +199,8 @@ class Optimization:
         )
         self.storage = cfg.storage or f"sqlite:///{(self.dir / 'study.db').resolve()}"
         self.cand_path = self.dir / "candidates.json"
+        # Written last: a run whose data or model failed to load leaves no config behind.
+        (self.dir / "config.json").write_text(cfg.to_json() + "\n")
 
     # ---- setup helpers ----------------------------------------------------------------
     def _check_run_dir(self, resume: bool) -> None:
@@ -207,8 +218,6 @@ class Optimization:
                     f"{cfg_path}: --resume with different settings ({', '.join(diff)}); use the "
                     "same command, or another --out"
                 )
-        self.dir.mkdir(parents=True, exist_ok=True)
-        cfg_path.write_text(self.cfg.to_json() + "\n")
 
     def _split(
         self, examples: list[Example], test: list[Example] | None
@@ -422,8 +431,32 @@ class Optimization:
             top.append(self.seed_prompt.instruction)
         return top
 
+    def _prescreen(self, instructions: list[str]) -> list[str]:
+        """Label-free MI screen of proposed instructions (the seed is never screened out)."""
+        seed = self.seed_prompt.instruction
+        proposed = [i for i in instructions if i != seed]
+        if self.cfg.prescreen != "mi" or len(proposed) < 2:
+            return instructions
+        labels = self.labels
+        assert labels is not None  # checked in __init__
+        inputs = [e.input for e in self.split.train[:MI_INPUTS]]
+        prompts = [self.seed_prompt.with_(instruction=i) for i in proposed]
+        try:
+            kept, mis = screen_by_mi(self.task_lm, prompts, inputs, labels, keep=0.5)
+        except (ModelError, NotImplementedError, BudgetExhausted) as exc:
+            self.emit("prescreen", f"MI screen skipped: {exc}")
+            return instructions
+        cands = self._load_candidates()
+        cands.setdefault("prescreen", []).extend(
+            {"instruction": p, "mi": m, "kept": i in kept}
+            for i, (p, m) in enumerate(zip(proposed, mis, strict=True))
+        )
+        self._save_candidates(cands)
+        self.emit("prescreen", f"MI screen kept {len(kept)} of {len(proposed)} proposals")
+        return [i for i in instructions if i == seed] + [proposed[i] for i in kept]
+
     def _race_list(self, study: optuna.Study, instructions: list[str]) -> None:
-        for instr in instructions:
+        for instr in self._prescreen(instructions):
             prompt = self.seed_prompt.with_(instruction=instr)
             known = finished_by_hash(self._studies(create=False))
             if prompt.hash in known:
@@ -568,8 +601,10 @@ class Optimization:
         return {}
 
     def _save_candidates(self, cands: dict[str, Any]) -> None:
+        """Update ``candidates.json`` with ``cands`` (keys not in ``cands`` are kept)."""
+        merged = {**self._load_candidates(), **cands}
         tmp = self.cand_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(cands, indent=2, ensure_ascii=False))
+        tmp.write_text(json.dumps(merged, indent=2, ensure_ascii=False))
         tmp.replace(self.cand_path)
 
     def _trial_counts(self, studies: list[optuna.Study]) -> dict[str, int]:

@@ -1,0 +1,7 @@
+"""The trust report: one self-contained HTML page plus ``report.json`` with every number."""
+
+from promptlathe.report._analyze import AnalysisSizes, analyze
+from promptlathe.report._build import build, plots_for, write
+from promptlathe.report._run_report import report_run
+
+__all__ = ["AnalysisSizes", "analyze", "build", "plots_for", "report_run", "write"]

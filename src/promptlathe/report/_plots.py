@@ -1,0 +1,71 @@
+"""Static plots for the report, rendered with matplotlib to base64 PNG (no network, no JS)."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def _png(fig: plt.Figure) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def best_vs_calls(points: Sequence[tuple[int, float, str]]) -> str | None:
+    """Scatter of every trial (calls when it ended, score) and the running best of complete ones.
+
+    ``points`` are ``(calls, value, state)`` with state ``complete`` or ``pruned``.
+    """
+    if not points:
+        return None
+    pts = sorted(points)
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    for state, marker, color in (("complete", "o", "#1f77b4"), ("pruned", "x", "#999999")):
+        xs = [c for c, _, s in pts if s == state]
+        ys = [v for _, v, s in pts if s == state]
+        if xs:
+            ax.scatter(xs, ys, marker=marker, color=color, label=f"{state} trials", s=22)
+    best, xs, ys = None, [], []
+    for c, v, s in pts:
+        if s == "complete" and (best is None or v > best):
+            best = v
+        if best is not None:
+            xs.append(c)
+            ys.append(best)
+    if xs:
+        ax.step(xs, ys, where="post", color="#d62728", label="best so far (full validation)")
+    ax.set_xlabel("LM calls used")
+    ax.set_ylabel("validation score")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    return _png(fig)
+
+
+def bars_with_ci(
+    labels: Sequence[str], values: Sequence[float], cis: Sequence[tuple[float, float]], title: str
+) -> str | None:
+    """Horizontal bars with 95 % interval whiskers."""
+    if not values:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(values) + 1.2))
+    ys = list(range(len(values)))
+    lo = [max(0.0, v - c[0]) for v, c in zip(values, cis, strict=True)]
+    hi = [max(0.0, c[1] - v) for v, c in zip(values, cis, strict=True)]
+    ax.barh(ys, values, xerr=[lo, hi], color="#1f77b4", alpha=0.8, capsize=3)
+    ax.set_yticks(ys)
+    ax.set_yticklabels([lbl[:48] for lbl in labels], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.02)
+    ax.set_xlabel("accuracy (95 % CI)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    return _png(fig)

@@ -1,0 +1,84 @@
+"""The report of an optimization run directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from promptlathe.prompts import Prompt
+from promptlathe.report._analyze import AnalysisSizes, Note, analyze
+from promptlathe.report._build import build, write
+
+if TYPE_CHECKING:
+    from promptlathe.optimizers import Optimization
+
+
+def _trials(run: Optimization, confirmed: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for study in run._studies(create=False):
+        for t in study.get_trials(deepcopy=False):
+            if not t.state.is_finished() or "duplicate_of" in t.user_attrs:
+                continue
+            scores = t.user_attrs.get("scores") or []
+            value = (
+                t.value if t.value is not None else (sum(scores) / len(scores) if scores else None)
+            )
+            h = t.user_attrs.get("prompt_hash")
+            conf = confirmed.get(h or "", {})
+            rows.append(
+                {
+                    "study": study.study_name,
+                    "number": t.number,
+                    "state": t.state.name.lower(),
+                    "value": value,
+                    "calls_at_end": t.user_attrs.get("calls_at_end"),
+                    "prompt": t.user_attrs.get("prompt"),
+                    "prompt_hash": h,
+                    "scores": scores,
+                    "confirm": conf.get("confirm"),
+                    "confirm_n": conf.get("confirm_n"),
+                }
+            )
+    rows.sort(key=lambda r: (r["calls_at_end"] is None, r["calls_at_end"] or 0))
+    return rows
+
+
+def report_run(
+    run: Optimization, sizes: AnalysisSizes | None = None, note: Note | None = None
+) -> tuple[Path, Path]:
+    """Analyse the winner of a finished run and write ``report.html``/``report.json``.
+
+    Analysis calls are outside the search budget; they are cached in the run's store.
+    """
+    result = json.loads((run.dir / "result.json").read_text())
+    winner = Prompt.from_dict(result["best_prompt"])
+    best = result["best"]
+    val = (best["val"], best["val_n"]) if best.get("val_n") else None
+    analyses = analyze(
+        lm=run.free_lm,
+        evaluator=run.test_evaluator,
+        winner=winner,
+        baseline=run.seed_prompt,
+        examples=run.test,
+        val=val,
+        sizes=sizes,
+        seed=run.cfg.seed,
+        note=note,
+    )
+    confirmed = {c["prompt_hash"]: c for c in result.get("confirmed", [])}
+    report = build(
+        title=Path(run.cfg.task).name,
+        model=run.cfg.model,
+        metric=run.metric.name,
+        winner=winner,
+        baseline=run.seed_prompt,
+        winner_records=analyses.pop("winner_records"),
+        baseline_records=analyses.pop("baseline_records", []),
+        val=val,
+        trials=_trials(run, confirmed),
+        run_dir=str(run.dir),
+        extra={"optimization": {k: result[k] for k in ("calls_used", "budget", "plan", "trials")}},
+        **analyses,
+    )
+    return write(run.dir, report)
