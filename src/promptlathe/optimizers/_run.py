@@ -292,7 +292,9 @@ class Optimization:
                 cands["instructions"] = self._stage_propose()
                 self._save_candidates(cands)
             if "joint_instructions" not in cands:
+                cands["calls_before_race"] = self.budget.used
                 cands["joint_instructions"] = self._stage_race_instructions(cands, studies[0])
+                cands["calls_after_race"] = self.budget.used
                 self._save_candidates(cands)
         except BudgetExhausted as exc:
             self.emit("search", f"search stopped: {exc}")
