@@ -630,9 +630,9 @@ def format_table(rows: list[Row], summary: dict[str, Any]) -> str:
     lines += ["-" * len(head), "mean over tasks:"]
     for m, s in summary["means"].items():
         failed = f", failed on {', '.join(s['failed'])}" if s["failed"] else ""
+        acc = f"{100 * s['accuracy']:>5.1f}%" if s["tasks"] else "   n/a"
         lines.append(
-            f"  {m:<12} {100 * s['accuracy']:>5.1f}%  ({s['tasks']} tasks, "
-            f"{s['opt_calls']} optimization calls{failed})"
+            f"  {m:<12} {acc}  ({s['tasks']} tasks, {s['opt_calls']} optimization calls{failed})"
         )
     if "line" in summary:
         lines.append(summary["line"])

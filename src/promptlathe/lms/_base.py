@@ -10,6 +10,16 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 Message = dict[str, str]
+FrozenMessages = tuple[tuple[tuple[str, str], ...], ...]
+
+
+def _freeze(messages: Sequence[Message]) -> FrozenMessages:
+    """Chat messages as nested tuples, so requests are hashable and compare by content."""
+    return tuple(tuple(sorted(m.items())) for m in messages)
+
+
+def _thaw(messages: FrozenMessages | None) -> list[Message]:
+    return [dict(m) for m in messages or ()]
 
 
 @dataclass(frozen=True)
@@ -26,7 +36,7 @@ class GenerationRequest:
         stop: strings that end the output (not included in it).
     """
 
-    messages: tuple[tuple[tuple[str, str], ...], ...] | None = None
+    messages: FrozenMessages | None = None
     prompt: str | None = None
     max_tokens: int = 64
     temperature: float = 0.0
@@ -36,8 +46,7 @@ class GenerationRequest:
 
     @classmethod
     def chat(cls, messages: Sequence[Message], **params: Any) -> GenerationRequest:
-        frozen = tuple(tuple(sorted(m.items())) for m in messages)
-        return cls(messages=frozen, **params)
+        return cls(messages=_freeze(messages), **params)
 
     @classmethod
     def text(cls, prompt: str, **params: Any) -> GenerationRequest:
@@ -45,7 +54,7 @@ class GenerationRequest:
 
     @property
     def chat_messages(self) -> list[Message]:
-        return [dict(m) for m in self.messages or ()]
+        return _thaw(self.messages)
 
     def payload(self) -> dict[str, Any]:
         """JSON-able content of the request (what the cache key covers)."""
@@ -63,17 +72,16 @@ class ScoreRequest:
     """
 
     continuation: str
-    messages: tuple[tuple[tuple[str, str], ...], ...] | None = None
+    messages: FrozenMessages | None = None
     prompt: str | None = None
 
     @classmethod
     def chat(cls, messages: Sequence[Message], continuation: str) -> ScoreRequest:
-        frozen = tuple(tuple(sorted(m.items())) for m in messages)
-        return cls(continuation=continuation, messages=frozen)
+        return cls(continuation=continuation, messages=_freeze(messages))
 
     @property
     def chat_messages(self) -> list[Message]:
-        return [dict(m) for m in self.messages or ()]
+        return _thaw(self.messages)
 
     def payload(self) -> dict[str, Any]:
         d = asdict(self)

@@ -466,17 +466,26 @@ class Optimization:
             trial = study.ask()
             trial.set_user_attr("instruction_text", instr)
             self.emit("race instructions", f"racing {instr[:60]!r}")
-            outcome = run_trial(
-                study,
-                trial,
-                prompt,
-                self.split.val,
-                self.evaluator,
-                self.plan.rungs,
-                known,
-                calls=lambda: self.budget.used,
-            )
+            outcome = self._run_trial(study, trial, prompt, known)
             self.emit("race instructions", f"{outcome}: {instr[:60]!r}")
+
+    def _run_trial(
+        self,
+        study: optuna.Study,
+        trial: optuna.Trial,
+        prompt: Prompt,
+        known: dict[str, optuna.trial.FrozenTrial],
+    ) -> str:
+        return run_trial(
+            study,
+            trial,
+            prompt,
+            self.split.val,
+            self.evaluator,
+            self.plan.rungs,
+            known,
+            calls=lambda: self.budget.used,
+        )
 
     def _instruction_scores(self, study: optuna.Study) -> dict[str, float]:
         """Mean score of each raced instruction (pruned ones at their last rung)."""
@@ -526,16 +535,7 @@ class Optimization:
                 raise BudgetExhausted("search budget spent")
             trial = study.ask(dists)
             prompt = space.prompt(trial.params)
-            outcome = run_trial(
-                study,
-                trial,
-                prompt,
-                self.split.val,
-                self.evaluator,
-                self.plan.rungs,
-                finished_by_hash(studies),
-                calls=lambda: self.budget.used,
-            )
+            outcome = self._run_trial(study, trial, prompt, finished_by_hash(studies))
             idle = idle + 1 if outcome in ("duplicate", "skipped") else 0
             self.emit("joint search", f"trial {trial.number}: {outcome}")
 
