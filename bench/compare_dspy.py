@@ -265,7 +265,9 @@ def optimizer_api() -> tuple[Any, Any, Any]:
     return optimize, OptimizeConfig, make_plan
 
 
-def promptlathe_budget(dspy_calls: list[int], n_pool: int, n_test: int, args: argparse.Namespace):
+def promptlathe_budget(
+    dspy_calls: list[int], n_pool: int, n_test: int, args: argparse.Namespace
+) -> tuple[int, int]:
     """The budget rule, raised to the smallest budget promptlathe's planner accepts."""
     _, OptimizeConfig, make_plan = optimizer_api()
 
@@ -275,16 +277,14 @@ def promptlathe_budget(dspy_calls: list[int], n_pool: int, n_test: int, args: ar
         wanted = max(40, round(args.ratio * min(dspy_calls)))
     else:
         wanted = 300
-    budget = wanted
-    while True:
+    for budget in range(wanted, wanted + 2000, 5):
         try:
             cfg = OptimizeConfig(task="pool.jsonl", budget_calls=budget, max_tokens=args.max_tokens)
             make_plan(cfg, n_pool, n_test, scoring=False)
             return wanted, budget
-        except PromptlatheError:
-            if budget > 100_000:
-                raise
-            budget += 5
+        except PromptlatheError as exc:
+            error = exc
+    raise error  # not a budget problem (e.g. too few examples to split)
 
 
 def run_promptlathe(
@@ -293,7 +293,12 @@ def run_promptlathe(
     optimize = optimizer_api()[0]
     pool = write_jsonl(work / "data" / t.name / "pool.jsonl", t.train + t.val)
     test = write_jsonl(work / "data" / t.name / "test.jsonl", t.test)
-    wanted, budget = promptlathe_budget(dspy_calls, len(t.train) + len(t.val), len(t.test), args)
+    try:
+        wanted, budget = promptlathe_budget(
+            dspy_calls, len(t.train) + len(t.val), len(t.test), args
+        )
+    except PromptlatheError as exc:
+        return failed_row(t.name, "promptlathe", exc, 0, 0.0)
     if budget != wanted:
         log(f"  promptlathe: budget {wanted} is below what its planner accepts; using {budget}")
 
