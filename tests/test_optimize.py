@@ -367,3 +367,20 @@ def test_mi_prescreen_refuses_open_ended_tasks(tmp_path: Path) -> None:
     cfg = _cfg(tmp_path, prescreen="mi")
     with pytest.raises(PromptlatheError, match="classification"):
         optimize(lm=make_lm(), **vars(cfg))
+
+
+def test_instruction_race_leaves_the_joint_search_its_share(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path, budget_calls=120, val_size=24, confirm_size=8)
+    run = Optimization(cfg, lm=make_lm())
+    run.prepare()
+    cands = json.loads((tmp_path / "run" / "candidates.json").read_text())
+    share = cands["race_cap"] - cands["calls_before_race"]
+    assert share == int(0.5 * run.plan.stages["search"])
+    assert cands["calls_after_race"] <= cands["race_cap"]
+    assert run.budget.limit == run.plan.search_limit  # restored for the joint search
+    run.search()
+    run.close()
+    joint = optuna.load_study(
+        study_name="promptlathe-joint", storage=f"sqlite:///{tmp_path / 'run' / 'study.db'}"
+    )
+    assert len(joint.trials) >= 1

@@ -56,6 +56,7 @@ N_ORDERS = 4
 MAX_JOINT_TRIALS = 300
 MAX_IDLE_TRIALS = 40
 MI_INPUTS = 8
+RACE_SHARE = 0.5  # of the search calls, for racing instructions before the joint search
 
 
 @dataclass
@@ -410,22 +411,31 @@ class Optimization:
             return kept, {}
 
     def _stage_race_instructions(self, cands: dict[str, Any], study: optuna.Study) -> list[str]:
+        """Race the seed and proposed instructions, then OPRO's; at most ``RACE_SHARE`` of the
+        search calls, so the joint search over exemplars and formats keeps its share."""
+        if "race_cap" not in cands:
+            cands["race_cap"] = self.budget.used + int(RACE_SHARE * self.plan.stages["search"])
+            self._save_candidates(cands)
+        self.budget.stage_limit = min(self.plan.search_limit, cands["race_cap"])
         instrs = cands["instructions"]
-        self._race_list(study, [c["instruction"] for c in instrs])
-        # OPRO: show the proposer the scores so far and ask for better instructions.
-        scored = self._instruction_scores(study)
-        history = [ScoredInstruction(i, s) for i, s in scored.items()]
-        self.emit("propose", f"OPRO: {self.plan.n_opro} proposals from {len(history)} scored")
-        new: list[str] = []
-        with contextlib.suppress(BudgetExhausted):
+        try:
+            self._race_list(study, [c["instruction"] for c in instrs])
+            # OPRO: show the proposer the scores so far and ask for better instructions.
+            scored = self._instruction_scores(study)
+            history = [ScoredInstruction(i, s) for i, s in scored.items()]
+            self.emit("propose", f"OPRO: {self.plan.n_opro} proposals from {len(history)} scored")
             new = OPROProposer(self.proposer_lm).propose(
                 self.split.train, self.plan.n_opro, history=history, seed=self.cfg.seed + 1000
             )
-        vetted = self._vet(new, [c["instruction"] for c in instrs], "opro")
-        instrs += vetted
-        cands["instructions"] = instrs
-        self._save_candidates(cands)
-        self._race_list(study, [c["instruction"] for c in vetted])
+            vetted = self._vet(new, [c["instruction"] for c in instrs], "opro")
+            instrs += vetted
+            cands["instructions"] = instrs
+            self._save_candidates(cands)
+            self._race_list(study, [c["instruction"] for c in vetted])
+        except BudgetExhausted as exc:
+            self.emit("race instructions", f"instruction race stopped: {exc}")
+        finally:
+            self.budget.stage_limit = self.plan.search_limit
         scored = self._instruction_scores(study)
         ranked = sorted(scored, key=lambda i: -scored[i])
         top = ranked[:JOINT_INSTRUCTIONS]

@@ -135,21 +135,23 @@ def run_trial(
     h = prompt.hash
     if calls is not None:
         trial.set_user_attr("calls_at_start", calls())
-    if h in known:
-        prev = known[h]
-        trial.set_user_attr("prompt_hash", h)
+    trial.set_user_attr("prompt_hash", h)
+    # Claim, then look for other claims: first among RUNNING trials, then among finished
+    # ones. A worker that claimed the same prompt earlier is in one of the two (it can only
+    # move from the first to the second), so two workers never both evaluate a prompt.
+    if h not in known and h in running_hashes(study, trial.number):
+        trial.set_user_attr("duplicate_of", "running")
+        study.tell(trial, state=TrialState.FAIL)
+        return "skipped"
+    prev = known.get(h) or finished_by_hash([study]).get(h)
+    if prev is not None and prev.number != trial.number:
         trial.set_user_attr("duplicate_of", prev.number)
         trial.set_user_attr("scores", prev.user_attrs.get("scores", []))
         if prev.state == TrialState.COMPLETE:
             study.tell(trial, prev.value)
-            return "duplicate"
-        study.tell(trial, state=TrialState.PRUNED)
+        else:
+            study.tell(trial, state=TrialState.PRUNED)
         return "duplicate"
-    trial.set_user_attr("prompt_hash", h)
-    if h in running_hashes(study, trial.number):
-        trial.set_user_attr("duplicate_of", "running")
-        study.tell(trial, state=TrialState.FAIL)
-        return "skipped"
 
     def stamp() -> None:
         if calls is not None:
