@@ -384,3 +384,17 @@ def test_instruction_race_leaves_the_joint_search_its_share(tmp_path: Path) -> N
         study_name="promptlathe-joint", storage=f"sqlite:///{tmp_path / 'run' / 'study.db'}"
     )
     assert len(joint.trials) >= 1
+
+
+def test_pooled_score_keeps_a_clear_validation_lead() -> None:
+    from promptlathe.optimizers import Candidate
+
+    lead = Candidate(Prompt("a"), val=0.433, val_n=60, confirm=0.400, confirm_n=40)
+    lucky = Candidate(Prompt("b"), val=0.267, val_n=60, confirm=0.425, confirm_n=40)
+    assert lead.pooled == pytest.approx((0.433 * 60 + 0.4 * 40) / 100)
+    assert lead.pooled > lucky.pooled
+    unconfirmed = Candidate(Prompt("c"), val=0.5, val_n=10)
+    assert unconfirmed.pooled == 0.5
+    assert (
+        Candidate(Prompt("d"), val=float("nan"), val_n=0, confirm=0.3, confirm_n=10).pooled == 0.3
+    )

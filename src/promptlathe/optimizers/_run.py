@@ -70,6 +70,23 @@ class Candidate:
     confirm_n: int = 0
     source: str = ""
 
+    @property
+    def pooled(self) -> float:
+        """Mean over validation and confirmation examples together.
+
+        Confirmation alone is unbiased but small; validation is larger but was used to pick
+        the finalists. Pooling lets a clear validation lead survive a small confirmation
+        dip, while a lead that was luck shrinks. (The untouched test split gives the score
+        that is reported.)
+        """
+        parts = [
+            (m, n)
+            for m, n in ((self.val, self.val_n), (self.confirm, self.confirm_n))
+            if m is not None and n and m == m
+        ]
+        total = sum(n for _, n in parts)
+        return sum(m * n for m, n in parts) / total if total else 0.0
+
 
 @dataclass
 class OptimizeResult:
@@ -588,9 +605,9 @@ class Optimization:
                 break
             c.confirm, c.confirm_n = res.mean, res.n
         confirmed = [c for c in top if c.confirm is not None] or top[:1]
-        best = max(confirmed, key=lambda c: ((c.confirm or 0.0), c.val))
-        # Keep the seed if no candidate beats it on the confirmation split.
-        if seed.confirm is not None and best.confirm is not None and seed.confirm > best.confirm:
+        best = max(confirmed, key=lambda c: (c.pooled, c.val))
+        # Keep the seed if no candidate beats it on validation and confirmation together.
+        if seed.confirm is not None and seed.pooled > best.pooled:
             best = seed
         return best, seed, pool
 
