@@ -45,8 +45,8 @@ class AnalysisSizes:
     n_formats: int = 8
     n_orders: int = 4
     order_examples: int = 40
-    posix_prompts: int = 4
-    posix_inputs: int = 8
+    posix_prompts: int = 3
+    posix_inputs: int = 6
 
     def scaled(self, factor: float) -> AnalysisSizes:
         return AnalysisSizes(
