@@ -217,6 +217,7 @@ class Optimization:
         )
         self.storage = cfg.storage or f"sqlite:///{(self.dir / 'study.db').resolve()}"
         self.cand_path = self.dir / "candidates.json"
+        self._opened: list[optuna.Study] = []
         # Written last: a run whose data or model failed to load leaves no config behind.
         (self.dir / "config.json").write_text(cfg.to_json() + "\n")
 
@@ -276,6 +277,11 @@ class Optimization:
         )
 
     def _studies(self, create: bool = True) -> list[optuna.Study]:
+        """The run's studies. Opened once and reused: a ``Study`` reads the shared storage on
+        every query, so other workers' trials are still seen, and progress events and the
+        pruner need not reload the studies on every call."""
+        if self._opened:
+            return self._opened
         out = []
         for suffix in ("instructions", "joint"):
             name = f"{self.cfg.study}-{suffix}"
@@ -286,6 +292,8 @@ class Optimization:
             else:
                 with contextlib.suppress(KeyError, ValueError):
                     out.append(optuna.load_study(study_name=name, storage=self.storage))
+        if create:
+            self._opened = out
         return out
 
     # ---- stages ----------------------------------------------------------------------------
