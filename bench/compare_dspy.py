@@ -738,6 +738,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"optimization calls, {row.opt_seconds:.0f} s"
                     )
                 rows.append(row)
+                write_json(rows, args, model_path, dspy_version, partial=True)
     except BaseException:
         if tmp is not None:
             log(f"server log (tail):\n{server._tail(1500)}")
@@ -762,6 +763,18 @@ def report(
 ) -> None:
     summary = summarize(rows, args.methods)
     print(format_table(rows, summary), file=sys.stderr if partial else sys.stdout, flush=True)
+    write_json(rows, args, model_path, dspy_version, partial)
+
+
+def write_json(
+    rows: list[Row],
+    args: argparse.Namespace,
+    model_path: Path,
+    dspy_version: str | None,
+    partial: bool,
+) -> None:
+    """The table as JSON (after every row too, so a long run that dies keeps what it did)."""
+    summary = summarize(rows, args.methods)
     if args.json:
         payload = {
             "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},

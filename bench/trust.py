@@ -9,10 +9,16 @@ With ``--prescreen``, classification tasks are optimized a second time with the 
 pre-screen (``--prescreen mi``), and the table says whether the screen kept the instruction of
 the eventual winner and how many calls the search used with and without it.
 
+With ``--from-runs DIR``, no optimization is run: the table is built from the finished runs
+under ``DIR`` (every ``result.json`` below it, e.g. the promptlathe runs that
+``bench/compare_dspy.py --workdir DIR`` keeps), and the bound is computed with the embedded
+``--model`` (one scoring call per run).
+
 Usage::
 
     python bench/trust.py [--model qwen2.5-coder-0.5b] [--budget 200] \
         [--tasks ape/negation,bbh/navigate,bbh/web_of_lies] [--prescreen]
+    python bench/trust.py --from-runs /tmp/cmp/runs
 """
 
 from __future__ import annotations
@@ -25,8 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-from promptlathe import optimize
+from promptlathe import Prompt, optimize
 from promptlathe._stats import wilson_interval
+from promptlathe.analysis import occam_bound, prompt_log_prior
+from promptlathe.lms import get_lm
 from promptlathe.optimizers import Optimization, OptimizeConfig
 from promptlathe.report import AnalysisSizes, report_run
 from promptlathe.tasks import load_examples
@@ -76,6 +84,67 @@ def run_one(train: Path, test: Path, out: Path, args: argparse.Namespace, prescr
     return result, report, time.perf_counter() - t0
 
 
+def trust_row(name: str, result: dict, bound_error: float | None, seconds: float) -> dict:
+    """One table row from a run's ``result.json`` contents."""
+    best, test, seed_test = result["best"], result.get("test"), result.get("seed_test")
+    lo, hi = wilson_interval(round(best["val"] * best["val_n"]), best["val_n"])
+    t = test["accuracy"] if test else None
+    return {
+        "task": name,
+        "val": best["val"],
+        "val_n": best["val_n"],
+        "val_ci": [lo, hi],
+        "confirm": best.get("confirm"),
+        "bound_error": bound_error,
+        "test": t,
+        "test_n": test["n"] if test else 0,
+        "seed_test": seed_test["accuracy"] if seed_test else None,
+        "covered": t is not None and lo <= t <= hi,
+        "optimism": None if t is None else best["val"] - t,
+        "calls": result["calls_used"],
+        "seconds": seconds,
+    }
+
+
+def rows_from_runs(root: Path, model: str) -> list[dict]:
+    """Rows for every finished run below ``root``; the bound uses ``model``'s prior."""
+    lm = get_lm(model)
+    rows = []
+    try:
+        for path in sorted(root.rglob("result.json")):
+            result = json.loads(path.read_text())
+            best = result["best"]
+            log_prior = prompt_log_prior(lm, Prompt.from_dict(result["best_prompt"]))
+            bound = occam_bound(1.0 - best["val"], best["val_n"], log_prior)
+            name = str(path.parent.relative_to(root)) or path.parent.name
+            rows.append(trust_row(name, result, bound.error_bound, result["wall_seconds"]))
+    finally:
+        lm.close()
+    return rows
+
+
+def print_rows(rows: list[dict]) -> None:
+    hdr = (
+        f"{'task':<28}{'val (95% CI)':>26}{'confirm':>9}{'bound':>8}{'test':>8}"
+        f"{'seed':>8}{'in CI':>7}{'val-test':>9}{'calls':>7}{'sec':>7}"
+    )
+    print(hdr)
+    for r in rows:
+        conf = "-" if r["confirm"] is None else f"{r['confirm']:.3f}"
+        bnd = "-" if r["bound_error"] is None else f"{1 - r['bound_error']:.3f}"
+        seed = "-" if r["seed_test"] is None else f"{r['seed_test']:.3f}"
+        print(
+            f"{r['task']:<28}{r['val']:>8.3f} [{r['val_ci'][0]:.3f},{r['val_ci'][1]:.3f}] "
+            f"n={r['val_n']:<3}{conf:>9}{bnd:>8}{r['test']:>8.3f}{seed:>8}"
+            f"{'yes' if r['covered'] else 'no':>7}{r['optimism']:>+9.3f}{r['calls']:>7}"
+            f"{r['seconds']:>7.0f}"
+        )
+    cov = np.mean([r["covered"] for r in rows])
+    opt = np.mean([r["optimism"] for r in rows])
+    print(f"CI coverage {cov:.2f} over {len(rows)} tasks; mean optimism (val - test) {opt:+.3f}")
+    print("bound column: the certified lower bound on accuracy (1 - PAC-Bayes error bound)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="qwen2.5-coder-0.5b")
@@ -89,7 +158,16 @@ def main() -> None:
     ap.add_argument("--analysis-scale", type=float, default=0.5)
     ap.add_argument("--prescreen", action="store_true")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--from-runs", type=Path, default=None, help="tabulate finished runs here")
     args = ap.parse_args()
+
+    if args.from_runs is not None:
+        rows = rows_from_runs(args.from_runs, args.model)
+        print(f"finished runs under {args.from_runs}; bound prior from {args.model}")
+        print_rows(rows)
+        if args.json:
+            Path(args.json).write_text(json.dumps({"rows": rows}, indent=2))
+        return
 
     rows, screen_rows = [], []
     with tempfile.TemporaryDirectory() as tmpd:
@@ -98,25 +176,15 @@ def main() -> None:
             train, test = task_files(Path(args.data), name, tmp, args.n_test, args.seed)
             out = tmp / "runs" / name.replace("/", "_")
             result, report, secs = run_one(train, test, out, args, None)
-            b, t = result.best, result.test
-            lo, hi = wilson_interval(b.val * b.val_n, b.val_n)
+            t = result.test
             bound = report.get("bound") or {}
             rows.append(
-                {
-                    "task": name,
-                    "val": b.val,
-                    "val_n": b.val_n,
-                    "val_ci": [lo, hi],
-                    "confirm": b.confirm,
-                    "bound_error": bound.get("error_bound"),
-                    "test": t.mean if t else None,
-                    "test_n": t.n if t else 0,
-                    "seed_test": result.seed_test.mean if result.seed_test else None,
-                    "covered": t is not None and lo <= t.mean <= hi,
-                    "optimism": None if t is None else b.val - t.mean,
-                    "calls": result.calls_used,
-                    "seconds": secs,
-                }
+                trust_row(
+                    name,
+                    json.loads((out / "result.json").read_text()),
+                    bound.get("error_bound"),
+                    secs,
+                )
             )
             labels = {e.target for e in load_examples(train)}
             if args.prescreen and len(labels) <= 20:
@@ -144,24 +212,7 @@ def main() -> None:
                 )
 
     print(f"model {args.model}, budget {args.budget} calls, seed {args.seed}")
-    hdr = (
-        f"{'task':<28}{'val (95% CI)':>26}{'confirm':>9}{'bound':>8}{'test':>8}"
-        f"{'seed':>8}{'in CI':>7}{'val-test':>9}{'calls':>7}{'sec':>7}"
-    )
-    print(hdr)
-    for r in rows:
-        conf = "-" if r["confirm"] is None else f"{r['confirm']:.3f}"
-        bnd = "-" if r["bound_error"] is None else f"{1 - r['bound_error']:.3f}"
-        print(
-            f"{r['task']:<28}{r['val']:>8.3f} [{r['val_ci'][0]:.3f},{r['val_ci'][1]:.3f}] "
-            f"n={r['val_n']:<3}{conf:>9}{bnd:>8}{r['test']:>8.3f}{r['seed_test']:>8.3f}"
-            f"{'yes' if r['covered'] else 'no':>7}{r['optimism']:>+9.3f}{r['calls']:>7}"
-            f"{r['seconds']:>7.0f}"
-        )
-    cov = np.mean([r["covered"] for r in rows])
-    opt = np.mean([r["optimism"] for r in rows])
-    print(f"CI coverage {cov:.2f} over {len(rows)} tasks; mean optimism (val - test) {opt:+.3f}")
-    print("bound column: the certified lower bound on accuracy (1 - PAC-Bayes error bound)")
+    print_rows(rows)
     if screen_rows:
         print(
             f"\n{'task':<28}{'winner kept by MI':>18}{'race calls w/o':>15}{'with MI':>9}"
