@@ -250,6 +250,12 @@ def test_clean_instruction_is_idempotent() -> None:
         ("Ask the friend what to do.", "echoes the template"),
         ("The instruction was to add.", "echoes the template"),
         ("Add them.\nInput: 2 3", "echoes the template"),
+        (
+            "Write an instruction that will produce a higher score than the current instructions.",
+            "echoes the template",
+        ),
+        ("Generate a new instruction for these inputs.", "echoes the template"),
+        ("Improve on the previous instructions.", "echoes the template"),
         ("Add.", "too short"),
         ("Add numbers.", "too short"),
         (" ".join(["word"] * 81), "too long"),
@@ -268,6 +274,8 @@ def test_filter_keeps_good_instructions_in_order() -> None:
         "Add the two numbers.",
         "Reverse the letters of the word.",
         "Classify the sentiment of the review as positive or negative.",
+        "Score the similarity of the two sentences from 0 to 5.",
+        "Write a sentence that follows the instructions in the input.",
         " ".join(["word"] * 80),
     ]
     assert filter_instructions(good) == (good, [])

@@ -128,6 +128,18 @@ _TEMPLATE_PHRASES = (
     "given the instruction",
     "every one of the inputs",
     "every one of the given inputs",
+    # OPRO's meta-prompt (scored instructions, "write a new instruction ... higher score")
+    "higher score",
+    "score than",
+    "current instruction",
+    "previous instruction",
+    "instructions above",
+    "above instructions",
+)
+_META_REQUEST = re.compile(
+    r"\b(?:write|generate|create|propose|produce|give|come up with)\s+(?:an?\s+|the\s+)?"
+    r"(?:new\s+|better\s+|improved\s+|different\s+)?instructions?\b",
+    re.I,
 )
 _N_INPUTS = re.compile(r"\b(?:\d+|five|four|three|two)\s+inputs\b", re.I)
 _IO_LINE = re.compile(r"^\s*(?:input|output)\s*:", re.I | re.M)
@@ -148,6 +160,8 @@ def _template_echo(text: str) -> str | None:
             return f"echoes the template ({phrase!r})"
     if _N_INPUTS.search(text):
         return "echoes the template (counts the inputs)"
+    if _META_REQUEST.search(text):
+        return "echoes the template (asks for an instruction)"
     if _IO_LINE.search(text):
         return "echoes the template (Input:/Output: line)"
     return None
