@@ -225,6 +225,9 @@ def main() -> None:
                         "kept_winner": kept.get(winner_instr, True),
                         "race_calls_without": race_calls(c1),
                         "race_calls_with": race_calls(cands),
+                        "screen": cands.get("prescreen", []),
+                        "screened_out": sum(not k for k in kept.values()),
+                        "screened": len(kept),
                         "test_without": t.mean if t else None,
                         "test_with": r2.test.mean if r2.test else None,
                         "seconds_with": secs2,
@@ -235,13 +238,15 @@ def main() -> None:
     print_rows(rows)
     if screen_rows:
         print(
-            f"\n{'task':<28}{'winner kept by MI':>18}{'race calls w/o':>15}{'with MI':>9}"
-            f"{'test w/o':>9}{'test with':>10}"
+            f"\n{'task':<28}{'MI dropped':>11}{'winner kept by MI':>18}{'race calls w/o':>15}"
+            f"{'with MI':>9}{'test w/o':>9}{'test with':>10}"
         )
         for s in screen_rows:
             kept = "n/a" if not s["winner_instruction_screened"] else str(s["kept_winner"])
+            dropped = f"{s['screened_out']}/{s['screened']}"
             print(
-                f"{s['task']:<28}{kept:>18}{s['race_calls_without']:>15}{s['race_calls_with']:>9}"
+                f"{s['task']:<28}{dropped:>11}{kept:>18}"
+                f"{s['race_calls_without']:>15}{s['race_calls_with']:>9}"
                 f"{s['test_without']:>9.3f}{s['test_with']:>10.3f}"
             )
     if args.json:
