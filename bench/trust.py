@@ -125,13 +125,20 @@ def bound_error(lm: LM, result: dict) -> float:
 
 def rows_from_runs(root: Path, model: str) -> list[dict]:
     """Rows for every finished run below ``root``; the bound uses ``model``'s prior."""
+    paths = sorted(root.rglob("result.json"))
+    if not paths:
+        raise SystemExit(f"--from-runs: no result.json of a finished run under {root}")
     lm = get_lm(model)
     rows = []
     try:
-        for path in sorted(root.rglob("result.json")):
-            result = json.loads(path.read_text())
-            name = str(path.parent.relative_to(root)) or path.parent.name
-            rows.append(trust_row(name, result, bound_error(lm, result), result["wall_seconds"]))
+        for path in paths:
+            try:
+                result = json.loads(path.read_text())
+                name = str(path.parent.relative_to(root)) or path.parent.name
+                row = trust_row(name, result, bound_error(lm, result), result["wall_seconds"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise SystemExit(f"{path}: not a promptlathe result.json ({exc!r})") from None
+            rows.append(row)
     finally:
         lm.close()
     return rows
