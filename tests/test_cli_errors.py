@@ -190,3 +190,8 @@ def test_optimize_too_small_budget(tmp_path: Path) -> None:
 
 def test_report_on_a_directory_that_is_not_a_run(tmp_path: Path) -> None:
     _assert_clean_error(run_cli("report", str(tmp_path)), str(tmp_path), "not a finished")
+
+
+def test_brackets_in_an_error_are_printed_not_eaten_as_markup(tmp_path: Path) -> None:
+    # rich would read "[draft]" as a style tag and drop it from the message
+    _assert_clean_error(_eval(tmp_path / "t[draft].jsonl", tmp_path), "t[draft].jsonl", "not found")

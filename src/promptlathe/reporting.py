@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -16,6 +17,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from promptlathe.evaluator import EvalResult
 
@@ -38,7 +40,7 @@ def progress_bar(description: str, enabled: bool = True) -> Iterator[Any]:
         console=err_console,
         transient=False,
     ) as prog:
-        task = prog.add_task(description, total=None)
+        task = prog.add_task(escape(description), total=None)
 
         def update(done: int, total: int) -> None:
             prog.update(task, completed=done, total=total)
@@ -72,9 +74,9 @@ class OptimizeDisplay:
             TextColumn("[bold]{task.fields[stage]:<18}"),
             BarColumn(),
             TextColumn("{task.completed}/{task.total} calls"),
-            TextColumn("best {task.fields[best]}"),
+            TextColumn("best {task.fields[best]}", markup=False),
             TimeElapsedColumn(),
-            TextColumn("{task.fields[message]}", style="dim"),
+            TextColumn("{task.fields[message]}", style="dim", markup=False),
             console=err_console,
         )
         self._task = self._progress.add_task(
@@ -104,7 +106,9 @@ class OptimizeDisplay:
             message=str(event.get("message", ""))[:70],
         )
         if not self.enabled and event.get("message"):
-            err_console.print(f"[{event.get('stage')}] {event['message']}", highlight=False)
+            err_console.print(
+                f"[{event.get('stage')}] {event['message']}", highlight=False, markup=False
+            )
 
 
 def optimize_table(result: Any) -> Table:
@@ -117,11 +121,11 @@ def optimize_table(result: Any) -> Table:
     bp = result.best_prompt
     sp = seed.prompt if seed else None
 
-    def fmt_prompt(p: Any) -> str:
+    def fmt_prompt(p: Any) -> Text:
         if p is None:
-            return "-"
+            return Text("-")
         f = p.format
-        return (
+        return Text(  # plain text: an instruction's [brackets] are not rich markup
             f"{p.instruction or '(no instruction)'}\n{len(p.exemplars)} exemplars · "
             f"{f.mode} · {f.input_label!r}/{f.output_label!r} sep {f.separator!r}"
         )
