@@ -24,6 +24,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import tempfile
 import time
@@ -199,7 +200,7 @@ def main() -> None:
 
     rows, screen_rows = [], []
     bound_lm: LM | None = None
-    with tempfile.TemporaryDirectory() as tmpd:
+    with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory() as tmpd:
         tmp = Path(tmpd)
         for name in args.tasks.split(","):
             train, test = task_files(Path(args.data), name, tmp, args.n_test, args.seed)
@@ -210,7 +211,7 @@ def main() -> None:
             if args.report:
                 err = (report.get("bound") or {}).get("error_bound")
             else:
-                bound_lm = bound_lm or get_lm(args.model)
+                bound_lm = bound_lm or stack.enter_context(contextlib.closing(get_lm(args.model)))
                 err = bound_error(bound_lm, result_json)
             rows.append(trust_row(name, result_json, err, secs))
             labels = {e.target for e in load_examples(train)}
