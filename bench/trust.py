@@ -35,6 +35,7 @@ import numpy as np
 from promptlathe import Prompt, optimize
 from promptlathe._stats import wilson_interval
 from promptlathe.analysis import occam_bound, prompt_log_prior
+from promptlathe.errors import PromptlatheError
 from promptlathe.lms import LM, get_lm
 from promptlathe.optimizers import Optimization, OptimizeConfig
 from promptlathe.report import AnalysisSizes, report_run
@@ -262,4 +263,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except PromptlatheError as exc:  # bad options or data: one line, not a traceback
+        raise SystemExit(f"error: {exc}") from None
