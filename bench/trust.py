@@ -130,9 +130,8 @@ def rows_from_runs(root: Path, model: str) -> list[dict]:
     paths = sorted(root.rglob("result.json"))
     if not paths:
         raise SystemExit(f"--from-runs: no result.json of a finished run under {root}")
-    lm = get_lm(model)
     rows = []
-    try:
+    with get_lm(model) as lm:
         for path in paths:
             try:
                 result = json.loads(path.read_text())
@@ -141,8 +140,6 @@ def rows_from_runs(root: Path, model: str) -> list[dict]:
             except (ValueError, KeyError, TypeError) as exc:
                 raise SystemExit(f"{path}: not a promptlathe result.json ({exc!r})") from None
             rows.append(row)
-    finally:
-        lm.close()
     return rows
 
 
@@ -212,7 +209,7 @@ def main() -> None:
             if args.report:
                 err = (report.get("bound") or {}).get("error_bound")
             else:
-                bound_lm = bound_lm or stack.enter_context(contextlib.closing(get_lm(args.model)))
+                bound_lm = bound_lm or stack.enter_context(get_lm(args.model))
                 err = bound_error(bound_lm, result_json)
             rows.append(trust_row(name, result_json, err, secs))
             labels = {e.target for e in load_examples(train)}
