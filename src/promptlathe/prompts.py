@@ -163,27 +163,51 @@ class Prompt:
             raise PromptlatheError(f"{where}: field 'instruction' must be a string")
         try:
             fmt_obj = Format(**fmt)
-        except PromptlatheError as exc:
-            raise PromptlatheError(f"{where}: {exc}") from None
+        except (PromptlatheError, TypeError, ValueError) as exc:
+            raise PromptlatheError(f"{where}: field 'format': {exc}") from None
         return cls(instruction=instruction, exemplars=exemplars, format=fmt_obj)
 
     @classmethod
     def from_json(cls, text: str, where: str = "prompt") -> Prompt:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise PromptlatheError(f"{where}:{exc.lineno}: invalid JSON ({exc.msg})") from None
-        return cls.from_dict(data, where=where)
+        return cls.from_dict(_parse_json(text, where), where=where)
 
     @classmethod
     def load(cls, path: str | Path) -> Prompt:
-        p = Path(path)
-        if not p.is_file():
-            raise PromptlatheError(f"{p}: prompt file not found")
-        return cls.from_json(p.read_text(encoding="utf-8"), where=str(p))
+        """Read a prompt file; every malformed file is a one-line error naming it."""
+        return cls.from_dict(read_prompt_file(path), where=str(path))
 
     def with_(self, **changes: Any) -> Prompt:
         """A copy with some fields changed (``exemplars`` may be any sequence)."""
         if "exemplars" in changes:
             changes["exemplars"] = tuple(changes["exemplars"])
         return replace(self, **changes)
+
+
+def _parse_json(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PromptlatheError(f"{where}:{exc.lineno}: invalid JSON ({exc.msg})") from None
+    except RecursionError:
+        raise PromptlatheError(f"{where}: JSON nested too deeply") from None
+
+
+def read_prompt_file(path: str | Path) -> dict[str, Any]:
+    """The raw JSON object of a prompt file (the prompt plus what ``save`` added to it).
+
+    Raises:
+        PromptlatheError: missing, not UTF-8, not JSON, or not an object.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise PromptlatheError(f"{p}: prompt file not found")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise PromptlatheError(f"{p}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise PromptlatheError(f"{p}: cannot read ({exc.strerror})") from None
+    data = _parse_json(text, str(p))
+    if not isinstance(data, dict):
+        raise PromptlatheError(f"{p}: a prompt must be a JSON object")
+    return data

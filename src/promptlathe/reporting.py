@@ -65,31 +65,39 @@ def eval_table(result: EvalResult, title: str = "Evaluation") -> Table:
 
 
 class OptimizeDisplay:
-    """Live terminal view of an optimization: calls used / budget, stage, best so far."""
+    """Progress of an optimization: calls used / budget, stage, best so far.
+
+    On a terminal it is a live bar; elsewhere (a log file, CI, ``nohup``), or with
+    ``enabled=False`` (``--no-progress``), it prints a plain line for every message and every
+    tenth of a stage's progress. Events may carry ``done``
+    and ``total`` for a stage's own progress (the test evaluation is outside the budget).
+    """
 
     def __init__(self, budget: int, enabled: bool = True) -> None:
         self.enabled = enabled
+        self.live = enabled and err_console.is_terminal
         self.budget = budget
+        self._last_tenth: dict[str, int] = {}
         self._progress = Progress(
             TextColumn("[bold]{task.fields[stage]:<18}"),
             BarColumn(),
-            TextColumn("{task.completed}/{task.total} calls"),
+            TextColumn("{task.completed}/{task.total} {task.fields[unit]}"),
             TextColumn("best {task.fields[best]}", markup=False),
             TimeElapsedColumn(),
             TextColumn("{task.fields[message]}", style="dim", markup=False),
             console=err_console,
         )
         self._task = self._progress.add_task(
-            "optimize", total=budget, stage="starting", best="-", message=""
+            "optimize", total=budget, stage="starting", best="-", message="", unit="calls"
         )
 
     def __enter__(self) -> OptimizeDisplay:
-        if self.enabled:
+        if self.live:
             self._progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.enabled:
+        if self.live:
             self._progress.stop()
 
     def __call__(self, event: dict[str, Any]) -> None:
@@ -98,16 +106,33 @@ class OptimizeDisplay:
         best_s = "-" if best is None else f"{best:.3f}"
         if ci:
             best_s += f" [{ci[0]:.2f}, {ci[1]:.2f}]"
-        self._progress.update(
-            self._task,
-            completed=min(event.get("calls", 0), self.budget),
-            stage=event.get("stage", ""),
-            best=best_s,
-            message=str(event.get("message", ""))[:70],
-        )
-        if not self.enabled and event.get("message"):
+        stage = str(event.get("stage", ""))
+        message = str(event.get("message", ""))
+        if event.get("total"):
+            done, total, unit = int(event.get("done", 0)), int(event["total"]), "examples"
+        else:
+            done, total, unit = min(event.get("calls", 0), self.budget), self.budget, "calls"
+        if self.live:
+            self._progress.update(
+                self._task,
+                completed=done,
+                total=total,
+                unit=unit,
+                stage=stage,
+                best=best_s,
+                message=message[:70],
+            )
+            return
+        tenth = 10 * done // max(1, total)
+        step = self._last_tenth.get(stage + unit, -1) != tenth
+        if message or step:
+            self._last_tenth[stage + unit] = tenth
             err_console.print(
-                f"[{event.get('stage')}] {event['message']}", highlight=False, markup=False
+                f"[{stage}] {done}/{total} {unit} · best {best_s}"
+                + (f" · {message}" if message else ""),
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
             )
 
 

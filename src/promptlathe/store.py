@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from promptlathe.errors import PromptlatheError
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
     key TEXT PRIMARY KEY,
@@ -48,13 +50,28 @@ class Store:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            p = Path(self.path)
+            if p.is_dir():
+                raise PromptlatheError(f"{p}: is a directory, not a SQLite cache file")
+            try:
+                p.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise PromptlatheError(
+                    f"{p.parent}: cannot create the directory for {p.name} ({exc.strerror}); "
+                    "is a file in the way? (check --cache, --out or $PROMPTLATHE_HOME)"
+                ) from None
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.executescript(_SCHEMA)
-        self._conn.commit()
+        try:
+            self._conn = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.executescript(_SCHEMA)
+            self._conn.commit()
+        except sqlite3.DatabaseError as exc:
+            raise PromptlatheError(
+                f"{self.path}: not a usable SQLite cache ({exc}); give another --cache file or "
+                "move this one away"
+            ) from None
 
     # ---- calls -----------------------------------------------------------------------------
     def get_call(self, key: str) -> dict[str, Any] | None:
@@ -125,6 +142,14 @@ class Store:
                 )
             self._conn.commit()
             return cur.rowcount == 1
+
+    def release(self, name: str, n: int) -> None:
+        """Subtract ``n`` from counter ``name`` (not below zero)."""
+        with self._lock:
+            self._conn.execute(
+                "UPDATE budgets SET used = MAX(0, used - ?) WHERE name = ?", (n, name)
+            )
+            self._conn.commit()
 
     def reserved(self, name: str) -> int:
         with self._lock:

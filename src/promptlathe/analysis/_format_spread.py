@@ -80,17 +80,19 @@ def format_spread(
     Every format (arm) is first scored on the same first ``batch`` examples (fewer if the
     budget cannot cover ``batch`` per arm). Then, round after round, the next ``batch``
     examples go to the arm with the highest upper Wilson bound (candidate best) and to the
-    arm with the lowest lower Wilson bound (candidate worst), until ``budget_calls`` uncached
-    LM calls are spent or every arm has seen every example. Arms always see the examples in
-    the given order, so they are compared on common prefixes.
+    arm with the lowest lower Wilson bound (candidate worst), until ``budget_calls``
+    evaluations (format × example, cached or not) are spent or every arm has seen every
+    example. Counting cached evaluations too makes the search replay exactly on a rerun: the
+    same pulls, served from the cache, the same numbers and no new calls. Arms always see the
+    examples in the given order, so they are compared on common prefixes.
 
     Args:
         evaluator: scores a prompt on examples.
         prompt: the prompt whose format is varied.
         examples: the evaluation examples (shuffle them beforehand if their order matters).
         formats: the formats to compare (e.g. :func:`~promptlathe.formats.format_space`).
-        budget_calls: cap on uncached LM calls; never exceeded, since no evaluation is
-            started with more examples than calls left.
+        budget_calls: cap on evaluations, hence on LM calls; never exceeded, since no
+            evaluation is started with more examples than are left.
         batch: examples per pull.
         seed: breaks ties between arms with equal bounds (a seeded random order of the
             arms), so no format is favoured for its position in ``formats``.
@@ -115,18 +117,20 @@ def format_spread(
     k, n_total = len(formats), len(examples)
     prompts = [prompt.with_(format=f) for f in formats]
     scores: list[list[float]] = [[] for _ in range(k)]
-    calls = 0
+    calls = 0  # uncached LM calls, reported
+    spent = 0  # evaluations, cached or not: what the budget counts
     exhausted = False
     tiebreak = random.Random(seed).sample(range(k), k)  # arm -> rank among equals
 
     def pull(arm: int, m: int) -> None:
-        nonlocal calls
+        nonlocal calls, spent
         start = len(scores[arm])
-        m = min(m, n_total - start, budget_calls - calls)
+        m = min(m, n_total - start, budget_calls - spent)
         if m <= 0:
             return
         res = evaluator.evaluate(prompts[arm], examples[start : start + m])
         calls += res.calls
+        spent += res.n
         scores[arm].extend(r.score for r in res.records)
 
     def bounds(arm: int) -> tuple[float, float]:
@@ -136,7 +140,7 @@ def format_spread(
         first = min(batch, n_total, max(1, budget_calls // k))
         for arm in range(k):
             pull(arm, first)
-        while calls < budget_calls:
+        while spent < budget_calls:
             open_arms = [i for i in range(k) if len(scores[i]) < n_total]
             if not open_arms:
                 break

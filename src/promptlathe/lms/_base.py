@@ -124,6 +124,20 @@ class LMStats:
         return self.prompt_tokens + self.completion_tokens
 
 
+class PartialBatchError(Exception):
+    """A batch in which some calls finished and at least one failed for good.
+
+    Attributes:
+        done: the finished outputs by position in the batch (the cache keeps them).
+        cause: the first failure (re-raised by the cache after storing ``done``).
+    """
+
+    def __init__(self, done: dict[int, Generation], cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.done = done
+        self.cause = cause
+
+
 def request_key(model_id: str, kind: str, payload: dict[str, Any]) -> str:
     """Cache key: sha256 over model id, call kind and the canonical request JSON."""
     blob = json.dumps([model_id, kind, payload], sort_keys=True, ensure_ascii=False)

@@ -10,6 +10,7 @@ from promptlathe.lms._base import (
     Generation,
     GenerationRequest,
     LMStats,
+    PartialBatchError,
     ScoreRequest,
     ScoreResult,
     request_key,
@@ -18,6 +19,9 @@ from promptlathe.store import Store
 
 CallGuard = Callable[[int], None]
 """Called with the number of uncached calls about to be made; may raise to refuse them."""
+
+Refund = Callable[[int], None]
+"""Called with the number of guarded calls that failed (they are not charged)."""
 
 
 class CachedLM(LM):
@@ -30,12 +34,20 @@ class CachedLM(LM):
         inner: the real backend.
         store: where calls are kept.
         guard: optional hook called before each chunk of real calls (budgets use it).
+        refund: optional hook given back the calls of a chunk that failed.
     """
 
-    def __init__(self, inner: LM, store: Store, guard: CallGuard | None = None) -> None:
+    def __init__(
+        self,
+        inner: LM,
+        store: Store,
+        guard: CallGuard | None = None,
+        refund: Refund | None = None,
+    ) -> None:
         self.inner = inner
         self.store = store
         self.guard = guard
+        self.refund = refund
         self.model_id = inner.model_id
         self.context_window = inner.context_window
         self.max_batch = inner.max_batch
@@ -60,16 +72,19 @@ class CachedLM(LM):
             chunk = misses[start : start + max(1, self.max_batch)]
             if self.guard:
                 self.guard(len(chunk))
-            outs = self.inner.generate([requests[i] for i in chunk])
+            try:
+                outs = self.inner.generate([requests[i] for i in chunk])
+            except PartialBatchError as exc:
+                # Keep what finished; charge only those.
+                for j, out in exc.done.items():
+                    self._keep(chunk[j], keys, requests, results, out)
+                self._give_back(len(chunk) - len(exc.done))
+                raise exc.cause from None
+            except BaseException:
+                self._give_back(len(chunk))
+                raise
             for i, out in zip(chunk, outs, strict=True):
-                out.cached = False
-                rec = asdict(out)
-                rec.pop("cached")
-                self.store.put_call(keys[i], self.model_id, "generate", requests[i].payload(), rec)
-                results[i] = out
-                self.stats.calls += 1
-                self.stats.prompt_tokens += out.prompt_tokens
-                self.stats.completion_tokens += out.completion_tokens
+                self._keep(i, keys, requests, results, out)
         for i, key in enumerate(keys):
             if results[i] is None:  # in-batch duplicate of a miss
                 src = results[first_of_key[key]]
@@ -77,6 +92,27 @@ class CachedLM(LM):
                 results[i] = Generation(**{**asdict(src), "cached": True})
                 self.stats.cache_hits += 1
         return [r for r in results if r is not None]
+
+    def _keep(
+        self,
+        i: int,
+        keys: list[str],
+        requests: Sequence[GenerationRequest],
+        results: list[Generation | None],
+        out: Generation,
+    ) -> None:
+        out.cached = False
+        rec = asdict(out)
+        rec.pop("cached")
+        self.store.put_call(keys[i], self.model_id, "generate", requests[i].payload(), rec)
+        results[i] = out
+        self.stats.calls += 1
+        self.stats.prompt_tokens += out.prompt_tokens
+        self.stats.completion_tokens += out.completion_tokens
+
+    def _give_back(self, n: int) -> None:
+        if n and self.guard and self.refund:
+            self.refund(n)
 
     def score(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
         results: list[ScoreResult] = []
@@ -89,7 +125,11 @@ class CachedLM(LM):
                 continue
             if self.guard:
                 self.guard(1)
-            (out,) = self.inner.score([r])
+            try:
+                (out,) = self.inner.score([r])
+            except BaseException:
+                self._give_back(1)
+                raise
             self.store.put_call(
                 key,
                 self.model_id,

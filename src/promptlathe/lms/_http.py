@@ -6,19 +6,90 @@ exponential backoff on 429, 5xx, timeouts and dropped connections.
 
 from __future__ import annotations
 
+import email.utils
+import html
 import os
 import random
+import re
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from promptlathe.errors import ModelError
-from promptlathe.lms._base import LM, Generation, GenerationRequest, ScoreRequest, ScoreResult
+from promptlathe.lms._base import (
+    LM,
+    Generation,
+    GenerationRequest,
+    PartialBatchError,
+    ScoreRequest,
+    ScoreResult,
+)
 
 _RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+_MAX_RETRY_AFTER = 60.0
+_TAGS = re.compile(r"<[^>]*>")
+
+
+def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
+    """``(url without user:password, (user, password) or None)``.
+
+    Raises:
+        ModelError: not an ``http://`` or ``https://`` URL with a host.
+    """
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname
+        port = parts.port  # raises ValueError on a malformed port
+    except ValueError as exc:
+        raise ModelError(f"--base-url {redact_url(url)!r}: not a valid URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise ModelError(
+            f"--base-url {redact_url(url)!r}: must be an http:// or https:// URL with a host, "
+            "e.g. http://127.0.0.1:8000/v1"
+        )
+    auth = (parts.username or "", parts.password or "") if parts.username is not None else None
+    netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, "")), auth
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any ``user:password@`` removed (for storing and printing)."""
+    return re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@", r"\1", url.strip())
+
+
+def _check_key(key: str, source: str) -> str:
+    if any(ch.isspace() or not ch.isprintable() for ch in key):
+        raise ModelError(
+            f"{source} contains whitespace or a control character (a newline?); set it to the "
+            "bare key"
+        )
+    return key
+
+
+def _body_line(resp: httpx.Response) -> str:
+    """A one-line, tag-free excerpt of an error body."""
+    text = html.unescape(_TAGS.sub(" ", resp.text))
+    return " ".join(text.split())[:160]
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 class OpenAICompatLM(LM):
@@ -32,6 +103,11 @@ class OpenAICompatLM(LM):
         timeout: seconds per call.
         max_retries: attempts after the first on retryable failures.
         context_window: the server model's context size (for length checks).
+        backoff: base of the exponential backoff, in seconds.
+        transport: an ``httpx`` transport (tests pass ``httpx.MockTransport``).
+
+    Raises:
+        ModelError: the URL is not http(s), or the API key holds whitespace.
     """
 
     def __init__(
@@ -44,19 +120,30 @@ class OpenAICompatLM(LM):
         max_retries: int = 5,
         context_window: int = 32768,
         backoff: float = 0.5,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        url, auth = split_credentials(base_url)
+        # Credentials never reach the cache key, stored configs or messages.
+        self.base_url = url.rstrip("/")
         self.model = model
         self.model_id = f"http:{self.base_url}|{model}"
         self.max_batch = max(1, concurrency)
         self.context_window = context_window
-        self.max_retries = max_retries
+        self.max_retries = max(0, max_retries)
         self.backoff = backoff
-        key = api_key or os.environ.get("PROMPTLATHE_API_KEY") or os.environ.get("OPENAI_API_KEY")
+        if api_key:
+            key = _check_key(api_key, "the API key")
+        else:
+            env = next(
+                (v for v in ("PROMPTLATHE_API_KEY", "OPENAI_API_KEY") if os.environ.get(v)), None
+            )
+            key = _check_key(os.environ[env], f"${env}") if env else None
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         self._client = httpx.Client(
             base_url=self.base_url,
             headers=headers,
+            auth=auth,
+            transport=transport,
             timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
             limits=httpx.Limits(max_connections=self.max_batch),
         )
@@ -66,6 +153,7 @@ class OpenAICompatLM(LM):
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         last = ""
         for attempt in range(self.max_retries + 1):
+            wait: float | None = None
             try:
                 resp = self._client.post(path, json=body)
             except httpx.ConnectError as exc:
@@ -74,23 +162,40 @@ class OpenAICompatLM(LM):
                 last = f"{type(exc).__name__}: {exc}"
             else:
                 if resp.status_code == 200:
-                    return resp.json()
+                    return self._json(resp, path)
                 if resp.status_code not in _RETRY_STATUS:
                     raise ModelError(
-                        f"server {self.base_url} answered {resp.status_code} to {path}: "
-                        f"{resp.text[:200]}"
+                        f"server {self.base_url} answered HTTP {resp.status_code} to {path}: "
+                        f"{_body_line(resp) or '(empty body)'}"
                     )
                 last = f"HTTP {resp.status_code}"
-                retry_after = resp.headers.get("retry-after")
-                if retry_after and retry_after.replace(".", "", 1).isdigit():
-                    time.sleep(min(float(retry_after), 60.0))
-                    continue
-            if attempt < self.max_retries:
-                time.sleep(self.backoff * (2**attempt) * (0.5 + random.random()))
+                wait = _retry_after(resp.headers.get("retry-after"))
+            if attempt == self.max_retries:
+                break  # no sleep after the last attempt
+            if wait is None:
+                wait = self.backoff * (2**attempt) * (0.5 + random.random())
+            time.sleep(min(wait, _MAX_RETRY_AFTER))
         raise ModelError(
             f"server {self.base_url} unreachable or failing after {self.max_retries + 1} "
             f"attempts ({last}); check that it is running and --base-url is right"
         )
+
+    def _json(self, resp: httpx.Response, path: str) -> dict[str, Any]:
+        try:
+            data = resp.json()
+        except ValueError:
+            kind = resp.headers.get("content-type", "unknown type")
+            raise ModelError(
+                f"server {self.base_url} answered {path} with non-JSON ({kind}: "
+                f"{_body_line(resp)[:80]!r}); is --base-url the API root (usually ending in /v1)?"
+            ) from None
+        choices = data.get("choices") if isinstance(data, dict) else None
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise ModelError(
+                f"server {self.base_url} answered {path} without 'choices'; it does not look "
+                "like an OpenAI-compatible API"
+            )
+        return data
 
     # ---- LM protocol -----------------------------------------------------------------------
     def _one(self, r: GenerationRequest) -> Generation:
@@ -120,9 +225,21 @@ class OpenAICompatLM(LM):
         )
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        """Runs the batch concurrently. If a call fails for good, the calls that finished are
+        handed back in :class:`PartialBatchError` so the cache can keep them."""
         if len(requests) == 1:
             return [self._one(requests[0])]
-        return list(self._pool.map(self._one, requests))
+        futures = [self._pool.submit(self._one, r) for r in requests]
+        done: dict[int, Generation] = {}
+        error: BaseException | None = None
+        for i, fut in enumerate(futures):
+            try:
+                done[i] = fut.result()
+            except Exception as exc:  # re-raised below, once the others have finished
+                error = error or exc
+        if error is not None:
+            raise PartialBatchError(done, error)
+        return [done[i] for i in range(len(requests))]
 
     def score(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
         """Scores text contexts via ``/completions`` with ``echo`` and ``logprobs``.

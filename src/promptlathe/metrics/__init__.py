@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
 from promptlathe.errors import PromptlatheError
 from promptlathe.metrics._base import BinaryMetric, Metric
@@ -45,7 +46,13 @@ _NUMBER_ONLY = re.compile(r"^-?\d[\d,]*(\.\d+)?$")
 METRIC_NAMES = sorted([*_BUILTIN, "auto"])
 
 
-def get_metric(name: str | None, targets: Sequence[str] = ()) -> Metric:
+def get_metric(
+    name: str | None,
+    targets: Sequence[str] = (),
+    *,
+    allow_code: bool = True,
+    source: str = "the metric",
+) -> Metric:
     """Resolve a metric by name.
 
     Args:
@@ -53,10 +60,13 @@ def get_metric(name: str | None, targets: Sequence[str] = ()) -> Metric:
             ``file.py:function`` for a user callable, or ``None``/``"auto"``.
         targets: the task's targets, used by ``auto`` to pick ``choice`` when every target is
             an option letter like "(A)", ``numeric`` when every target is a number, otherwise
-            ``normalized``.
+            ``normalized``. A user function is tried once on the first target.
+        allow_code: whether ``name`` may name a Python function. Pass ``False`` when the
+            name comes from a file (a task's sidecar, a prompt file), not from the user.
+        source: where ``name`` came from, for the error message.
 
     Raises:
-        PromptlatheError: unknown name.
+        PromptlatheError: unknown name, or code named where ``allow_code`` is false.
     """
     key = (name or "auto").strip()
     key = _ALIASES.get(key.lower(), key)
@@ -65,11 +75,60 @@ def get_metric(name: str | None, targets: Sequence[str] = ()) -> Metric:
     if key.lower() in _BUILTIN:
         return _BUILTIN[key.lower()]()
     if ":" in key:
-        return load_callable_metric(key)
+        if not allow_code:
+            raise PromptlatheError(
+                f"{source} names the Python function {key!r} as its metric; code runs only "
+                f"from what you type: add --metric {key} if you trust it"
+            )
+        metric = load_callable_metric(key)
+        if targets:  # fail before any model work if it cannot score a plain answer
+            metric.score(targets[0], [targets[0]])
+        return metric
     raise PromptlatheError(
         f"unknown metric {name!r}; choose one of {', '.join(METRIC_NAMES)} "
         "or give a Python function as module:function"
     )
+
+
+def task_metric(
+    typed: str | None,
+    sidecar: str | None,
+    sidecar_path: object,
+    targets: Sequence[str] = (),
+    *,
+    typed_source: str = "--metric",
+) -> Metric:
+    """The metric a user asked for (``--metric``), else the task sidecar's, else ``auto``.
+
+    A sidecar may name a built-in metric only: code runs from what the user typed, never
+    from a data file.
+    """
+    if typed:
+        return get_metric(typed, targets, source=typed_source)
+    return get_metric(sidecar, targets, allow_code=False, source=f"{sidecar_path}")
+
+
+_AUTO_WHY = {
+    "choice": "the targets are option letters like (A)",
+    "numeric": "every target is a number",
+    "normalized": "the targets are free text: case, spacing and edge punctuation are ignored",
+}
+
+
+def metric_reason(
+    typed: str | None, sidecar: str | None, sidecar_path: object, chosen: Metric
+) -> str:
+    """Why ``chosen`` is the metric, in words (for the plan)."""
+    if typed:
+        return "given by --metric"
+    auto = _AUTO_WHY.get(chosen.name, "")
+    if sidecar:
+        name = Path(str(sidecar_path)).name
+        key = _ALIASES.get(sidecar.strip().lower(), sidecar.strip().lower())
+        if key == "auto":
+            return f"{name} says {sidecar!r}, read as auto: {auto}"
+        return f"from {name}"
+    return f"auto: {auto}" if auto else "auto"
 
 
 def _auto(targets: Sequence[str]) -> Metric:
@@ -99,5 +158,7 @@ __all__ = [
     "TokenF1",
     "extract_answer",
     "get_metric",
+    "metric_reason",
     "normalize",
+    "task_metric",
 ]

@@ -54,3 +54,7 @@ class Budget:
             raise BudgetExhausted(
                 f"LM-call budget reached ({self.used} of {self.limit} used; {n} more requested)"
             )
+
+    def refund(self, n: int) -> None:
+        """Give back ``n`` reserved calls that failed or were interrupted (never below 0)."""
+        self.store.release(self.NAME, n)

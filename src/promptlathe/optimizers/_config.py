@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -67,28 +67,84 @@ class OptimizeConfig:
     prescreen: str | None = None
 
     def __post_init__(self) -> None:
+        if self.base_url:
+            from promptlathe.lms._http import split_credentials
+
+            split_credentials(self.base_url)  # a malformed URL fails here, before any work
         if self.prescreen not in (None, "mi"):
             raise PromptlatheError(f"--prescreen {self.prescreen!r} is not one of: mi")
-        if self.budget_calls < 20:
-            raise PromptlatheError(f"--budget-calls {self.budget_calls} is too small (min 20)")
         if self.sampler not in ("tpe", "random"):
             raise PromptlatheError(f"--sampler {self.sampler!r} is not one of tpe, random")
         if not 0 <= self.max_shots <= 16:
             raise PromptlatheError(f"--max-shots {self.max_shots} must be between 0 and 16")
+        for name, value, lo, hi in (
+            ("--budget-calls", self.budget_calls, 20, 10_000_000),
+            ("--budget-tokens", self.budget_tokens, 1, 10**12),
+            ("--max-tokens", self.max_tokens, 1, 32768),
+            ("--seed", self.seed, 0, 2**32 - 1),
+            ("--n-ctx", self.n_ctx, 128, 1_048_576),
+            ("--val-size", self.val_size, 4, 100_000),
+            ("--confirm-size", self.confirm_size, 0, 100_000),
+        ):
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+                raise PromptlatheError(f"{name} {value!r} must be an integer in [{lo}, {hi}]")
+        if not 0.0 < self.alpha < 1.0:
+            raise PromptlatheError(f"alpha {self.alpha!r} must be in (0, 1)")
 
     # Fields that may change on --resume without invalidating the run.
     RESUMABLE_CHANGES = frozenset({"budget_calls", "budget_tokens", "storage"})
 
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as saved: ``base_url`` without any ``user:password@`` (the URL as
+        typed, credentials included, is only held in memory to connect)."""
+        from promptlathe.lms._http import redact_url
+
+        d = asdict(self)
+        if d["base_url"]:
+            d["base_url"] = redact_url(d["base_url"])
+        return d
+
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2)
+        return json.dumps(self.to_dict(), indent=2)
 
     @classmethod
     def load(cls, path: Path) -> OptimizeConfig:
-        return cls(**json.loads(path.read_text()))
+        """Read a run's ``config.json``; a damaged file is a one-line error naming it."""
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise PromptlatheError(
+                f"{path}: cannot read the run's config ({_reason(exc)}); the run directory is "
+                "damaged: start a new run with another --out"
+            ) from None
+        known = {f.name for f in fields(cls)}
+        if not isinstance(data, dict) or "task" not in data or set(data) - known:
+            extra = sorted(set(data) - known) if isinstance(data, dict) else []
+            raise PromptlatheError(
+                f"{path}: not a promptlathe run config"
+                + (f" (unknown fields {extra})" if extra else "")
+                + "; start a new run with another --out"
+            )
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise PromptlatheError(f"{path}: malformed run config ({exc})") from None
 
     def differences(self, other: OptimizeConfig) -> list[str]:
-        a, b = asdict(self), asdict(other)
+        a, b = self.to_dict(), other.to_dict()
         return [k for k in a if a[k] != b[k] and k not in self.RESUMABLE_CHANGES]
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"invalid JSON at line {exc.lineno} column {exc.colno}"
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8 text"
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return str(exc)
 
 
 @dataclass

@@ -21,10 +21,11 @@ from promptlathe.errors import BudgetExhausted, ModelError, PromptlatheError
 from promptlathe.evaluator import Decoding, EvalResult, Evaluator
 from promptlathe.formats import format_space
 from promptlathe.lms import LM, MODELS, CachedLM, get_lm, is_installed
-from promptlathe.metrics import get_metric
+from promptlathe.metrics import metric_reason, task_metric
 from promptlathe.optimizers._budget import Budget
 from promptlathe.optimizers._config import OptimizeConfig, Plan, make_plan
 from promptlathe.optimizers._exemplars import bootstrap, demo_sets, labeled, orders
+from promptlathe.optimizers._lock import RunLock
 from promptlathe.optimizers._racing import RacingPruner
 from promptlathe.optimizers._search import (
     Space,
@@ -137,6 +138,10 @@ class OptimizeResult:
         }
 
 
+def _is_code(metric: str | None) -> bool:
+    return bool(metric) and ":" in str(metric)
+
+
 def _default_proposer(cfg: OptimizeConfig) -> str:
     if cfg.proposer_model:
         return cfg.proposer_model
@@ -155,6 +160,13 @@ class Optimization:
         callback: receives progress events.
         lm: use this task LM instead of building one from ``cfg`` (tests pass a double).
         proposer_lm: likewise for the proposer.
+        worker: join the joint search of a running run (no lock, no config written; the
+            main process holds the run directory's lock).
+        code_metric_ok: ``cfg.metric`` was typed by the user (not read back from a run's
+            ``config.json``), so it may name a Python function.
+
+    Raises:
+        RunInUseError: another process (not a worker) holds the run directory.
     """
 
     def __init__(
@@ -164,10 +176,29 @@ class Optimization:
         callback: Callback | None = None,
         lm: LM | None = None,
         proposer_lm: LM | None = None,
+        worker: bool = False,
+        code_metric_ok: bool = True,
     ) -> None:
         self.cfg = cfg
         self.dir = Path(cfg.out)
         self.callback = callback or (lambda event: None)
+        self._lock: RunLock | None = None if worker else RunLock.acquire(self.dir)
+        try:
+            self._init(resume, lm, proposer_lm, worker, code_metric_ok)
+        except BaseException:
+            if self._lock is not None:
+                self._lock.release()
+            raise
+
+    def _init(
+        self,
+        resume: bool,
+        lm: LM | None,
+        proposer_lm: LM | None,
+        worker: bool,
+        code_metric_ok: bool,
+    ) -> None:
+        cfg = self.cfg
         self._check_run_dir(resume)
         self.t0 = time.perf_counter()
 
@@ -183,7 +214,16 @@ class Optimization:
         )
         self.split, self.confirm, self.test = self._split(examples, test_examples)
         targets = [e.target for e in examples]
-        self.metric = get_metric(cfg.metric or self.meta.metric, targets)
+        typed = cfg.metric if code_metric_ok or not _is_code(cfg.metric) else None
+        self.metric = task_metric(
+            typed,
+            cfg.metric or self.meta.metric,
+            self.meta.path if not cfg.metric else f"{self.dir / 'config.json'}",
+            targets,
+        )
+        self.metric_reason = metric_reason(
+            cfg.metric, self.meta.metric, self.meta.path, self.metric
+        )
         self.labels = label_set([e.target for e in self.split.train])
         if cfg.prescreen == "mi" and self.labels is None:
             raise PromptlatheError(
@@ -192,23 +232,20 @@ class Optimization:
             )
 
         # ---- models, store, budget ----------------------------------------------------
-        self.dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(self.dir / "calls.sqlite")
         self.budget = Budget(self.store, cfg.budget_calls, cfg.budget_tokens)
         inner = lm or get_lm(
             cfg.model, base_url=cfg.base_url, **({} if cfg.base_url else {"n_ctx": cfg.n_ctx})
         )
-        self.task_lm = CachedLM(inner, self.store, guard=self.budget.charge)
+        self.task_lm = CachedLM(
+            inner, self.store, guard=self.budget.charge, refund=self.budget.refund
+        )
         self.free_lm = CachedLM(inner, self.store)  # test evaluation: outside the budget
         self.proposer_name = _default_proposer(cfg)
-        if proposer_lm is not None:
-            self.proposer_lm = CachedLM(proposer_lm, self.store, guard=self.budget.charge)
-        elif lm is not None or self.proposer_name == cfg.model:
-            self.proposer_lm = self.task_lm
-        else:
-            self.proposer_lm = CachedLM(
-                get_lm(self.proposer_name, n_ctx=cfg.n_ctx), self.store, guard=self.budget.charge
-            )
+        self._proposer_inner = proposer_lm
+        self._proposer_lm: CachedLM | None = None
+        if proposer_lm is None and (lm is not None or self.proposer_name == cfg.model):
+            self._proposer_lm = self.task_lm
         self.decoding = Decoding(max_tokens=cfg.max_tokens, seed=cfg.seed)
         self.evaluator = Evaluator(self.task_lm, self.metric, self.decoding, self.store, "opt")
         self.test_evaluator = Evaluator(self.free_lm, self.metric, self.decoding, self.store, "opt")
@@ -219,7 +256,45 @@ class Optimization:
         self.cand_path = self.dir / "candidates.json"
         self._opened: list[optuna.Study] = []
         # Written last: a run whose data or model failed to load leaves no config behind.
-        (self.dir / "config.json").write_text(cfg.to_json() + "\n")
+        if not worker:
+            (self.dir / "config.json").write_text(cfg.to_json() + "\n")
+
+    @property
+    def proposer_lm(self) -> CachedLM:
+        """The model that writes instructions, loaded on first use (``report`` and workers
+        never load it)."""
+        if self._proposer_lm is None:
+            inner = self._proposer_inner or get_lm(self.proposer_name, n_ctx=self.cfg.n_ctx)
+            self._proposer_lm = CachedLM(
+                inner, self.store, guard=self.budget.charge, refund=self.budget.refund
+            )
+        return self._proposer_lm
+
+    def plan_lines(self, analysis_calls: int | None = None) -> list[str]:
+        """What the run will do and spend, every model call counted, for printing first."""
+        lines = [f"metric: {self.metric.name} ({self.metric_reason})"]
+        lines.append(f"proposer: {self.proposer_name} ({self.proposer_reason()})")
+        lines += self.plan.describe()
+        test = 2 * self.plan.n_test
+        total = self.plan.budget + test + (analysis_calls or 0)
+        parts = [f"search ≤ {self.plan.budget}", f"test {test}"]
+        if analysis_calls:
+            parts.append(f"report analyses ≤ {analysis_calls}")
+        lines.append(f"all model calls: ≤ {total} ({' + '.join(parts)})")
+        return lines
+
+    def proposer_reason(self) -> str:
+        if self.cfg.proposer_model:
+            return "given by --proposer-model"
+        best = MODELS.get("qwen2.5-coder-1.5b")
+        if self.proposer_name == self.cfg.model and best is not None:
+            if self.cfg.base_url:
+                return "the task model on the server; --proposer-model picks another"
+            return (
+                f"the task model; {best.name} writes better instructions: "
+                f"promptlathe models install {best.name}"
+            )
+        return "the strongest installed embedded model"
 
     # ---- setup helpers ----------------------------------------------------------------
     def _check_run_dir(self, resume: bool) -> None:
@@ -624,12 +699,20 @@ class Optimization:
     ) -> tuple[EvalResult | None, EvalResult | None]:
         if not self.test:
             return None, None
-        self.emit("test", f"evaluating winner and seed on {len(self.test)} test examples")
-        test = self.test_evaluator.evaluate(best.prompt, self.test)
-        seed_test = (
-            self.test_evaluator.evaluate(seed.prompt, self.test) if seed is not None else None
-        )
-        return test, seed_test
+        n = len(self.test)
+        prompts = [best.prompt] + ([seed.prompt] if seed is not None else [])
+        total = n * len(prompts)
+        self.emit("test", f"evaluating winner and seed on {n} test examples", done=0, total=total)
+        results = []
+        for k, prompt in enumerate(prompts):
+            results.append(
+                self.test_evaluator.evaluate(
+                    prompt,
+                    self.test,
+                    progress=lambda d, _t, k=k: self.emit("test", done=k * n + d, total=total),
+                )
+            )
+        return results[0], (results[1] if seed is not None else None)
 
     # ---- persistence -----------------------------------------------------------------------
     def _load_candidates(self) -> dict[str, Any]:
@@ -654,7 +737,7 @@ class Optimization:
     def _write(self, result: OptimizeResult) -> None:
         extra = {
             "model": self.cfg.model,
-            "base_url": self.cfg.base_url,
+            "base_url": self.cfg.to_dict()["base_url"],
             "metric": self.metric.name,
             "decoding": asdict(self.decoding),
             "scores": {
@@ -678,7 +761,13 @@ class Optimization:
         )
 
     def close(self) -> None:
-        self.task_lm.close()
-        if self.proposer_lm is not self.task_lm:
-            self.proposer_lm.close()
-        self.store.close()
+        """Release the models, the store and the run directory's lock (idempotent)."""
+        try:
+            self.task_lm.close()
+            if self._proposer_lm is not None and self._proposer_lm is not self.task_lm:
+                self._proposer_lm.close()
+            self.store.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None

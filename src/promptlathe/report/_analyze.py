@@ -48,6 +48,13 @@ class AnalysisSizes:
     posix_prompts: int = 3
     posix_inputs: int = 6
 
+    def max_calls(self) -> int:
+        """An upper bound on the LM calls of :func:`analyze` beyond the two test evaluations:
+        format spread, exemplar orders, POSIX (a generation and a score per prompt and input)
+        and the bound's one score."""
+        posix = 2 * self.posix_prompts * self.posix_inputs
+        return self.format_calls + self.n_orders * self.order_examples + posix + 1
+
     def scaled(self, factor: float) -> AnalysisSizes:
         return AnalysisSizes(
             format_calls=max(16, int(self.format_calls * factor)),
@@ -114,10 +121,13 @@ def analyze(
         out["bound"] = occam_bound(1.0 - score_mean, n, log_prior).to_dict()
     except (NotImplementedError, ModelError, PromptlatheError) as exc:
         out["bound_note"] = f"the backend cannot score log-probabilities ({exc})"
+    # The sensitivity analyses use a seeded sample of the examples, not the file's first rows.
+    order = np.random.default_rng(seed).permutation(len(examples))
+    sample = [examples[i] for i in order]
     formats = _formats(winner, sizes.n_formats, seed)
     say(f"format spread over {len(formats)} formats (≤ {sizes.format_calls} calls)")
     out["format_spread"] = format_spread(
-        evaluator, winner, examples, formats, budget_calls=sizes.format_calls, seed=seed
+        evaluator, winner, sample, formats, budget_calls=sizes.format_calls, seed=seed
     ).to_dict()
     say("POSIX prompt sensitivity")
     try:
@@ -125,7 +135,7 @@ def analyze(
         out["posix"] = posix(
             lm,
             variants,
-            [e.input for e in examples[: sizes.posix_inputs]],
+            [e.input for e in sample[: sizes.posix_inputs]],
             max_tokens=evaluator.decoding.max_tokens,
         ).to_dict()
     except (NotImplementedError, ModelError) as exc:
@@ -135,7 +145,7 @@ def analyze(
         out["order"] = order_sensitivity(
             evaluator,
             winner,
-            examples[: sizes.order_examples],
+            sample[: sizes.order_examples],
             n_orders=sizes.n_orders,
             seed=seed,
         ).to_dict()

@@ -36,6 +36,8 @@ def load_examples(path: str | Path, fields: Fields | None = None) -> list[Exampl
     """
     fields = fields or Fields()
     p = Path(path)
+    if p.is_dir():
+        raise TaskFormatError(f"{p}: is a directory; give a .jsonl or .csv task file")
     if not p.is_file():
         raise TaskFormatError(f"{p}: task file not found (check the path)")
     rows = _read_csv(p) if p.suffix.lower() in {".csv", ".tsv"} else _read_jsonl(p)
@@ -55,9 +57,23 @@ def load_examples(path: str | Path, fields: Fields | None = None) -> list[Exampl
     return examples
 
 
+def _decode(p: Path, lineno: int, raw: bytes) -> str:
+    if b"\x00" in raw:
+        raise TaskFormatError(f"{p}:{lineno}: contains NUL bytes; this looks like a binary file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TaskFormatError(
+            f"{p}:{lineno}: not valid UTF-8 (byte {exc.start + 1} of the line); save the file "
+            "as UTF-8"
+        ) from None
+    return text.removeprefix("\ufeff") if lineno == 1 else text
+
+
 def _read_jsonl(p: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with p.open(encoding="utf-8-sig") as fh:
-        for lineno, raw in enumerate(fh, start=1):
+    with p.open("rb") as fh:
+        for lineno, raw_bytes in enumerate(fh, start=1):
+            raw = _decode(p, lineno, raw_bytes)
             if not raw.strip():
                 continue
             try:
@@ -67,6 +83,8 @@ def _read_jsonl(p: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                     f"{p}:{lineno}: invalid JSON ({exc.msg} at column {exc.colno}); "
                     "each line must be one JSON object"
                 ) from None
+            except RecursionError:
+                raise TaskFormatError(f"{p}:{lineno}: JSON nested too deeply") from None
             if not isinstance(rec, dict):
                 raise TaskFormatError(
                     f"{p}:{lineno}: expected a JSON object, got {type(rec).__name__}"
@@ -76,10 +94,23 @@ def _read_jsonl(p: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 def _read_csv(p: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     delimiter = "\t" if p.suffix.lower() == ".tsv" else ","
-    with p.open(encoding="utf-8-sig", newline="") as fh:
-        reader = csv.DictReader(fh, delimiter=delimiter)
-        for rec in reader:
+    with p.open("rb") as fh:
+        lines = (_decode(p, n, raw) for n, raw in enumerate(fh, start=1))
+        reader = csv.DictReader(lines, delimiter=delimiter)
+        while True:
+            try:
+                rec = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise TaskFormatError(f"{p}:{reader.line_num + 1}: malformed CSV ({exc})") from None
             # line_num is the physical line of the record's end; header is line 1.
+            if None in rec:
+                n_cells = len(reader.fieldnames or []) + len(rec[None])  # type: ignore[index]
+                raise TaskFormatError(
+                    f"{p}:{reader.line_num}: row has {n_cells} cells but the header has "
+                    f"{len(reader.fieldnames or [])}; quote cells that contain '{delimiter}'"
+                )
             yield reader.line_num, dict(rec)
 
 
@@ -99,6 +130,7 @@ def _to_example(p: Path, line: int, rec: dict[str, Any], f: Fields) -> Example:
         raise TaskFormatError(
             f"{where}: field '{f.input}' must be a string, got {type(inp).__name__}"
         )
+    _check_text(where, f.input, inp)
     targets: list[str] = []
     if f.target in rec:
         tgt = rec[f.target]
@@ -111,6 +143,7 @@ def _to_example(p: Path, line: int, rec: dict[str, Any], f: Fields) -> Example:
                 f"{where}: field '{f.target}' must be a string, got {type(tgt).__name__} "
                 f"({json.dumps(tgt)[:40]}); quote it in the file"
             )
+        _check_text(where, f.target, tgt)
         targets.append(tgt)
     if f.targets in rec and rec[f.targets] not in (None, ""):
         extra_t = rec[f.targets]
@@ -121,6 +154,8 @@ def _to_example(p: Path, line: int, rec: dict[str, Any], f: Fields) -> Example:
                 extra_t = [extra_t]
         if not isinstance(extra_t, list) or not all(isinstance(t, str) for t in extra_t):
             raise TaskFormatError(f"{where}: field '{f.targets}' must be a list of strings")
+        for t in extra_t:
+            _check_text(where, f.targets, t)
         targets.extend(t for t in extra_t if t not in targets)
     if not targets:
         raise TaskFormatError(
@@ -135,3 +170,15 @@ def _to_example(p: Path, line: int, rec: dict[str, Any], f: Fields) -> Example:
         id=str(ex_id) if ex_id not in (None, "") else f"{p.name}:{line}",
         extra={k: v for k, v in rec.items() if k not in skip},
     )
+
+
+def _check_text(where: str, field: str, text: str) -> None:
+    """Text a model will see must be encodable (JSON allows lone surrogate escapes)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        code = ord(text[exc.start])
+        raise TaskFormatError(
+            f"{where}: field '{field}' holds an unpaired surrogate (\\u{code:04x}); it is not "
+            "valid Unicode text"
+        ) from None
