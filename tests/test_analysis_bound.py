@@ -9,9 +9,16 @@ import numpy as np
 import pytest
 from scipy.optimize import brentq
 
-from promptlathe.analysis import binary_kl, kl_inverse_upper, occam_bound, prompt_log_prior
+from promptlathe.analysis import (
+    binary_kl,
+    kl_inverse_upper,
+    occam_bound,
+    prompt_log_prior,
+    serialize_prompt,
+)
+from promptlathe.analysis._bound import PRIOR_CONTEXT
 from promptlathe.lms import ScoreRequest, ScriptedLM
-from promptlathe.prompts import Exemplar, Prompt
+from promptlathe.prompts import Exemplar, Format, Prompt
 
 # ---- kl inverse ---------------------------------------------------------------------------
 
@@ -142,7 +149,7 @@ def test_monte_carlo_bound_holds_simultaneously_for_all_hypotheses() -> None:
 # ---- prompt_log_prior ---------------------------------------------------------------------
 
 
-def test_prompt_log_prior_scores_the_rendered_prompt_text_without_context() -> None:
+def test_the_prior_is_the_probability_of_the_full_serialization_with_end_of_text() -> None:
     seen: list[ScoreRequest] = []
 
     def scorer(req: ScoreRequest) -> float:
@@ -153,9 +160,18 @@ def test_prompt_log_prior_scores_the_rendered_prompt_text_without_context() -> N
     prompt = Prompt("Negate the sentence.", (Exemplar("It is red.", "It is not red."),))
     assert prompt_log_prior(lm, prompt) == -42.5
     (req,) = seen
-    assert req.continuation == prompt.render_text("")
-    assert req.messages is None and req.prompt is None
-    assert "Negate the sentence." in req.continuation and "It is not red." in req.continuation
+    assert req.continuation == serialize_prompt(prompt)
+    assert json.loads(req.continuation) == prompt.to_dict()  # every field, mode and format too
+    assert req.end_of_text is True and req.prompt == PRIOR_CONTEXT and req.messages is None
+
+
+def test_prompts_that_differ_only_in_mode_or_format_get_different_priors() -> None:
+    lm = ScriptedLM()  # default scorer: -len(text)
+    chat = Prompt("Negate.", (Exemplar("a", "b"),))
+    completion = chat.with_(format=Format(mode="completion"))
+    single = chat.with_(format=Format(mode="chat_single"))
+    priors = {prompt_log_prior(lm, p) for p in (chat, completion, single)}
+    assert len(priors) == 3
 
 
 def test_prompt_log_prior_feeds_the_bound() -> None:

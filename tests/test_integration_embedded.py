@@ -165,3 +165,25 @@ def test_prompt_longer_than_context_is_a_clear_error(shared_data: Path, tmp_path
     assert r.returncode == 2
     assert "Traceback" not in r.stderr
     assert "context window" in r.stderr and "negation.test.jsonl:1" in r.stderr
+
+
+def test_prompt_prior_scores_every_token_of_the_serialization_and_end_of_text(
+    embedded_lm,
+) -> None:
+    from promptlathe import Exemplar, Prompt
+    from promptlathe.analysis import prompt_log_prior, serialize_prompt
+    from promptlathe.analysis._bound import PRIOR_CONTEXT
+
+    prompt = Prompt("Negate the sentence.", (Exemplar("It is red.", "It is not red."),))
+    text = serialize_prompt(prompt)
+    without_eot, with_eot = embedded_lm.score(
+        [
+            ScoreRequest(prompt=PRIOR_CONTEXT, continuation=text),
+            ScoreRequest(prompt=PRIOR_CONTEXT, continuation=text, end_of_text=True),
+        ]
+    )
+    assert with_eot.n_tokens == without_eot.n_tokens + 1 == embedded_lm.count_tokens(text) + 1
+    assert with_eot.logprob < without_eot.logprob < 0
+    assert prompt_log_prior(embedded_lm, prompt) == pytest.approx(with_eot.logprob)
+    completion = prompt.with_(format=prompt.format.__class__(mode="completion"))
+    assert prompt_log_prior(embedded_lm, completion) != pytest.approx(with_eot.logprob)

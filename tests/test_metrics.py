@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +16,7 @@ from promptlathe.metrics import (
     Choice,
     Contains,
     Exact,
+    LabelMetric,
     NormalizedExact,
     Numeric,
     RegexMatch,
@@ -422,7 +425,7 @@ def test_auto_picks_by_targets() -> None:
     # "Most" are letters: one stray label among ten still picks choice...
     assert type(get_metric("auto", ["(A)"] * 9 + ["Yes"])) is Choice
     # ...but not when the strays are more than 10 %.
-    assert type(get_metric("auto", ["(A)"] * 8 + ["Yes", "No"])) is NormalizedExact
+    assert type(get_metric("auto", ["(A)"] * 8 + ["Yes", "No"])) is LabelMetric
     # Numbers must all be numbers.
     assert type(get_metric("auto", ["1", "2.5", "-7"])) is Numeric
     assert type(get_metric("auto", ["1", "2", "three"])) is NormalizedExact
@@ -449,8 +452,71 @@ def test_metric_names_list() -> None:
         "contains",
         "exact",
         "f1",
+        "label",
         "normalized",
         "numeric",
         "regex",
         "set",
     ]
+
+
+# ---- answers the hardening issue found wrong ------------------------------------------------
+@pytest.mark.parametrize(
+    ("output", "expected"),
+    [
+        ("Answer: 12 apples, not 13", "12"),
+        ("3,4,5", "5"),
+        ("10-20", "20"),
+        ("The answer is 1,234.", "1234"),
+        ("It dropped to -5 degrees", "-5"),
+        ("The answer is: -7", "-7"),
+    ],
+)
+def test_numeric_extraction_of_lists_ranges_and_answer_labels(output: str, expected: str) -> None:
+    assert Numeric().extract(output) == expected
+
+
+@pytest.mark.parametrize(
+    ("output", "expected"),
+    [
+        ("Sure! Here is the negation: The sky is not blue.", "The sky is not blue."),
+        ("Sure! Here is the negation:\n\nThe sky is not blue.", "The sky is not blue."),
+        ("Certainly. Here's the translation: Hallo", "Hallo"),
+        ('The negation of the sentence "A is B" is "A is not B."', "A is not B."),
+        ("Here is a cat.", "Here is a cat."),
+    ],
+)
+def test_chatty_preambles_and_quoted_answers_are_stripped(output: str, expected: str) -> None:
+    assert extract_answer(output) == expected
+
+
+def test_an_output_stating_exactly_one_label_counts_as_that_label() -> None:
+    m = get_metric(None, ["yes", "no"] * 10)
+    assert isinstance(m, LabelMetric)
+    assert m("No, the statement that the sky is green is not true.", ["no"]) == ("no", 1.0)
+    assert m("I would say yes here.", ["yes"]) == ("yes", 1.0)
+    assert m("Maybe.", ["yes"])[1] == 0.0
+    nli = get_metric(None, ["entailment", "not entailment"] * 5)
+    assert nli("This is not entailment.", ["not entailment"])[1] == 1.0
+    assert nli("entailment, not contradiction", ["entailment"])[1] == 1.0
+    # A small open-ended task (each target once) is not a label set.
+    assert isinstance(get_metric(None, ["a cat", "a dog", "the sun"]), NormalizedExact)
+
+
+def test_label_metric_round_trips_through_its_name() -> None:
+    m = get_metric("label", ["Yes", "No"])
+    assert isinstance(m, LabelMetric) and m.labels == ["Yes", "No"]
+    with pytest.raises(PromptlatheError, match="label set"):
+        get_metric("label", [])
+
+
+def _real_outputs() -> list[dict]:
+    path = Path(__file__).parent / "fixtures" / "real_outputs.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.mark.parametrize("row", _real_outputs(), ids=lambda r: f"{r['task']}:{r['answer'][:20]}")
+def test_extraction_on_real_outputs_of_the_embedded_model(row: dict) -> None:
+    """Outputs of qwen2.5-coder-0.5b (committed fixture) and the answer each must give."""
+    metric = get_metric(row["metric"], row["labels"] or [])
+    assert metric.extract(row["output"]) == row["answer"]

@@ -398,3 +398,56 @@ def test_pooled_score_keeps_a_clear_validation_lead() -> None:
     assert (
         Candidate(Prompt("d"), val=float("nan"), val_n=0, confirm=0.3, confirm_n=10).pooled == 0.3
     )
+
+
+# ---- hardening: stratified demos, racing ties at zero, trivial baselines ---------------------
+def test_demo_sets_of_a_classification_task_cover_its_labels() -> None:
+    import numpy as np
+
+    from promptlathe.optimizers._exemplars import demo_sets, sample_demos
+    from promptlathe.prompts import Exemplar
+
+    pool = [Exemplar(f"q{i}", "no") for i in range(30)] + [
+        Exemplar(f"r{i}", "yes") for i in range(5)
+    ]
+    for seed in range(20):
+        picked = sample_demos(pool, 4, np.random.default_rng(seed))
+        assert {e.output for e in picked} == {"yes", "no"}
+        assert len(set(picked)) == 4
+    for s in demo_sets(pool, [], 4, 6, seed=0):
+        assert {e.output for e in s.exemplars} == {"yes", "no"}
+
+
+def test_racing_drops_a_candidate_tied_with_the_incumbent_at_zero() -> None:
+    zero = Incumbent(0.0, (0.0,) * 24)
+    assert should_stop([0.0] * 8, 24, zero, 0.1) is not None
+    assert should_stop([0.0] * 4, 24, zero, 0.1) is None  # too early to tell
+    assert should_stop([0.0] * 7 + [1.0], 24, zero, 0.1) is None  # it beat the incumbent once
+    strong = Incumbent(0.9, (1.0,) * 22 + (0.0,) * 2)
+    reason = should_stop([1.0] + [0.0] * 7, 24, strong, 0.5)
+    assert reason is not None
+
+
+def test_the_result_compares_the_winner_with_constant_answers(tmp_path: Path) -> None:
+    rows = [{"input": f"item {i}", "target": "yes" if i % 3 == 0 else "no"} for i in range(90)]
+    task = tmp_path / "yn.jsonl"
+    task.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    def always_no(req: GenerationRequest) -> str:
+        return "No, I do not think so."
+
+    result = optimize(
+        str(task),
+        lm=ScriptedLM(always_no, model_id="always-no"),
+        out=str(tmp_path / "run"),
+        budget_calls=60,
+        val_size=16,
+        confirm_size=8,
+        max_shots=2,
+    )
+    b = result.baselines
+    assert b is not None and b.hollow and b.best_constant == "no"
+    assert b.winner_top_share == 1.0 and b.balanced_accuracy == pytest.approx(0.5)
+    saved = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert saved["baselines"]["hollow"] is True
+    assert "no better than always answering 'no'" in saved["baselines"]["verdict"]

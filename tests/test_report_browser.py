@@ -48,7 +48,7 @@ def _report(tmp_path: Path) -> Path:
         metric="exact",
         winner=winner,
         baseline=Prompt("seed"),
-        winner_records=_records(["yes", XSS[0], "yes"], [True, False, True]),
+        winner_records=_records(["yes", XSS[0], "yes"], [True, True, False]),
         baseline_records=_records([XSS[1], "no", "no"], [False, False, False]),
         val=(0.8, 10),
         significance={"verdict": "not significant <script>x</script>", "significant": False},

@@ -37,6 +37,39 @@ def test_optimize_table_keeps_brackets_in_instructions() -> None:
     assert "Reply [yes] or [no]." in text
 
 
+def test_optimize_table_says_when_the_winner_is_no_better_than_a_constant() -> None:
+    from promptlathe.analysis import trivial_baselines
+    from promptlathe.metrics import get_metric
+
+    targets = [["No"]] * 6 + [["Yes"]] * 4
+    base = trivial_baselines(
+        get_metric("label", ["Yes", "No"]),
+        ["No", "Yes"] * 5,
+        targets,
+        ["No"] * 10,
+        [1.0] * 6 + [0.0] * 4,
+    )
+    assert base is not None and base.hollow and base.best_constant == "No"
+    assert base.balanced_accuracy == 0.5 and base.chance_balanced == 0.5
+    cand = SimpleNamespace(val=0.6, val_n=10, confirm=0.6, confirm_n=10)
+    test = SimpleNamespace(mean=0.6, ci=(0.3, 0.8), n=10)
+    result = SimpleNamespace(
+        best=cand,
+        seed=None,
+        best_prompt=Prompt(instruction="Answer [Yes] or [No]."),
+        test=test,
+        seed_test=None,
+        calls_used=40,
+        budget=40,
+        trials={"complete": 3},
+        baselines=base,
+        seed_baselines=None,
+    )
+    text = " ".join(_render(optimize_table(result)).split())
+    assert "no better than always answering 'No'" in text
+    assert "balanced accuracy" in text and "0.500" in text
+
+
 def test_progress_messages_keep_brackets(capsys) -> None:
     display = OptimizeDisplay(budget=10, enabled=False)
     display({"stage": "propose", "calls": 1, "message": "proposal: use [x] as the answer"})

@@ -526,8 +526,12 @@ def run_cmd(
     """Apply a saved prompt to new inputs and print the answers, one line per input."""
     data = read_prompt_file(prompt)
     p = Prompt.from_dict(data, where=str(prompt))
+    labels = data.get("labels", [])
+    if not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
+        raise PromptlatheError(f"{prompt}: field 'labels' must be a list of strings")
     scorer = get_metric(
         metric or _str_field(data, "metric", prompt),
+        labels,
         allow_code=metric is not None,
         source=str(prompt),
     )

@@ -174,6 +174,21 @@ def optimize_table(result: Any) -> Table:
         score(seed.confirm, seed.confirm_n) if seed else "-",
     )
     t.add_row("[bold]test (untouched)", test_s(result.test), test_s(result.seed_test))
+    wb, sb = getattr(result, "baselines", None), getattr(result, "seed_baselines", None)
+    if wb is not None and wb.balanced_accuracy is not None:
+        t.add_row(
+            "balanced accuracy",
+            f"{wb.balanced_accuracy:.3f} (a constant: {wb.chance_balanced:.3f})",
+            f"{sb.balanced_accuracy:.3f}" if sb and sb.balanced_accuracy is not None else "-",
+        )
+    if wb is not None:
+        t.add_row(
+            "best constant answer",
+            Text(f"{wb.best_constant!r}: {wb.best_constant_accuracy:.3f}"),
+            "",
+        )
+        style = "bold red" if wb.hollow else ""
+        t.add_row("verdict", Text(wb.verdict, style=style), "")
     t.add_row("LM calls", f"{result.calls_used} of budget {result.budget}", "")
     t.add_row("trials", ", ".join(f"{k} {v}" for k, v in sorted(result.trials.items())), "")
     return t

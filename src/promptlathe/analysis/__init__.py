@@ -3,12 +3,14 @@
 Each analysis is one small, pure module returning a frozen dataclass with ``to_dict()``.
 """
 
+from promptlathe.analysis._baselines import Baselines, balanced_accuracy, trivial_baselines
 from promptlathe.analysis._bound import (
     Bound,
     binary_kl,
     kl_inverse_upper,
     occam_bound,
     prompt_log_prior,
+    serialize_prompt,
 )
 from promptlathe.analysis._format_spread import FormatSpread, format_spread
 from promptlathe.analysis._mutual_info import (
@@ -22,11 +24,13 @@ from promptlathe.analysis._posix import Posix, posix
 from promptlathe.analysis._significance import Comparison, compare
 
 __all__ = [
+    "Baselines",
     "Bound",
     "Comparison",
     "FormatSpread",
     "OrderSensitivity",
     "Posix",
+    "balanced_accuracy",
     "binary_kl",
     "compare",
     "format_spread",
@@ -39,4 +43,6 @@ __all__ = [
     "posix",
     "prompt_log_prior",
     "screen_by_mi",
+    "serialize_prompt",
+    "trivial_baselines",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -148,26 +149,43 @@ def occam_bound(train_error: float, n: int, log_prior: float, delta: float = 0.0
     )
 
 
-def prompt_log_prior(lm: LM, prompt: Prompt, query: str = "") -> float:
-    """The LM's natural-log probability of the prompt's full text (the prior ``ln P(h)``).
+PRIOR_CONTEXT = "A prompt, as JSON:\n"
+"""Fixed text the serialized prompt is scored after: it gives the first token of the
+serialization a prediction (models without a BOS token could not score it) and is the same
+for every prompt, so the prior stays one fixed distribution."""
+
+
+def serialize_prompt(prompt: Prompt) -> str:
+    """Everything that changes what the model sees (instruction, exemplars, every format
+    field, the mode) as canonical JSON: distinct prompts get distinct texts."""
+    return json.dumps(prompt.to_dict(), sort_keys=True, ensure_ascii=False)
+
+
+def prompt_log_prior(lm: LM, prompt: Prompt) -> float:
+    """The LM's natural-log probability of the prompt (the prior ``ln P(h)``).
 
     Method: the prompt prior of Akinwande et al. 2023, "Understanding prompt engineering may
     not require rethinking generalization".
 
-    The text is ``prompt.render_text(query)`` (with the default empty query: instruction,
-    exemplars and the empty query slot), scored with no context in one ``lm.score`` call.
+    For the bound to hold for every prompt the search could pick, the prior must be a
+    probability distribution over prompts. So the text scored is the prompt's full
+    serialization (:func:`serialize_prompt`: prompts that differ only in mode or format get
+    different texts), from its first token (after the fixed :data:`PRIOR_CONTEXT`) through
+    the model's end-of-text token: the probabilities of all such finished texts sum to at
+    most 1.
 
     Args:
-        lm: a backend that can score continuations.
+        lm: a backend that can score continuations with an end-of-text token (embedded).
         prompt: the prompt.
-        query: what fills the query slot (leave empty for a query-independent prior).
 
     Returns:
-        ``ln P(text)`` (``<= 0`` for a proper LM).
+        ``ln P(serialization, end of text | context)`` (``<= 0`` for a proper LM).
 
     Raises:
-        NotImplementedError: the backend cannot score.
+        NotImplementedError / ModelError: the backend cannot score.
     """
-    text = prompt.render_text(query)
-    (res,) = lm.score([ScoreRequest(continuation=text)])
+    request = ScoreRequest(
+        prompt=PRIOR_CONTEXT, continuation=serialize_prompt(prompt), end_of_text=True
+    )
+    (res,) = lm.score([request])
     return float(res.logprob)

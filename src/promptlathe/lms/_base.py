@@ -74,6 +74,9 @@ class ScoreRequest:
     continuation: str
     messages: FrozenMessages | None = None
     prompt: str | None = None
+    end_of_text: bool = False
+    """Also score the model's end-of-text token after the continuation, so that the
+    probabilities of all finished texts sum to at most 1 (a distribution over texts)."""
 
     @classmethod
     def chat(cls, messages: Sequence[Message], continuation: str) -> ScoreRequest:
@@ -86,6 +89,8 @@ class ScoreRequest:
     def payload(self) -> dict[str, Any]:
         d = asdict(self)
         d["messages"] = self.chat_messages if self.messages is not None else None
+        if not self.end_of_text:
+            del d["end_of_text"]  # keeps the cache keys of existing requests
         return d
 
 

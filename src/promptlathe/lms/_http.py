@@ -249,9 +249,10 @@ class OpenAICompatLM(LM):
         """
         out = []
         for r in requests:
-            if r.messages is not None:
+            if r.messages is not None or r.end_of_text:
                 raise ModelError(
-                    "the HTTP backend cannot score chat contexts; use an embedded model"
+                    "the HTTP backend cannot score chat contexts or the end-of-text token; use "
+                    "an embedded model"
                 )
             prefix = r.prompt or ""
             data = self._post(

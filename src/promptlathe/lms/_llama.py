@@ -219,6 +219,8 @@ class LlamaCppLM(LM):
         cont_tokens = self._llm.tokenize(
             r.continuation.encode("utf-8"), add_bos=False, special=False
         )
+        if r.end_of_text:
+            cont_tokens.append(self._llm.token_eos())
         tokens = ctx_tokens + cont_tokens
         if len(tokens) > self.score_ctx:
             raise PromptTooLongError(

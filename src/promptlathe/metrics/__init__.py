@@ -11,6 +11,7 @@ from promptlathe.metrics._base import BinaryMetric, Metric
 from promptlathe.metrics._callable import CallableMetric, load_callable_metric
 from promptlathe.metrics._choice import CHOICE_TARGET, Choice
 from promptlathe.metrics._extract import extract_answer, normalize
+from promptlathe.metrics._labels import LabelMetric, label_set_of
 from promptlathe.metrics._numeric import Numeric
 from promptlathe.metrics._text import (
     Contains,
@@ -43,7 +44,7 @@ _ALIASES = {
 
 _NUMBER_ONLY = re.compile(r"^-?\d[\d,]*(\.\d+)?$")
 
-METRIC_NAMES = sorted([*_BUILTIN, "auto"])
+METRIC_NAMES = sorted([*_BUILTIN, "auto", "label"])
 
 
 def get_metric(
@@ -59,8 +60,9 @@ def get_metric(
         name: a built-in name (see ``METRIC_NAMES``), an alias, ``module:function`` or
             ``file.py:function`` for a user callable, or ``None``/``"auto"``.
         targets: the task's targets, used by ``auto`` to pick ``choice`` when every target is
-            an option letter like "(A)", ``numeric`` when every target is a number, otherwise
-            ``normalized``. A user function is tried once on the first target.
+            an option letter like "(A)", ``numeric`` when every target is a number, ``label``
+            when the targets form a small label set, otherwise ``normalized``. A user
+            function is tried once on the first target.
         allow_code: whether ``name`` may name a Python function. Pass ``False`` when the
             name comes from a file (a task's sidecar, a prompt file), not from the user.
         source: where ``name`` came from, for the error message.
@@ -74,6 +76,14 @@ def get_metric(
         return _auto(targets)
     if key.lower() in _BUILTIN:
         return _BUILTIN[key.lower()]()
+    if key.lower() == "label":
+        labels = list(dict.fromkeys(t.strip() for t in targets))
+        if len(labels) < 2:
+            raise PromptlatheError(
+                f"metric 'label' needs the task's label set (at least 2 labels); {source} gives "
+                f"{len(labels)}"
+            )
+        return LabelMetric(labels)
     if ":" in key:
         if not allow_code:
             raise PromptlatheError(
@@ -112,6 +122,7 @@ _AUTO_WHY = {
     "choice": "the targets are option letters like (A)",
     "numeric": "every target is a number",
     "normalized": "the targets are free text: case, spacing and edge punctuation are ignored",
+    "label": "the targets are a small label set; an output stating exactly one label counts as it",
 }
 
 
@@ -140,6 +151,9 @@ def _auto(targets: Sequence[str]) -> Metric:
         return Choice()
     if all(_NUMBER_ONLY.match(t) for t in ts):
         return Numeric()
+    labels = label_set_of(ts)
+    if labels is not None:
+        return LabelMetric(labels)
     return NormalizedExact()
 
 
@@ -150,6 +164,7 @@ __all__ = [
     "Choice",
     "Contains",
     "Exact",
+    "LabelMetric",
     "Metric",
     "NormalizedExact",
     "Numeric",
@@ -158,6 +173,7 @@ __all__ = [
     "TokenF1",
     "extract_answer",
     "get_metric",
+    "label_set_of",
     "metric_reason",
     "normalize",
     "task_metric",

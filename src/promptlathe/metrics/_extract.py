@@ -9,15 +9,25 @@ _ANSWER_IS = re.compile(
     r"the\s+(?:final\s+)?answer\s+is\s*:?|final\s+answer\s*:|answer\s*:", re.IGNORECASE
 )
 _EDGE_MARKS = "*`\"'“”‘’«» \t"
+# 'The negation of the sentence "X" is "Y."' -> Y: a quoted answer that ends the line.
+_QUOTED_TAIL = re.compile(r"\bis\s*:?\s*[\"“]([^\"“”]+)[\"”]\s*\.?\s*$")
 _LABEL_PREFIX = re.compile(r"^\s*(?:output|answer|a|response|result)\s*[:=]\s*", re.IGNORECASE)
 _PUNCT_EDGE = string.punctuation + "“”‘’«»"
+# Chat models' preambles: "Sure! Here is the negation:", "Certainly. The answer:" ...
+_PREAMBLE = re.compile(
+    r"^\s*(?:(?:sure|certainly|of course|okay|ok|absolutely)\b[^\n:]*?[.!,]?\s*)?"
+    r"(?:here(?:'s|’s| is| are)\b[^\n:]*:|(?:sure|certainly|of course)\b[^\n:]*:)\s*",
+    re.IGNORECASE,
+)
 
 
 def extract_answer(output: str) -> str:
     """Pull the answer out of a model output.
 
     Takes the text after the last "The answer is" / "Answer:" if present, otherwise the first
-    non-empty line; drops a leading field label ("Output:") and surrounding quotes/markdown.
+    non-empty line after a chat preamble ("Sure! Here is the negation:"), or the quoted
+    answer that ends it ('The negation of "X" is "Y."'); drops a leading field label
+    ("Output:") and surrounding quotes/markdown.
     """
     text = output.strip()
     for m in reversed(list(_ANSWER_IS.finditer(text))):
@@ -29,8 +39,14 @@ def extract_answer(output: str) -> str:
             text = first
             break
     else:
+        pre = _PREAMBLE.match(text)
+        if pre and text[pre.end() :].strip():
+            text = text[pre.end() :]
         lines = [ln for ln in text.splitlines() if ln.strip()]
         text = lines[0] if lines else ""
+        quoted = _QUOTED_TAIL.search(text)
+        if quoted:
+            text = quoted.group(1)
     text = _LABEL_PREFIX.sub("", text)
     return text.strip(_EDGE_MARKS)
 

@@ -7,8 +7,12 @@ import re
 
 from promptlathe.metrics._base import BinaryMetric
 
-_NUMBER = re.compile(r"-?\$?\d[\d,]*(?:\.\d+)?|-?\.\d+")
-_ANSWER_IS = re.compile(r"answer\s+is\s*:?\s*(.*)", re.IGNORECASE | re.DOTALL)
+# A minus sign only where it cannot be a hyphen or a range dash ("10-20" is 10 and 20);
+# commas only as thousands separators ("1,234", but "3,4,5" is three numbers).
+_NUMBER = re.compile(
+    r"(?<![\w.])-?\$?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\d,]*\d)|(?<![\w.])-?\.\d+"
+)
+_ANSWER_IS = re.compile(r"answer(?:\s+is|\s*:)\s*:?\s*(.*)", re.IGNORECASE | re.DOTALL)
 
 
 def parse_number(text: str) -> float | None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from promptlathe.evaluator import Evaluator
+from promptlathe.metrics import label_set_of, normalize
 from promptlathe.prompts import Exemplar, Prompt
 from promptlathe.tasks import Example
 
@@ -22,6 +23,26 @@ class DemoSet:
 
 def labeled(examples: Sequence[Example]) -> list[Exemplar]:
     return [Exemplar(input=e.input, output=e.target) for e in examples]
+
+
+def sample_demos(pool: Sequence[Exemplar], m: int, rng: np.random.Generator) -> list[Exemplar]:
+    """``m`` exemplars drawn from ``pool``, stratified by output when the outputs form a label
+    set: a set of four "no" demos teaches a constant answer, so each label is drawn in turn
+    (round-robin over the labels in random order) before any is drawn twice."""
+    m = min(m, len(pool))
+    outputs = [normalize(e.output) for e in pool]
+    if label_set_of(outputs) is None:
+        return [pool[i] for i in rng.choice(len(pool), size=m, replace=False)]
+    by_label: dict[str, list[int]] = {}
+    for i in rng.permutation(len(pool)):
+        by_label.setdefault(outputs[i], []).append(int(i))
+    queues = [by_label[k] for k in rng.permutation(sorted(by_label))]
+    picked: list[int] = []
+    while len(picked) < m:
+        for q in queues:
+            if q and len(picked) < m:
+                picked.append(q.pop())
+    return [pool[i] for i in rng.permutation(picked)]
 
 
 def bootstrap(evaluator: Evaluator, teacher: Prompt, examples: Sequence[Example]) -> list[Exemplar]:
@@ -62,8 +83,7 @@ def demo_sets(
             sets.append(DemoSet(kind, t))
 
     def sample(pool: Sequence[Exemplar], m: int) -> list[Exemplar]:
-        idx = rng.choice(len(pool), size=min(m, len(pool)), replace=False)
-        return [pool[i] for i in idx]
+        return sample_demos(pool, m, rng)
 
     kinds = ["labeled", "bootstrapped", "mixed"] if boot_pool else ["labeled"]
     attempts = 0

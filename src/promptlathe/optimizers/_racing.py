@@ -5,7 +5,9 @@ incumbent are paired. A trial is pruned at a rung when
 
 * it cannot beat the incumbent even if it got every remaining example right (futility), or
 * a one-sided paired sign test over the examples seen so far says it is worse than the
-  incumbent at level ``alpha``.
+  incumbent at level ``alpha``, or
+* after at least ``ZERO_RUNG`` examples it has scored nothing (ties at zero included), or its
+  95 % Wilson upper bound is below the incumbent's lower bound.
 
 Only contenders reach the full validation set.
 """
@@ -18,9 +20,13 @@ from dataclasses import dataclass
 import optuna
 from scipy.stats import binomtest
 
+from promptlathe._stats import wilson_interval
 from promptlathe.evaluator import Evaluator
 from promptlathe.prompts import Prompt
 from promptlathe.tasks import Example
+
+ZERO_RUNG = 8
+"""Examples a candidate sees before a zero score (or a hopeless bound) drops it."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,15 @@ def should_stop(
     best_possible = (sum(scores) + (n_val - n)) / n_val
     if best_possible <= incumbent.value:
         return f"cannot win: at most {best_possible:.3f} <= incumbent {incumbent.value:.3f}"
+    if sum(scores) == 0 and n >= ZERO_RUNG:
+        # All wrong so far: it cannot show it beats the incumbent, even if that too scores 0
+        # (a tie at zero is where a chatty output format blinds a search).
+        return f"scored 0 on {n} examples"
+    if n >= ZERO_RUNG and incumbent.scores:
+        upper = wilson_interval(sum(scores), n)[1]
+        lower = wilson_interval(sum(incumbent.scores), len(incumbent.scores))[0]
+        if upper < lower:
+            return f"upper bound {upper:.3f} < incumbent's lower bound {lower:.3f}"
     if len(incumbent.scores) >= n:
         wins = sum(a > b for a, b in zip(scores, incumbent.scores, strict=False))
         losses = sum(a < b for a, b in zip(scores, incumbent.scores, strict=False))

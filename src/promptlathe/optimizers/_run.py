@@ -16,15 +16,21 @@ import numpy as np
 import optuna
 
 from promptlathe._stats import wilson_interval
-from promptlathe.analysis import label_set, screen_by_mi
+from promptlathe.analysis import Baselines, label_set, screen_by_mi, trivial_baselines
 from promptlathe.errors import BudgetExhausted, ModelError, PromptlatheError
 from promptlathe.evaluator import Decoding, EvalResult, Evaluator
 from promptlathe.formats import format_space
 from promptlathe.lms import LM, MODELS, CachedLM, get_lm, is_installed
-from promptlathe.metrics import metric_reason, task_metric
+from promptlathe.metrics import LabelMetric, metric_reason, task_metric
 from promptlathe.optimizers._budget import Budget
 from promptlathe.optimizers._config import OptimizeConfig, Plan, make_plan
-from promptlathe.optimizers._exemplars import bootstrap, demo_sets, labeled, orders
+from promptlathe.optimizers._exemplars import (
+    bootstrap,
+    demo_sets,
+    labeled,
+    orders,
+    sample_demos,
+)
 from promptlathe.optimizers._lock import RunLock
 from promptlathe.optimizers._racing import RacingPruner
 from promptlathe.optimizers._search import (
@@ -105,6 +111,8 @@ class OptimizeResult:
     trials: dict[str, int] = field(default_factory=dict)
     wall_seconds: float = 0.0
     confirmed: list[Candidate] = field(default_factory=list)
+    baselines: Baselines | None = None
+    seed_baselines: Baselines | None = None
 
     @property
     def best_prompt_path(self) -> Path:
@@ -127,6 +135,8 @@ class OptimizeResult:
             "plan": self.plan.as_dict(),
             "trials": self.trials,
             "wall_seconds": self.wall_seconds,
+            "baselines": self.baselines.to_dict() if self.baselines else None,
+            "seed_baselines": self.seed_baselines.to_dict() if self.seed_baselines else None,
             "confirmed": [
                 {
                     "prompt": c.prompt.to_dict(),
@@ -436,6 +446,8 @@ class Optimization:
             trials=self._trial_counts(studies),
             wall_seconds=time.perf_counter() - self.t0,
             confirmed=pool,
+            baselines=self._baselines(test),
+            seed_baselines=self._baselines(seed_test),
         )
         self._write(result)
         self.emit("done", f"wrote {result.best_prompt_path}")
@@ -446,12 +458,15 @@ class Optimization:
         if not k:
             return {"demo_sets": [], "orders": [], "n_bootstrapped": 0}
         pool = labeled(train)
+        rng = np.random.default_rng(self.cfg.seed)
+        teacher_demos = sample_demos(pool[: max(k, 4 * k)], k, rng)
         teacher = (
-            self.seed_prompt.with_(exemplars=pool[:k])
+            self.seed_prompt.with_(exemplars=teacher_demos)
             if not self.seed_prompt.exemplars
             else self.seed_prompt
         )
-        boot_inputs = train[k : k + self.plan.n_boot]
+        used = {d.input for d in teacher_demos}
+        boot_inputs = [e for e in train if e.input not in used][: self.plan.n_boot]
         self.emit("bootstrap", f"running the seed prompt on {len(boot_inputs)} train examples")
         try:
             boot = bootstrap(self.evaluator, teacher, boot_inputs)
@@ -694,6 +709,20 @@ class Optimization:
             best = seed
         return best, seed, pool
 
+    def _baselines(self, res: EvalResult | None) -> Baselines | None:
+        """The test result against constant answers (majority label, the prompt's own most
+        frequent answer): says when a "win" is no better than a constant."""
+        if res is None:
+            return None
+        recs = res.records
+        return trivial_baselines(
+            self.metric,
+            [e.target for e in self.split.train],
+            [r.targets for r in recs],
+            [r.answer for r in recs],
+            [r.score for r in recs],
+        )
+
     def _stage_test(
         self, best: Candidate, seed: Candidate | None
     ) -> tuple[EvalResult | None, EvalResult | None]:
@@ -739,6 +768,7 @@ class Optimization:
             "model": self.cfg.model,
             "base_url": self.cfg.to_dict()["base_url"],
             "metric": self.metric.name,
+            **({"labels": self.metric.labels} if isinstance(self.metric, LabelMetric) else {}),
             "decoding": asdict(self.decoding),
             "scores": {
                 "val": result.best.val,

@@ -16,6 +16,7 @@ from promptlathe.analysis import (
     order_sensitivity,
     posix,
     prompt_log_prior,
+    trivial_baselines,
 )
 from promptlathe.errors import ModelError, PromptlatheError
 from promptlathe.evaluator import EvalResult, Evaluator
@@ -84,6 +85,7 @@ def analyze(
     sizes: AnalysisSizes | None = None,
     seed: int = 0,
     note: Note | None = None,
+    train_targets: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Significance, bound, format spread, POSIX and order sensitivity of ``winner``.
 
@@ -97,6 +99,8 @@ def analyze(
             it (the bound holds for every prompt the search could have picked). Without it
             the bound uses ``examples``.
         sizes: analysis budgets.
+        train_targets: targets of the training data, for the majority-label baseline
+            (default: the examples' own).
     """
     sizes = sizes or AnalysisSizes()
     say = note or (lambda msg: None)
@@ -104,6 +108,14 @@ def analyze(
     say(f"evaluating winner{' and baseline' if baseline else ''} on {len(examples)} examples")
     w_res: EvalResult = evaluator.evaluate(winner, examples)
     out["winner_records"] = w_res.to_dict()["records"]
+    base = trivial_baselines(
+        evaluator.metric,
+        train_targets if train_targets is not None else [e.target for e in examples],
+        [r.targets for r in w_res.records],
+        [r.answer for r in w_res.records],
+        [r.score for r in w_res.records],
+    )
+    out["baselines"] = base.to_dict() if base else None
     if baseline is not None:
         b_res = evaluator.evaluate(baseline, examples)
         out["baseline_records"] = b_res.to_dict()["records"]

@@ -43,6 +43,9 @@ def build(
     winner_records: Sequence[dict[str, Any]] = (),
     baseline_records: Sequence[dict[str, Any]] = (),
     val: tuple[float, int] | None = None,
+    baseline_val: tuple[float, int] | None = None,
+    baselines: dict[str, Any] | None = None,
+    trial_counts: dict[str, int] | None = None,
     significance: dict[str, Any] | None = None,
     bound: dict[str, Any] | None = None,
     bound_note: str = "",
@@ -58,9 +61,12 @@ def build(
     """The report as plain data; every number the page shows is in it."""
     by_id = {r["example_id"]: r for r in baseline_records}
     diffs = []
+    wording_only = 0
     for a in winner_records:
         b = by_id.get(a["example_id"])
-        if b is not None and (a["score"] != b["score"] or a["output"] != b["output"]):
+        if b is not None and a["score"] == b["score"] and a["output"] != b["output"]:
+            wording_only += 1
+        elif b is not None and a["score"] != b["score"]:
             diffs.append(
                 {
                     "example_id": a["example_id"],
@@ -81,8 +87,25 @@ def build(
             "b": _fmt_score(wb, len(baseline_records)),
         },
     ]
+    if baselines and baselines.get("balanced_accuracy") is not None:
+        score_rows.append(
+            {
+                "name": "balanced accuracy (mean recall per label)",
+                "a": f"{baselines['balanced_accuracy']:.3f}",
+                "b": f"a constant answer: {baselines['chance_balanced']:.3f}",
+            }
+        )
+    if baselines:
+        score_rows.append(
+            {
+                "name": "best constant answer",
+                "a": f"{baselines['best_constant']!r}: {baselines['best_constant_accuracy']:.3f}",
+                "b": "",
+            }
+        )
     if val is not None:
-        score_rows.insert(0, {"name": "validation (search)", "a": _fmt_score(*val), "b": "-"})
+        b_val = _fmt_score(*baseline_val) if baseline_val is not None else "-"
+        score_rows.insert(0, {"name": "validation (search)", "a": _fmt_score(*val), "b": b_val})
     leaderboard = _leaderboard(trials)
     sample = winner_records[0]["input"] if winner_records else "<input>"
     return {
@@ -107,17 +130,28 @@ def build(
         "order": order,
         "analysis_sizes": sizes,
         "leaderboard": leaderboard,
-        "search_note": (
-            f"{sum(t['state'] == 'complete' for t in trials)} trials fully evaluated, "
-            f"{sum(t['state'] == 'pruned' for t in trials)} stopped early by racing."
-            if trials
-            else ""
-        ),
+        "search_note": _search_note(trials, trial_counts),
+        "baselines": baselines,
         "trials": list(trials),
         "diffs": diffs,
+        "wording_only": wording_only,
         "n_test": len(winner_records),
         **(extra or {}),
     }
+
+
+def _search_note(trials: Sequence[dict[str, Any]], counts: dict[str, int] | None) -> str:
+    """The trial counts, the same as the terminal's (every state, duplicates included)."""
+    if counts:
+        total = sum(counts.values())
+        parts = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+        return f"{total} trials: {parts} (pruned: stopped early by racing)."
+    if not trials:
+        return ""
+    return (
+        f"{sum(t['state'] == 'complete' for t in trials)} trials fully evaluated, "
+        f"{sum(t['state'] == 'pruned' for t in trials)} stopped early by racing."
+    )
 
 
 def _render_sample(p: Prompt, query: str) -> str:

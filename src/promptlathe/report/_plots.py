@@ -46,7 +46,8 @@ def best_vs_calls(points: Sequence[tuple[int, float, str]]) -> str | None:
     ax.set_ylabel("validation score")
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    # Outside the axes, so it never hides a point (the winner is often in a corner).
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, borderaxespad=0.0)
     return _png(fig)
 
 

@@ -44,6 +44,15 @@ def _trials(run: Optimization, confirmed: dict[str, dict[str, Any]]) -> list[dic
     return rows
 
 
+def _seed_val(result: dict[str, Any]) -> tuple[float, int] | None:
+    """The seed's validation score as the terminal shows it (``None`` if never scored)."""
+    seed = result.get("seed") or {}
+    val, n = seed.get("val"), seed.get("val_n")
+    if val is None or not n or val != val:
+        return None
+    return float(val), int(n)
+
+
 def report_run(
     run: Optimization, sizes: AnalysisSizes | None = None, note: Note | None = None
 ) -> tuple[Path, Path]:
@@ -65,6 +74,7 @@ def report_run(
         sizes=sizes,
         seed=run.cfg.seed,
         note=note,
+        train_targets=[e.target for e in run.split.train],
     )
     confirmed = {c["prompt_hash"]: c for c in result.get("confirmed", [])}
     report = build(
@@ -76,6 +86,8 @@ def report_run(
         winner_records=analyses.pop("winner_records"),
         baseline_records=analyses.pop("baseline_records", []),
         val=val,
+        baseline_val=_seed_val(result),
+        trial_counts=result.get("trials"),
         trials=_trials(run, confirmed),
         run_dir=str(run.dir),
         extra={"optimization": {k: result[k] for k in ("calls_used", "budget", "plan", "trials")}},
