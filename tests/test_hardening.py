@@ -376,3 +376,16 @@ def test_a_report_rerun_makes_no_call_and_gives_the_same_numbers(tmp_path: Path)
         numbers.append(json.dumps(measured))
     assert calls[0] > 0 and calls[1] == 0
     assert numbers[0] == numbers[1]
+
+
+def test_the_token_budget_counts_scoring_calls(tmp_path: Path) -> None:
+    from promptlathe.lms import ScoreRequest
+
+    store = Store(tmp_path / "c.db")
+    budget = Budget(store, 100, max_tokens=5)
+    lm = CachedLM(ScriptedLM(), store, guard=budget.charge, refund=budget.refund)
+    lm.score([ScoreRequest(continuation="one two three four five six")])
+    assert store.tokens_used() == 6
+    with pytest.raises(BudgetExhausted, match="token"):
+        lm.score([ScoreRequest(continuation="more")])
+    store.close()

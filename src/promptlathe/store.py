@@ -157,12 +157,15 @@ class Store:
         return int(row[0]) if row else 0
 
     def tokens_used(self) -> int:
-        """Prompt + completion tokens of every generation call stored."""
+        """Tokens of every call stored: prompt + completion tokens of generations, and the
+        scored tokens of log-probability calls."""
         with self._lock:
             row = self._conn.execute(
-                "SELECT COALESCE(SUM(json_extract(response, '$.prompt_tokens')"
-                " + json_extract(response, '$.completion_tokens')), 0)"
-                " FROM calls WHERE kind = 'generate'"
+                "SELECT COALESCE(SUM(CASE kind"
+                " WHEN 'generate' THEN json_extract(response, '$.prompt_tokens')"
+                " + json_extract(response, '$.completion_tokens')"
+                " ELSE COALESCE(json_extract(response, '$.n_tokens'), 0) END), 0)"
+                " FROM calls"
             ).fetchone()
         return int(row[0])
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -209,6 +210,9 @@ class Optimization:
         code_metric_ok: bool,
     ) -> None:
         cfg = self.cfg
+        # Each worker samples with its own seed: with the main's seed it would propose the
+        # very trials the main process is running (deduplicated, but wasted).
+        self.sampler_seed = cfg.seed if not worker else (cfg.seed + os.getpid()) % 2**32
         self._check_run_dir(resume)
         self.t0 = time.perf_counter()
 
@@ -372,7 +376,9 @@ class Optimization:
             name = f"{self.cfg.study}-{suffix}"
             if create:
                 out.append(
-                    open_study(self.storage, name, self.cfg.sampler, self.cfg.seed, self._pruner())
+                    open_study(
+                        self.storage, name, self.cfg.sampler, self.sampler_seed, self._pruner()
+                    )
                 )
             else:
                 with contextlib.suppress(KeyError, ValueError):
@@ -613,13 +619,18 @@ class Optimization:
         )
 
     def _instruction_scores(self, study: optuna.Study) -> dict[str, float]:
-        """Mean score of each raced instruction (pruned ones at their last rung)."""
+        """Each raced instruction's 95 % Wilson lower bound on the examples it was scored on.
+
+        A trial pruned after 8 examples and one that saw the whole validation split are not
+        comparable by their means (3 of 8 is not better evidence than 30 of 100); their
+        lower bounds are, and they reward evidence as well as score."""
         out: dict[str, float] = {}
         for t in study.get_trials(deepcopy=False):
             instr = t.user_attrs.get("instruction_text")
             scores = t.user_attrs.get("scores")
             if instr is not None and scores:
-                out[instr] = max(out.get(instr, 0.0), sum(scores) / len(scores))
+                lower = wilson_interval(sum(scores), len(scores))[0]
+                out[instr] = max(out.get(instr, 0.0), lower)
         return out
 
     def _space(self, cands: dict[str, Any]) -> Space:
@@ -703,10 +714,10 @@ class Optimization:
                 break
             c.confirm, c.confirm_n = res.mean, res.n
         confirmed = [c for c in top if c.confirm is not None] or top[:1]
-        best = max(confirmed, key=lambda c: (c.pooled, c.val))
-        # Keep the seed if no candidate beats it on validation and confirmation together.
-        if seed.confirm is not None and seed.pooled > best.pooled:
-            best = seed
+        # The seed is one more candidate, judged the same way; on a tie it stays (a new
+        # prompt wins only on evidence).
+        contenders = confirmed + ([seed] if seed.confirm is not None and seed not in top else [])
+        best = max(contenders, key=lambda c: (c.pooled, c is seed, c.val))
         return best, seed, pool
 
     def _baselines(self, res: EvalResult | None) -> Baselines | None:
