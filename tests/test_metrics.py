@@ -484,6 +484,10 @@ def test_numeric_extraction_of_lists_ranges_and_answer_labels(output: str, expec
         ("Certainly. Here's the translation: Hallo", "Hallo"),
         ('The negation of the sentence "A is B" is "A is not B."', "A is not B."),
         ("Here is a cat.", "Here is a cat."),
+        # Real qwen2.5-coder-0.5b outputs with demos (negation): a lone label line, an echo.
+        ('Output:\nThe words "howay" are never used.', 'The words "howay" are never used.'),
+        ("Q: Lasagna can be eaten.\n\nA: Lasagna cannot be eaten.", "Lasagna cannot be eaten."),
+        ("Q = It rains.\nA = It does not rain.", "It does not rain."),
     ],
 )
 def test_chatty_preambles_and_quoted_answers_are_stripped(output: str, expected: str) -> None:

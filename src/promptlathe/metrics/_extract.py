@@ -11,6 +11,7 @@ _ANSWER_IS = re.compile(
 _EDGE_MARKS = "*`\"'“”‘’«» \t"
 # 'The negation of the sentence "X" is "Y."' -> Y: a quoted answer that ends the line.
 _QUOTED_TAIL = re.compile(r"\bis\s*:?\s*[\"“]([^\"“”]+)[\"”]\s*\.?\s*$")
+_QUERY_LABEL = re.compile(r"^\s*(?:q|input|question|query)\s*[:=]", re.IGNORECASE)
 _LABEL_PREFIX = re.compile(r"^\s*(?:output|answer|a|response|result)\s*[:=]\s*", re.IGNORECASE)
 _PUNCT_EDGE = string.punctuation + "“”‘’«»"
 # Chat models' preambles: "Sure! Here is the negation:", "Certainly. The answer:" ...
@@ -43,6 +44,15 @@ def extract_answer(output: str) -> str:
         if pre and text[pre.end() :].strip():
             text = text[pre.end() :]
         lines = [ln for ln in text.splitlines() if ln.strip()]
+        # A first line that echoes the query ("Q: ...", "Input: ...") followed by the answer
+        # line ("A: ...", "Output: ..."): the answer line is the answer.
+        if len(lines) > 1 and _QUERY_LABEL.match(lines[0]):
+            answer_line = next((ln for ln in lines[1:] if _LABEL_PREFIX.match(ln)), None)
+            if answer_line is not None:
+                lines = [answer_line]
+        # A label alone on its line ("Output:") labels the next line.
+        if len(lines) > 1 and not _LABEL_PREFIX.sub("", lines[0]).strip():
+            lines = lines[1:]
         text = lines[0] if lines else ""
         quoted = _QUOTED_TAIL.search(text)
         if quoted:
