@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from promptlathe._hashing import sha256_file
 from promptlathe.errors import ModelError, PromptTooLongError
 from promptlathe.lms._base import (
     LM,
@@ -45,8 +46,6 @@ def _import_llama() -> Any:
 CACHE_SALT = "v2"
 """Bumped when the way outputs are produced changes, so old cache entries are not reused."""
 
-_DIGESTS: dict[tuple[str, int, int], str] = {}
-
 _LIVE: weakref.WeakSet[LlamaCppLM] = weakref.WeakSet()
 
 
@@ -56,19 +55,6 @@ def _close_live_models() -> None:
     (otherwise ``Llama.__del__`` runs during shutdown and prints a traceback)."""
     for lm in list(_LIVE):
         lm.close()
-
-
-def _file_id(path: Path) -> str:
-    """The sha256 of the whole GGUF file, computed once per process and file version."""
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _DIGESTS:
-        h = hashlib.sha256()
-        with path.open("rb") as fh:
-            while chunk := fh.read(1 << 22):
-                h.update(chunk)
-        _DIGESTS[key] = h.hexdigest()
-    return _DIGESTS[key]
 
 
 class LlamaCppLM(LM):
@@ -126,7 +112,7 @@ class LlamaCppLM(LM):
         # messages, and a salt for changes in how outputs are produced.
         template = self._llm.metadata.get("tokenizer.chat_template") or ""
         tpl = hashlib.sha256(template.encode()).hexdigest()[:12]
-        self.model_id = f"gguf:{self.name}:{_file_id(path)[:32]}:tpl{tpl}:{CACHE_SALT}"
+        self.model_id = f"gguf:{self.name}:{sha256_file(path)[:32]}:tpl{tpl}:{CACHE_SALT}"
         _LIVE.add(self)
 
     # ---- chat template ---------------------------------------------------------------------

@@ -6,12 +6,12 @@ joined once into the cache directory and verified by sha256.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from promptlathe._hashing import sha256_file
 from promptlathe.errors import ModelError, PromptlatheError
 
 
@@ -107,14 +107,6 @@ def is_installed(model: EmbeddedModel) -> bool:
     return all(path is not None for _, path in _located_parts(model))
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def resolve_embedded(name: str) -> Path:
     """Path of a verified GGUF for an embedded model name, joining parts on first use.
 
@@ -176,7 +168,7 @@ def _verify(model: EmbeddedModel, path: Path) -> None:
     key = (str(path), st.st_size, st.st_mtime_ns)
     if key in _VERIFIED:
         return
-    digest = _sha256(path)
+    digest = sha256_file(path)  # remembered: the model's cache identity reuses it
     if digest != model.sha256:
         if path.is_relative_to(cache_dir()):
             path.unlink(missing_ok=True)
