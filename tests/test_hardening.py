@@ -389,3 +389,58 @@ def test_the_token_budget_counts_scoring_calls(tmp_path: Path) -> None:
     with pytest.raises(BudgetExhausted, match="token"):
         lm.score([ScoreRequest(continuation="more")])
     store.close()
+
+
+def test_resume_refuses_a_task_file_whose_content_changed(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path)
+    Optimization(cfg, lm=make_lm()).close()
+    Optimization(cfg, resume=True, lm=make_lm()).close()  # unchanged: fine
+    task = Path(cfg.task)
+    task.write_text(task.read_text().replace("apple", "APPLE", 1))
+    with pytest.raises(PromptlatheError, match="content changed"):
+        Optimization(cfg, resume=True, lm=make_lm())
+
+
+def test_a_corrupted_model_file_with_its_old_mtime_is_caught_in_a_new_process(
+    tmp_path: Path, monkeypatch
+) -> None:
+    import hashlib
+
+    from promptlathe import _hashing
+    from promptlathe.errors import ModelError
+    from promptlathe.lms import _registry
+    from promptlathe.lms._registry import EmbeddedModel
+
+    monkeypatch.setenv("PROMPTLATHE_HOME", str(tmp_path / "home"))
+    joined = tmp_path / "home" / "models" / "m.gguf"
+    joined.parent.mkdir(parents=True)
+    good = b"GGUF" + bytes(range(256)) * 40
+    joined.write_bytes(good)
+    model = EmbeddedModel(
+        "m", (("pkg", "1"),), ("m.gguf",), len(good), hashlib.sha256(good).hexdigest(), "test model"
+    )
+    _registry._verify(model, joined)
+    st = joined.stat()
+    joined.write_bytes(good[:-1] + b"X")  # same size, one byte flipped ...
+    os.utime(joined, ns=(st.st_atime_ns, st.st_mtime_ns))  # ... and the old mtime
+    # A new process remembers nothing: the whole file is hashed again.
+    monkeypatch.setattr(_registry, "_VERIFIED", set())
+    monkeypatch.setattr(_hashing, "_MEMO", {})
+    with pytest.raises(ModelError, match="run the same command again") as exc:
+        _registry._verify(model, joined)
+    assert "\n" not in str(exc.value)
+    assert not joined.exists()  # removed, so the rerun re-joins it
+
+
+def test_reconcile_gives_back_calls_reserved_by_a_killed_process(tmp_path: Path) -> None:
+    store = Store(tmp_path / "c.db")
+    budget = Budget(store, 10)
+    lm = CachedLM(
+        ScriptedLM(), store, guard=budget.charge, refund=budget.refund, charge_to=Budget.NAME
+    )
+    lm.generate([_req("a"), _req("b")])
+    budget.charge(3)  # reserved, then the process died before calling
+    assert budget.used == 5
+    assert Budget(store, 10).reconcile() == 3
+    assert budget.used == 2
+    store.close()

@@ -37,6 +37,11 @@ CREATE TABLE IF NOT EXISTS budgets (
     name TEXT PRIMARY KEY,
     used INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS charges (
+    name TEXT NOT NULL,
+    key TEXT NOT NULL,
+    PRIMARY KEY (name, key)
+);
 """
 
 
@@ -80,10 +85,19 @@ class Store:
         return json.loads(row[0]) if row else None
 
     def put_call(
-        self, key: str, model_id: str, kind: str, request: dict[str, Any], response: dict[str, Any]
+        self,
+        key: str,
+        model_id: str,
+        kind: str,
+        request: dict[str, Any],
+        response: dict[str, Any],
+        charge: str | None = None,
     ) -> None:
-        """Persist one call immediately (committed before returning)."""
+        """Persist one call immediately (committed before returning); with ``charge``, record
+        in the same transaction that budget ``charge`` paid for it."""
         with self._lock:
+            if charge is not None:
+                self._conn.execute("INSERT OR IGNORE INTO charges VALUES (?, ?)", (charge, key))
             self._conn.execute(
                 "INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?, ?, ?)",
                 (
@@ -142,6 +156,26 @@ class Store:
                 )
             self._conn.commit()
             return cur.rowcount == 1
+
+    def count_charges(self, name: str) -> int:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT COUNT(*) FROM charges WHERE name=?", (name,)
+            ).fetchone()
+        return int(row[0])
+
+    def set_counter(self, name: str, value: int) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO budgets VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET used=?",
+                (name, value, value),
+            )
+            self._conn.commit()
+
+    def has_counter(self, name: str) -> bool:
+        with self._lock:
+            row = self._conn.execute("SELECT 1 FROM budgets WHERE name=?", (name,)).fetchone()
+        return row is not None
 
     def release(self, name: str, n: int) -> None:
         """Subtract ``n`` from counter ``name`` (not below zero)."""

@@ -35,6 +35,8 @@ class CachedLM(LM):
         store: where calls are kept.
         guard: optional hook called before each chunk of real calls (budgets use it).
         refund: optional hook given back the calls of a chunk that failed.
+        charge_to: the budget counter a guarded call is recorded against when it is stored
+            (in the same transaction).
     """
 
     def __init__(
@@ -43,11 +45,13 @@ class CachedLM(LM):
         store: Store,
         guard: CallGuard | None = None,
         refund: Refund | None = None,
+        charge_to: str | None = None,
     ) -> None:
         self.inner = inner
         self.store = store
         self.guard = guard
         self.refund = refund
+        self.charge_to = charge_to if guard else None
         self.model_id = inner.model_id
         self.context_window = inner.context_window
         self.max_batch = inner.max_batch
@@ -104,7 +108,9 @@ class CachedLM(LM):
         out.cached = False
         rec = asdict(out)
         rec.pop("cached")
-        self.store.put_call(keys[i], self.model_id, "generate", requests[i].payload(), rec)
+        self.store.put_call(
+            keys[i], self.model_id, "generate", requests[i].payload(), rec, self.charge_to
+        )
         results[i] = out
         self.stats.calls += 1
         self.stats.prompt_tokens += out.prompt_tokens
@@ -136,6 +142,7 @@ class CachedLM(LM):
                 "score",
                 r.payload(),
                 {"logprob": out.logprob, "n_tokens": out.n_tokens},
+                self.charge_to,
             )
             self.stats.calls += 1
             self.stats.prompt_tokens += out.n_tokens

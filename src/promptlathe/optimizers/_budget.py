@@ -9,10 +9,12 @@ from promptlathe.store import Store
 class Budget:
     """Counts real (uncached) LM calls in the run's store and refuses calls past the cap.
 
-    Pass :meth:`charge` as the ``guard`` of a :class:`~promptlathe.lms.CachedLM`: it is called
-    before every chunk of real calls, so the cap is never exceeded by even one call, and
-    cached answers cost nothing. The count lives in SQLite, so it survives a restart and is
-    shared by worker processes.
+    Pass :meth:`charge` as the ``guard`` of a :class:`~promptlathe.lms.CachedLM`, :meth:`refund`
+    as its ``refund`` and ``Budget.NAME`` as its ``charge_to``: calls are reserved before every
+    chunk, so the cap is never exceeded by even one call; failed calls are given back; each
+    stored call is recorded as paid in the same transaction, so :meth:`reconcile` can drop
+    what a killed process reserved but never called. Cached answers cost nothing. The count
+    lives in SQLite, so it survives a restart and is shared by worker processes.
 
     Args:
         store: the run's store.
@@ -21,12 +23,17 @@ class Budget:
     """
 
     NAME = "lm_calls"
+    TRACKED = "lm_calls@charges-v1"
+    """Marks a store whose every paid call is in ``charges`` (all but pre-1.x run dirs)."""
 
     def __init__(self, store: Store, max_calls: int | None, max_tokens: int | None = None) -> None:
         self.store = store
         self.max_calls = max_calls
         self.max_tokens = max_tokens
         self.stage_limit: int | None = None
+        if not store.has_counter(self.NAME):  # a new run: track each paid call from now on
+            store.set_counter(self.TRACKED, 1)
+            store.set_counter(self.NAME, 0)
 
     @property
     def limit(self) -> int | None:
@@ -54,6 +61,18 @@ class Budget:
             raise BudgetExhausted(
                 f"LM-call budget reached ({self.used} of {self.limit} used; {n} more requested)"
             )
+
+    def reconcile(self) -> int:
+        """Set the count to the calls actually made and stored, dropping reservations that a
+        killed process made but never used; returns how many were dropped. Call it only
+        while no other process of the run is working (the run directory's lock is held)."""
+        if not self.store.has_counter(self.TRACKED):
+            return 0  # a run directory from before charges were recorded
+        paid = self.store.count_charges(self.NAME)
+        leaked = self.used - paid
+        if leaked > 0:
+            self.store.set_counter(self.NAME, paid)
+        return max(0, leaked)
 
     def refund(self, n: int) -> None:
         """Give back ``n`` reserved calls that failed or were interrupted (never below 0)."""

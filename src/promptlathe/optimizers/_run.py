@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import optuna
 
+from promptlathe._hashing import sha256_file
 from promptlathe._stats import wilson_interval
 from promptlathe.analysis import Baselines, label_set, screen_by_mi, trivial_baselines
 from promptlathe.errors import BudgetExhausted, ModelError, PromptlatheError
@@ -219,6 +220,7 @@ class Optimization:
         # ---- data ----------------------------------------------------------------------
         examples = load_examples(cfg.task)
         test_examples = load_examples(cfg.test) if cfg.test else None
+        self._check_data(resume)
         self.meta = read_meta(cfg.task)
         self.plan = make_plan(
             cfg,
@@ -248,11 +250,20 @@ class Optimization:
         # ---- models, store, budget ----------------------------------------------------
         self.store = Store(self.dir / "calls.sqlite")
         self.budget = Budget(self.store, cfg.budget_calls, cfg.budget_tokens)
+        if resume and not worker:
+            # Holding the lock: give back what a killed process reserved but never called.
+            leaked = self.budget.reconcile()
+            if leaked:
+                log.info("gave back %d calls reserved by an interrupted process", leaked)
         inner = lm or get_lm(
             cfg.model, base_url=cfg.base_url, **({} if cfg.base_url else {"n_ctx": cfg.n_ctx})
         )
         self.task_lm = CachedLM(
-            inner, self.store, guard=self.budget.charge, refund=self.budget.refund
+            inner,
+            self.store,
+            guard=self.budget.charge,
+            refund=self.budget.refund,
+            charge_to=Budget.NAME,
         )
         self.free_lm = CachedLM(inner, self.store)  # test evaluation: outside the budget
         self.proposer_name = _default_proposer(cfg)
@@ -280,7 +291,11 @@ class Optimization:
         if self._proposer_lm is None:
             inner = self._proposer_inner or get_lm(self.proposer_name, n_ctx=self.cfg.n_ctx)
             self._proposer_lm = CachedLM(
-                inner, self.store, guard=self.budget.charge, refund=self.budget.refund
+                inner,
+                self.store,
+                guard=self.budget.charge,
+                refund=self.budget.refund,
+                charge_to=Budget.NAME,
             )
         return self._proposer_lm
 
@@ -326,6 +341,27 @@ class Optimization:
                     f"{cfg_path}: --resume with different settings ({', '.join(diff)}); use the "
                     "same command, or another --out"
                 )
+
+    def _check_data(self, resume: bool) -> None:
+        """Record the data files' sha256 on the first start; on --resume, refuse files whose
+        content changed (the same path with other examples would silently mix two tasks)."""
+        path = self.dir / "data.json"
+        files = {"task": self.cfg.task, **({"test": self.cfg.test} if self.cfg.test else {})}
+        now = {k: sha256_file(Path(v)) for k, v in files.items()}
+        if resume and path.is_file():
+            try:
+                before = json.loads(path.read_text())
+            except (OSError, ValueError):
+                before = {}
+            changed = [k for k in now if before.get(k) not in (None, now[k])]
+            if changed:
+                which = ", ".join(f"--{k} {files[k]}" for k in changed)
+                raise PromptlatheError(
+                    f"{which}: the file's content changed since the run started (sha256 differs "
+                    f"from {path}); restore it, or start a new run with another --out"
+                )
+        if not path.is_file() or not resume:
+            path.write_text(json.dumps({"v": 1, **now}, indent=2) + "\n")
 
     def _split(
         self, examples: list[Example], test: list[Example] | None

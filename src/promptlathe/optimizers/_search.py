@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -53,13 +54,38 @@ class Space:
         )
 
 
+class ReplayableTPESampler(optuna.samplers.TPESampler):
+    """TPE whose random state is reset before each trial from the seed and the number of
+    finished trials.
+
+    A resumed run rebuilds its sampler from scratch; with a plain seeded TPE it would then
+    draw a different sequence than the run that was killed, and could end with another
+    winner. Reseeding per trial from the (persisted) history makes the resumed run ask for
+    the same trials as an uninterrupted one. (Uses TPE's random states, ``_rng``; tested
+    against Optuna 5.0.)
+    """
+
+    def __init__(self, seed: int, **kwargs: object) -> None:
+        super().__init__(seed=seed, **kwargs)  # type: ignore[arg-type]
+        self._base_seed = seed
+
+    def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        done = len(
+            study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+        )
+        s = (self._base_seed * 1_000_003 + done) % 2**32
+        self._rng.rng.seed(s)
+        self._random_sampler._rng.rng.seed(s)
+        super().before_trial(study, trial)
+
+
 def open_study(
     storage: str, name: str, sampler: str, seed: int, pruner: RacingPruner
 ) -> optuna.Study:
     samp = (
         optuna.samplers.RandomSampler(seed=seed)
         if sampler == "random"
-        else optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=8)
+        else ReplayableTPESampler(seed=seed, multivariate=True, n_startup_trials=8)
     )
     store: str | optuna.storages.BaseStorage = storage
     if storage.startswith("sqlite"):
@@ -88,9 +114,13 @@ def incumbent_of(studies: Sequence[optuna.Study]) -> Incumbent | None:
 
 
 def fail_stale(study: optuna.Study) -> None:
-    """Mark trials left RUNNING by a killed process as FAIL (their records are kept)."""
+    """Mark trials left RUNNING by a killed process as FAIL (their records are kept) and
+    queue their parameters again, so the resumed search evaluates what the killed one was
+    evaluating (from the cache) and goes on as an uninterrupted run would."""
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         study.tell(t.number, state=TrialState.FAIL)
+        if t.params:
+            study.enqueue_trial(t.params, skip_if_exists=False)
 
 
 def finished_by_hash(studies: Sequence[optuna.Study]) -> dict[str, optuna.trial.FrozenTrial]:
@@ -133,6 +163,7 @@ def run_trial(
         BudgetExhausted: after telling the study the trial failed.
     """
     h = prompt.hash
+    trial.set_user_attr("pid", os.getpid())  # which process ran it (workers share a study)
     if calls is not None:
         trial.set_user_attr("calls_at_start", calls())
     trial.set_user_attr("prompt_hash", h)
