@@ -338,7 +338,7 @@ def optimize_cmd(
     analysis_calls = AnalysisSizes().scaled(analysis_scale).max_calls() if report else None
     err_console.print(f"[bold]plan[/bold] for {escape(str(task))} on {escape(model)}:")
     for line in run.plan_lines(analysis_calls):
-        err_console.print("  " + line, highlight=False, markup=False)
+        err_console.print("  " + line, highlight=False, markup=False, soft_wrap=True)
     if resume:
         err_console.print(f"  resuming: {run.budget.used} calls already made")
     procs: list[subprocess.Popen[bytes]] = []

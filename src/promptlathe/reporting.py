@@ -181,12 +181,13 @@ def optimize_table(result: Any) -> Table:
             f"{wb.balanced_accuracy:.3f} (a constant: {wb.chance_balanced:.3f})",
             f"{sb.balanced_accuracy:.3f}" if sb and sb.balanced_accuracy is not None else "-",
         )
-    if wb is not None:
-        t.add_row(
-            "best constant answer",
-            Text(f"{wb.best_constant!r}: {wb.best_constant_accuracy:.3f}"),
-            "",
-        )
+    # For open-ended tasks a constant answer scores ~0: the rows matter for classification,
+    # or when the winner gives one answer to most inputs.
+    if wb is not None and (
+        wb.hollow or wb.balanced_accuracy is not None or wb.winner_top_share >= 0.5
+    ):
+        const = wb.best_constant if len(wb.best_constant) <= 40 else wb.best_constant[:39] + "…"
+        t.add_row("best constant answer", Text(f"{const!r}: {wb.best_constant_accuracy:.3f}"), "")
         style = "bold red" if wb.hollow else ""
         t.add_row("verdict", Text(wb.verdict, style=style), "")
     t.add_row("LM calls", f"{result.calls_used} of budget {result.budget}", "")
