@@ -187,3 +187,19 @@ def test_prompt_prior_scores_every_token_of_the_serialization_and_end_of_text(
     assert prompt_log_prior(embedded_lm, prompt) == pytest.approx(with_eot.logprob)
     completion = prompt.with_(format=prompt.format.__class__(mode="completion"))
     assert prompt_log_prior(embedded_lm, completion) != pytest.approx(with_eot.logprob)
+
+
+def test_an_unclosed_model_exits_without_a_traceback(test_model_path: Path) -> None:
+    """The README's Python API snippet, without closing the model: no Llama.__del__ noise."""
+    code = (
+        "from promptlathe import Decoding, Evaluator, Prompt, get_lm, get_metric\n"
+        "from promptlathe.tasks import Example\n"
+        f"lm = get_lm({str(test_model_path)!r}, n_ctx=512)\n"
+        "r = Evaluator(lm, get_metric('normalized'), Decoding(max_tokens=4)).evaluate(\n"
+        "    Prompt('Say yes.'), [Example(input='Ready?', targets=('yes',), id='1')])\n"
+        "print(r.n)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "1"
+    assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr, r.stderr

@@ -134,3 +134,82 @@ def test_unreachable_server_is_a_clear_error(tmp_path: Path, shared_data: Path) 
     )
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert f"127.0.0.1:{port}" in r.stderr and "unreachable" in r.stderr
+
+
+class _FlakyProxy:
+    """A proxy in front of the server: of every 10 requests it answers 2 with 503, drops 1
+    connection without an answer and delays 1 (a fixed cycle, so the drill is repeatable)."""
+
+    def __init__(self, upstream: str) -> None:
+        import http.server
+        import itertools
+        import threading
+
+        self.faults = {"503": 0, "drop": 0, "delay": 0, "ok": 0}
+        counter, lock, faults = itertools.count(), threading.Lock(), self.faults
+        client = httpx.Client(timeout=120)
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server API
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                with lock:
+                    roll = next(counter) % 10 / 10
+                if roll < 0.2:
+                    faults["503"] += 1
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if roll < 0.3:
+                    faults["drop"] += 1
+                    self.close_connection = True
+                    self.connection.shutdown(2)  # no status line: a dropped connection
+                    return
+                if roll < 0.4:
+                    faults["delay"] += 1
+                    time.sleep(0.5)
+                faults["ok"] += 1
+                resp = client.post(
+                    upstream + self.path.removeprefix("/v1"),
+                    content=body,
+                    headers={"Content-Type": "application/json"},
+                )
+                self.send_response(resp.status_code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(resp.content)))
+                self.end_headers()
+                self.wfile.write(resp.content)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        self._client = client
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._client.close()
+
+
+def test_a_failing_proxy_gives_the_same_outputs_as_a_clean_run(
+    server: str, shared_data: Path
+) -> None:
+    examples = load_examples(shared_data / "ape" / "negation.test.jsonl")[:10]
+    prompt = Prompt("Negate the sentence.")
+    metric, dec = get_metric("normalized"), Decoding(max_tokens=16)
+    proxy = _FlakyProxy(server)
+    clean = OpenAICompatLM(server, TEST_MODEL, concurrency=2)
+    flaky = OpenAICompatLM(proxy.url, TEST_MODEL, concurrency=2, max_retries=10, backoff=0.05)
+    try:
+        want = Evaluator(clean, metric, dec).evaluate(prompt, examples)
+        got = Evaluator(flaky, metric, dec).evaluate(prompt, examples)
+    finally:
+        clean.close()
+        flaky.close()
+        proxy.close()
+    assert [r.output for r in got.records] == [r.output for r in want.records]
+    assert proxy.faults["503"] and proxy.faults["drop"], proxy.faults

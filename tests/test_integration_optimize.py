@@ -80,7 +80,8 @@ def test_optimize_cli_end_to_end_and_run_reproduces(shared_data: Path, tmp_path:
         str(tmp_path / "fresh.sqlite"),
     )
     assert r2.returncode == 0, r2.stderr
-    assert r2.stdout.splitlines() == [records[0]["output"].strip(), records[1]["output"].strip()]
+    # It prints the answer the metric extracted when the run scored that output.
+    assert r2.stdout.splitlines() == [" ".join(records[i]["answer"].split()) for i in (0, 1)]
 
     # The same command again with --resume makes no new call.
     r3 = run_cli(*args, "--resume")
@@ -88,3 +89,54 @@ def test_optimize_cli_end_to_end_and_run_reproduces(shared_data: Path, tmp_path:
     again = json.loads((out / "result.json").read_text())
     assert again["calls_used"] == result["calls_used"]
     assert again["best_prompt"] == result["best_prompt"]
+
+
+def test_two_workers_both_search_and_never_evaluate_a_prompt_twice(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    import optuna
+
+    out = tmp_path / "run"
+    r = run_cli(
+        "optimize",
+        "--task",
+        str(shared_data / "ape" / "negation.train.jsonl"),
+        "--test",
+        str(shared_data / "ape" / "negation.test.jsonl"),
+        "--model",
+        TEST_MODEL,
+        "--proposer-model",
+        TEST_MODEL,
+        "--instruction",
+        "Negate the sentence.",
+        "--budget-calls",
+        "120",
+        "--val-size",
+        "8",
+        "--confirm-size",
+        "4",
+        "--max-shots",
+        "2",
+        "--max-tokens",
+        "16",
+        "--workers",
+        "2",
+        "--no-report",
+        "--out",
+        str(out),
+        "--no-progress",
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (out / "worker-1.log").is_file()
+    study = optuna.load_study(
+        study_name="promptlathe-joint", storage=f"sqlite:///{out / 'study.db'}"
+    )
+    evaluated = [
+        t
+        for t in study.get_trials(deepcopy=False)
+        if t.state.is_finished() and "duplicate_of" not in t.user_attrs and "pid" in t.user_attrs
+    ]
+    assert len({t.user_attrs["pid"] for t in evaluated}) == 2, "both processes ran trials"
+    hashes = [t.user_attrs["prompt_hash"] for t in evaluated]
+    assert len(hashes) == len(set(hashes)), "a prompt was evaluated twice"
+    assert json.loads((out / "result.json").read_text())["calls_used"] <= 120

@@ -1,0 +1,119 @@
+"""One contract for every LM backend (in the style of Optuna's ``testing/`` suites): the
+scripted double, the embedded llama.cpp backend and the HTTP backend against a real
+``llama_cpp.server`` all pass the same tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from promptlathe.errors import ModelError
+from promptlathe.lms import (
+    LM,
+    CachedLM,
+    Generation,
+    GenerationRequest,
+    ScoreRequest,
+    ScoreResult,
+    ScriptedLM,
+)
+from promptlathe.store import Store
+from tests.conftest import TEST_MODEL
+from tests.test_integration_http import server  # noqa: F401 - the fixture, for "http"
+
+Factory = Callable[[], LM]
+
+
+@pytest.fixture(
+    params=[
+        "scripted",
+        pytest.param("embedded", marks=pytest.mark.integration),
+        pytest.param("http", marks=pytest.mark.integration),
+    ]
+)
+def make_lm(request: pytest.FixtureRequest) -> Iterator[Factory]:
+    """A factory of fresh backends of one kind; every one made is closed afterwards."""
+    made: list[LM] = []
+
+    def build() -> LM:
+        if request.param == "scripted":
+            lm: LM = ScriptedLM(lambda r: "Paris is the capital.")
+        elif request.param == "embedded":
+            from promptlathe.lms._llama import LlamaCppLM
+
+            path = request.getfixturevalue("test_model_path")
+            lm = LlamaCppLM(path, name=TEST_MODEL, n_ctx=1024)
+        else:
+            from promptlathe.lms._http import OpenAICompatLM
+
+            lm = OpenAICompatLM(request.getfixturevalue("server"), TEST_MODEL, max_retries=1)
+        made.append(lm)
+        return lm
+
+    yield build
+    for lm in made:
+        lm.close()
+
+
+def _chat(text: str, max_tokens: int = 8) -> GenerationRequest:
+    return GenerationRequest.chat([{"role": "user", "content": text}], max_tokens=max_tokens)
+
+
+def test_generate_answers_each_request_in_order(make_lm: Factory) -> None:
+    lm = make_lm()
+    reqs = [_chat("What is the capital of France?"), _chat("Name a colour.", 4)]
+    outs = lm.generate(reqs)
+    assert len(outs) == 2 and all(isinstance(o, Generation) for o in outs)
+    for o in outs:
+        assert isinstance(o.text, str)
+        assert o.prompt_tokens >= 0 and o.completion_tokens >= 0
+    assert lm.generate([]) == []
+
+
+def test_greedy_decoding_is_deterministic(make_lm: Factory) -> None:
+    lm = make_lm()
+    req = _chat("Say one word.")
+    assert lm.generate([req])[0].text == lm.generate([req])[0].text
+
+
+def test_text_completion_requests_work(make_lm: Factory) -> None:
+    lm = make_lm()
+    (out,) = lm.generate([GenerationRequest.text("The sky is", max_tokens=4)])
+    assert isinstance(out.text, str)
+
+
+def test_identity_and_limits(make_lm: Factory) -> None:
+    lm = make_lm()
+    assert isinstance(lm.model_id, str) and lm.model_id
+    assert lm.model_id == make_lm().model_id  # stable: it keys the cache
+    assert lm.max_batch >= 1 and lm.context_window > 0
+    assert lm.count_tokens("Hello there, world.") >= 1
+
+
+def test_scoring_is_a_log_probability_or_a_declared_refusal(make_lm: Factory) -> None:
+    lm = make_lm()
+    try:
+        (res,) = lm.score([ScoreRequest(prompt="The capital of France is", continuation=" Paris")])
+    except (NotImplementedError, ModelError):
+        return  # a backend may not score; it must say so with one of these
+    assert isinstance(res, ScoreResult)
+    assert res.logprob <= 0 and res.n_tokens >= 1
+
+
+def test_cached_calls_return_the_same_output(make_lm: Factory, tmp_path: Path) -> None:
+    store = Store(tmp_path / "c.db")
+    lm = CachedLM(make_lm(), store)
+    first = lm.generate([_chat("Name a fruit.")])[0]
+    second = lm.generate([_chat("Name a fruit.")])[0]
+    assert not first.cached and second.cached and first.text == second.text
+    assert store.count_calls(lm.model_id) == 1
+    store.close()
+
+
+def test_close_is_idempotent_and_a_context_manager(make_lm: Factory) -> None:
+    lm = make_lm()
+    with lm as entered:
+        assert entered is lm
+    lm.close()
