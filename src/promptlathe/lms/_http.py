@@ -1,7 +1,8 @@
 """OpenAI-compatible HTTP backend (vLLM, llama.cpp server, Ollama, OpenAI).
 
-Bounded concurrency (``max_batch`` requests in flight), per-call timeout, and retries with
-exponential backoff on 429, 5xx, timeouts and dropped connections.
+Bounded concurrency (``max_batch`` requests in flight), per-call timeout, and retries (tenacity)
+with exponential backoff, or the server's ``Retry-After``, on 429, 5xx, timeouts and dropped
+connections.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+import tenacity
 
 from promptlathe.errors import ModelError
 from promptlathe.lms._base import (
@@ -32,6 +34,14 @@ from promptlathe.lms._base import (
 _RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 _MAX_RETRY_AFTER = 60.0
 _TAGS = re.compile(r"<[^>]*>")
+
+
+class _Retryable(Exception):
+    """A failed attempt worth repeating (429/5xx, timeout, dropped connection)."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
 
 
 def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
@@ -150,35 +160,46 @@ class OpenAICompatLM(LM):
         self._pool = ThreadPoolExecutor(max_workers=self.max_batch)
 
     # ---- transport -------------------------------------------------------------------------
+    def _attempt(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """One request; a failure worth another attempt raises :class:`_Retryable`."""
+        try:
+            resp = self._client.post(path, json=body)
+        except httpx.ConnectError as exc:
+            raise _Retryable(f"cannot connect ({exc})") from None
+        except (httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            raise _Retryable(f"{type(exc).__name__}: {exc}") from None
+        if resp.status_code == 200:
+            return self._json(resp, path)
+        if resp.status_code not in _RETRY_STATUS:
+            raise ModelError(
+                f"server {self.base_url} answered HTTP {resp.status_code} to {path}: "
+                f"{_body_line(resp) or '(empty body)'}"
+            )
+        raise _Retryable(f"HTTP {resp.status_code}", _retry_after(resp.headers.get("retry-after")))
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        """The server's Retry-After if it sent one, else exponential backoff with jitter."""
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _Retryable) and exc.retry_after is not None:
+            return min(exc.retry_after, _MAX_RETRY_AFTER)
+        jitter = 0.5 + random.random()
+        return min(self.backoff * 2 ** (state.attempt_number - 1) * jitter, _MAX_RETRY_AFTER)
+
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        last = ""
-        for attempt in range(self.max_retries + 1):
-            wait: float | None = None
-            try:
-                resp = self._client.post(path, json=body)
-            except httpx.ConnectError as exc:
-                last = f"cannot connect ({exc})"
-            except (httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ReadError) as exc:
-                last = f"{type(exc).__name__}: {exc}"
-            else:
-                if resp.status_code == 200:
-                    return self._json(resp, path)
-                if resp.status_code not in _RETRY_STATUS:
-                    raise ModelError(
-                        f"server {self.base_url} answered HTTP {resp.status_code} to {path}: "
-                        f"{_body_line(resp) or '(empty body)'}"
-                    )
-                last = f"HTTP {resp.status_code}"
-                wait = _retry_after(resp.headers.get("retry-after"))
-            if attempt == self.max_retries:
-                break  # no sleep after the last attempt
-            if wait is None:
-                wait = self.backoff * (2**attempt) * (0.5 + random.random())
-            time.sleep(min(wait, _MAX_RETRY_AFTER))
-        raise ModelError(
-            f"server {self.base_url} unreachable or failing after {self.max_retries + 1} "
-            f"attempts ({last}); check that it is running and --base-url is right"
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(_Retryable),
+            stop=tenacity.stop_after_attempt(self.max_retries + 1),  # no sleep after the last
+            wait=self._wait,
+            sleep=lambda seconds: time.sleep(seconds),
+            reraise=True,
         )
+        try:
+            return retrying(self._attempt, path, body)
+        except _Retryable as exc:
+            raise ModelError(
+                f"server {self.base_url} unreachable or failing after {self.max_retries + 1} "
+                f"attempts ({exc}); check that it is running and --base-url is right"
+            ) from None
 
     def _json(self, resp: httpx.Response, path: str) -> dict[str, Any]:
         try:
