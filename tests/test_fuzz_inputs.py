@@ -167,6 +167,13 @@ def metric_file(tmp: Path, body: str) -> str:
     return write(tmp, "m.py", body)
 
 
+def _valid_config(tmp: Path) -> None:
+    from promptlathe.optimizers import OptimizeConfig
+
+    cfg = OptimizeConfig(task=good_task(tmp), out=str(tmp / "elsewhere"))
+    write(tmp, "run/config.json", cfg.to_json())
+
+
 def run_args(tmp: Path, prompt: str, *extra: str) -> list[str]:
     return ["run", "--prompt", prompt, "--cache", str(tmp / "c.db"), *extra, "hello"]
 
@@ -288,6 +295,24 @@ CASES: list[Case] = [
             ["report", str(t / "run")],
         )[2],
         ("config.json",),
+    ),
+    Case(
+        "report garbage result",
+        lambda t: (
+            _valid_config(t),
+            write(t, "run/result.json", "{nope"),
+            ["report", str(t / "run")],
+        )[2],
+        ("result.json", "--resume"),
+    ),
+    Case(
+        "report result without fields",
+        lambda t: (
+            _valid_config(t),
+            write(t, "run/result.json", '{"best": 1}'),
+            ["report", str(t / "run")],
+        )[2],
+        ("result.json", "not a promptlathe result"),
     ),
     # prompt files
     Case(

@@ -444,3 +444,25 @@ def test_reconcile_gives_back_calls_reserved_by_a_killed_process(tmp_path: Path)
     assert Budget(store, 10).reconcile() == 3
     assert budget.used == 2
     store.close()
+
+
+def test_a_moved_run_directory_is_reported_where_it_is(tmp_path: Path) -> None:
+    import shutil
+
+    from promptlathe.report import report_run
+
+    cfg = _cfg(tmp_path, budget_calls=60, val_size=16, confirm_size=8, test=None)
+    first = Optimization(cfg, lm=make_lm())
+    first.run()
+    first.close()
+    moved = tmp_path / "moved"
+    shutil.move(tmp_path / "run", moved)
+    from dataclasses import replace
+
+    lm = make_lm()
+    run = Optimization(replace(cfg, out=str(moved)), resume=True, lm=lm)
+    try:
+        html, _ = report_run(run)
+    finally:
+        run.close()
+    assert html.parent == moved and html.is_file()

@@ -6,6 +6,7 @@ import contextlib
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -291,7 +292,7 @@ def optimize_cmd(
         cfg_path = out / "config.json"
         if not cfg_path.is_file():
             raise PromptlatheError(f"{cfg_path}: no run to join; start the main process first")
-        wcfg = OptimizeConfig.load(cfg_path)
+        wcfg = replace(OptimizeConfig.load(cfg_path), out=str(out))
         if storage:
             wcfg.storage = storage
         wrun = Optimization(
@@ -419,11 +420,15 @@ def report_cmd(
 ) -> None:
     """Analyse a run's winner and write report.html and report.json into the run directory."""
     from promptlathe.optimizers import Optimization, OptimizeConfig
+    from promptlathe.report import load_result
 
     cfg_path = run_dir / "config.json"
     if not (cfg_path.is_file() and (run_dir / "result.json").is_file()):
         raise PromptlatheError(f"{run_dir}: not a finished optimize run (no config/result.json)")
-    cfg = OptimizeConfig.load(cfg_path)
+    # The directory given, not the one recorded (the run may have moved, or been started
+    # from another working directory).
+    cfg = replace(OptimizeConfig.load(cfg_path), out=str(run_dir))
+    load_result(run_dir / "result.json")  # a damaged result is a one-line error, before any work
     run = Optimization(cfg, resume=True, code_metric_ok=metric is not None and metric == cfg.metric)
     try:
         _write_report(run, analysis_scale)

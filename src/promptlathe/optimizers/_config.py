@@ -94,7 +94,8 @@ class OptimizeConfig:
             raise PromptlatheError(f"alpha {self.alpha!r} must be in (0, 1)")
 
     # Fields that may change on --resume without invalidating the run.
-    RESUMABLE_CHANGES = frozenset({"budget_calls", "budget_tokens", "storage"})
+    RESUMABLE_CHANGES = frozenset({"budget_calls", "budget_tokens", "storage", "out"})
+    """(``out`` is where the run lives, not how it runs: a moved run directory still resumes.)"""
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as saved: ``base_url`` without any ``user:password@`` (the URL as

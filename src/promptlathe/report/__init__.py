@@ -2,6 +2,14 @@
 
 from promptlathe.report._analyze import AnalysisSizes, analyze
 from promptlathe.report._build import build, plots_for, write
-from promptlathe.report._run_report import report_run
+from promptlathe.report._run_report import load_result, report_run
 
-__all__ = ["AnalysisSizes", "analyze", "build", "plots_for", "report_run", "write"]
+__all__ = [
+    "AnalysisSizes",
+    "analyze",
+    "build",
+    "load_result",
+    "plots_for",
+    "report_run",
+    "write",
+]

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from promptlathe.errors import PromptlatheError
 from promptlathe.prompts import Prompt
 from promptlathe.report._analyze import AnalysisSizes, Note, analyze
 from promptlathe.report._build import build, write
@@ -44,6 +45,27 @@ def _trials(run: Optimization, confirmed: dict[str, dict[str, Any]]) -> list[dic
     return rows
 
 
+_RESULT_KEYS = ("best_prompt", "best", "calls_used", "budget", "plan", "trials")
+
+
+def load_result(path: Path) -> dict[str, Any]:
+    """A finished run's ``result.json``; a damaged one is a one-line error naming it."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise PromptlatheError(
+            f"{path}: cannot read the run's result ({type(exc).__name__}); rerun the optimize "
+            "command with --resume to write it again"
+        ) from None
+    missing = [k for k in _RESULT_KEYS if not isinstance(data, dict) or k not in data]
+    if missing or not isinstance(data.get("best"), dict):
+        raise PromptlatheError(
+            f"{path}: not a promptlathe result (missing {missing or ['best']}); rerun the "
+            "optimize command with --resume to write it again"
+        )
+    return data
+
+
 def _seed_val(result: dict[str, Any]) -> tuple[float, int] | None:
     """The seed's validation score as the terminal shows it (``None`` if never scored)."""
     seed = result.get("seed") or {}
@@ -60,8 +82,8 @@ def report_run(
 
     Analysis calls are outside the search budget; they are cached in the run's store.
     """
-    result = json.loads((run.dir / "result.json").read_text())
-    winner = Prompt.from_dict(result["best_prompt"])
+    result = load_result(run.dir / "result.json")
+    winner = Prompt.from_dict(result["best_prompt"], where=str(run.dir / "result.json"))
     best = result["best"]
     val = (best["val"], best["val_n"]) if best.get("val_n") else None
     analyses = analyze(
