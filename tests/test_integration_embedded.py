@@ -203,3 +203,13 @@ def test_an_unclosed_model_exits_without_a_traceback(test_model_path: Path) -> N
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "1"
     assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr, r.stderr
+
+
+def test_threads_can_be_lowered_while_workers_share_the_cores(test_model_path: Path) -> None:
+    from promptlathe.lms._llama import LlamaCppLM
+
+    with LlamaCppLM(test_model_path, name=TEST_MODEL, n_ctx=512, n_threads=2) as lm:
+        lm.set_threads(1)
+        assert lm.n_threads == 1
+        (out,) = lm.generate([GenerationRequest.text("1, 2, 3,", max_tokens=4)])
+        assert out.text and out.completion_tokens > 0

@@ -128,6 +128,7 @@ def test_two_workers_both_search_and_never_evaluate_a_prompt_twice(
     )
     assert r.returncode == 0, r.stderr[-3000:]
     assert (out / "worker-1.log").is_file()
+
     study = optuna.load_study(
         study_name="promptlathe-joint", storage=f"sqlite:///{out / 'study.db'}"
     )

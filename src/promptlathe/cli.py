@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -260,6 +261,15 @@ def optimize_cmd(
             max=64,
         ),
     ] = 1,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            help="CPU threads per process for embedded models "
+            "(default: all cores, divided among --workers).",
+            min=1,
+            max=1024,
+        ),
+    ] = None,
     worker: Annotated[
         bool,
         typer.Option(
@@ -293,6 +303,8 @@ def optimize_cmd(
         if not cfg_path.is_file():
             raise PromptlatheError(f"{cfg_path}: no run to join; start the main process first")
         wcfg = replace(OptimizeConfig.load(cfg_path), out=str(out))
+        if threads:
+            wcfg.threads = threads
         if storage:
             wcfg.storage = storage
         wrun = Optimization(
@@ -328,6 +340,7 @@ def optimize_cmd(
         study=study,
         sampler=sampler,
         n_ctx=n_ctx,
+        threads=threads,
         val_size=val_size,
         confirm_size=confirm_size,
         prescreen=prescreen,
@@ -346,9 +359,15 @@ def optimize_cmd(
     try:
         with display:
             run.prepare()
-            procs = _spawn_workers(cfg.out, storage, metric, workers - 1)
+            # llama.cpp threads spin: N processes each using every core run slower than one.
+            # While workers search, each process (this one too) gets its share of the cores.
+            share = threads or max(1, (os.cpu_count() or 2) // workers)
+            if workers > 1:
+                run.use_threads(share)
+            procs = _spawn_workers(cfg.out, storage, metric, share, workers - 1)
             run.search()
             _wait_workers(procs)
+            run.use_threads(None)
             result = run.finish()
         out_console.print(optimize_table(result))
         out_console.print(f"best prompt: {result.best_prompt_path}", markup=False)
@@ -364,7 +383,9 @@ def optimize_cmd(
 Worker = tuple[subprocess.Popen[bytes], Path]
 
 
-def _spawn_workers(out: str, storage: str | None, metric: str | None, n: int) -> list[Worker]:
+def _spawn_workers(
+    out: str, storage: str | None, metric: str | None, threads: int | None, n: int
+) -> list[Worker]:
     """Start ``n`` extra processes joining the joint search of the run in ``out``.
 
     Each writes its messages to ``<out>/worker-<i>.log`` (so a failure can be read there).
@@ -376,6 +397,8 @@ def _spawn_workers(out: str, storage: str | None, metric: str | None, n: int) ->
             cmd += ["--storage", storage]
         if metric:
             cmd += ["--metric", metric]
+        if threads:
+            cmd += ["--threads", str(threads)]
         log_path = Path(out) / f"worker-{i}.log"
         with log_path.open("wb") as fh:
             procs.append((subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT), log_path))

@@ -99,6 +99,7 @@ class LlamaCppLM(LM):
                 model_path=str(path),
                 n_ctx=n_ctx,
                 n_threads=self.n_threads,
+                n_threads_batch=self.n_threads,  # its default is every core, even when sharing
                 n_batch=512,
                 verbose=verbose,
             )
@@ -223,6 +224,13 @@ class LlamaCppLM(LM):
         picked = rows[np.arange(len(rows)), tokens[first:]]
         return ScoreResult(logprob=float((picked - lse).sum()), n_tokens=len(tokens) - first)
 
+    def set_threads(self, n: int) -> None:
+        """Use ``n`` CPU threads from now on (e.g. while other processes share the cores)."""
+        self.n_threads = n
+        for llm in (self._llm, self._scorer):
+            if llm is not None:
+                llm._ctx.set_n_threads(n, n)  # llama-cpp-python has no public setter
+
     def _get_scorer(self) -> Any:
         if self._scorer is None:
             llama_cpp = _import_llama()
@@ -230,6 +238,7 @@ class LlamaCppLM(LM):
                 model_path=str(self.path),
                 n_ctx=self.score_ctx,
                 n_threads=self.n_threads,
+                n_threads_batch=self.n_threads,
                 n_batch=512,
                 logits_all=True,
                 verbose=self.verbose,

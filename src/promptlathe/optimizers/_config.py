@@ -36,6 +36,9 @@ class OptimizeConfig:
         study: Optuna study name prefix.
         sampler: ``tpe`` or ``random``.
         n_ctx: context window of embedded models.
+        threads: CPU threads of each process's embedded model (``None``: all cores). With
+            several workers on one machine, give each its share: llama.cpp threads spin, so
+            oversubscribed cores make every process slower.
         alpha: level of the racing sign test.
         prescreen: ``"mi"`` drops the half of each batch of proposed instructions with the
             lowest label-free mutual information before any labeled evaluation
@@ -61,6 +64,7 @@ class OptimizeConfig:
     study: str = "promptlathe"
     sampler: str = "tpe"
     n_ctx: int = 4096
+    threads: int | None = None
     alpha: float = 0.1
     val_size: int | None = None
     confirm_size: int | None = None
@@ -85,6 +89,7 @@ class OptimizeConfig:
             ("--n-ctx", self.n_ctx, 128, 1_048_576),
             ("--val-size", self.val_size, 4, 100_000),
             ("--confirm-size", self.confirm_size, 0, 100_000),
+            ("--threads", self.threads, 1, 1024),
         ):
             if value is None:
                 continue
@@ -94,7 +99,7 @@ class OptimizeConfig:
             raise PromptlatheError(f"alpha {self.alpha!r} must be in (0, 1)")
 
     # Fields that may change on --resume without invalidating the run.
-    RESUMABLE_CHANGES = frozenset({"budget_calls", "budget_tokens", "storage", "out"})
+    RESUMABLE_CHANGES = frozenset({"budget_calls", "budget_tokens", "storage", "out", "threads"})
     """(``out`` is where the run lives, not how it runs: a moved run directory still resumes.)"""
 
     def to_dict(self) -> dict[str, Any]:

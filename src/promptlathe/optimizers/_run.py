@@ -255,9 +255,7 @@ class Optimization:
             leaked = self.budget.reconcile()
             if leaked:
                 log.info("gave back %d calls reserved by an interrupted process", leaked)
-        inner = lm or get_lm(
-            cfg.model, base_url=cfg.base_url, **({} if cfg.base_url else {"n_ctx": cfg.n_ctx})
-        )
+        inner = lm or get_lm(cfg.model, base_url=cfg.base_url, **self._embedded_kwargs())
         self.task_lm = CachedLM(
             inner,
             self.store,
@@ -284,12 +282,29 @@ class Optimization:
         if not worker:
             (self.dir / "config.json").write_text(cfg.to_json() + "\n")
 
+    def use_threads(self, n: int | None) -> None:
+        """Run the embedded models on ``n`` threads (``None``: the configured number), e.g.
+        while worker processes share the cores."""
+        n = n or self.cfg.threads or os.cpu_count() or 1
+        for lm in {id(x): x for x in (self.task_lm, self._proposer_lm) if x is not None}.values():
+            set_threads = getattr(lm.inner, "set_threads", None)
+            if set_threads is not None:
+                set_threads(n)
+
+    def _embedded_kwargs(self, embedded: bool = False) -> dict[str, Any]:
+        """Backend options for an embedded model (none for a server)."""
+        if self.cfg.base_url and not embedded:
+            return {}
+        return {"n_ctx": self.cfg.n_ctx, "n_threads": self.cfg.threads}
+
     @property
     def proposer_lm(self) -> CachedLM:
         """The model that writes instructions, loaded on first use (``report`` and workers
         never load it)."""
         if self._proposer_lm is None:
-            inner = self._proposer_inner or get_lm(self.proposer_name, n_ctx=self.cfg.n_ctx)
+            inner = self._proposer_inner or get_lm(
+                self.proposer_name, **self._embedded_kwargs(embedded=True)
+            )
             self._proposer_lm = CachedLM(
                 inner,
                 self.store,
