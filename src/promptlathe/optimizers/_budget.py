@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from promptlathe.errors import BudgetExhausted
+from promptlathe.lms import LM, CachedLM
 from promptlathe.store import Store
 
 
 class Budget:
     """Counts real (uncached) LM calls in the run's store and refuses calls past the cap.
 
-    Pass :meth:`charge` as the ``guard`` of a :class:`~promptlathe.lms.CachedLM`, :meth:`refund`
-    as its ``refund`` and ``Budget.NAME`` as its ``charge_to``: calls are reserved before every
-    chunk, so the cap is never exceeded by even one call; failed calls are given back; each
-    stored call is recorded as paid in the same transaction, so :meth:`reconcile` can drop
-    what a killed process reserved but never called. Cached answers cost nothing. The count
+    :meth:`wrap` puts a backend behind the budget (a :class:`~promptlathe.lms.CachedLM` with
+    :meth:`charge` as its guard): calls are reserved before every chunk, so the cap is never
+    exceeded by even one call; failed calls are given back; each stored call is recorded as
+    paid in the same transaction, so :meth:`reconcile` can drop what a killed process
+    reserved but never called. Cached answers cost nothing. The count
     lives in SQLite, so it survives a restart and is shared by worker processes.
 
     Args:
@@ -61,6 +62,12 @@ class Budget:
             raise BudgetExhausted(
                 f"LM-call budget reached ({self.used} of {self.limit} used; {n} more requested)"
             )
+
+    def wrap(self, inner: LM) -> CachedLM:
+        """``inner`` with its calls cached in the store and paid from this budget."""
+        return CachedLM(
+            inner, self.store, guard=self.charge, refund=self.refund, charge_to=self.NAME
+        )
 
     def reconcile(self) -> int:
         """Set the count to the calls actually made and stored, dropping reservations that a

@@ -256,13 +256,7 @@ class Optimization:
             if leaked:
                 log.info("gave back %d calls reserved by an interrupted process", leaked)
         inner = lm or get_lm(cfg.model, base_url=cfg.base_url, **self._embedded_kwargs())
-        self.task_lm = CachedLM(
-            inner,
-            self.store,
-            guard=self.budget.charge,
-            refund=self.budget.refund,
-            charge_to=Budget.NAME,
-        )
+        self.task_lm = self.budget.wrap(inner)
         self.free_lm = CachedLM(inner, self.store)  # test evaluation: outside the budget
         self.proposer_name = _default_proposer(cfg)
         self._proposer_inner = proposer_lm
@@ -305,13 +299,7 @@ class Optimization:
             inner = self._proposer_inner or get_lm(
                 self.proposer_name, **self._embedded_kwargs(embedded=True)
             )
-            self._proposer_lm = CachedLM(
-                inner,
-                self.store,
-                guard=self.budget.charge,
-                refund=self.budget.refund,
-                charge_to=Budget.NAME,
-            )
+            self._proposer_lm = self.budget.wrap(inner)
         return self._proposer_lm
 
     def plan_lines(self, analysis_calls: int | None = None) -> list[str]:
