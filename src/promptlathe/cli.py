@@ -15,6 +15,17 @@ import numpy as np
 import typer
 from rich.markup import escape
 
+from promptlathe._limits import (
+    BUDGET_CALLS,
+    BUDGET_TOKENS,
+    CONFIRM_SIZE,
+    MAX_SHOTS,
+    MAX_TOKENS,
+    N_CTX,
+    SEED,
+    THREADS,
+    VAL_SIZE,
+)
 from promptlathe.errors import PromptlatheError
 from promptlathe.evaluator import Decoding, Evaluator
 from promptlathe.lms import DEFAULT_MODEL, MODELS, CachedLM, cache_dir, get_lm, is_installed
@@ -47,15 +58,15 @@ ModelOpt = Annotated[
 BaseUrlOpt = Annotated[
     str | None, typer.Option(help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1.")
 ]
-SEED_MAX = 2**32 - 1  # numpy and llama.cpp take 32-bit unsigned seeds
 SeedOpt = Annotated[
-    int, typer.Option(help="Seed for splits, sampling and decoding.", min=0, max=SEED_MAX)
+    int, typer.Option(help="Seed for splits, sampling and decoding.", min=SEED[0], max=SEED[1])
 ]
 MaxTokensOpt = Annotated[
-    int, typer.Option(help="Maximum tokens generated per call.", min=1, max=32768)
+    int,
+    typer.Option(help="Maximum tokens generated per call.", min=MAX_TOKENS[0], max=MAX_TOKENS[1]),
 ]
 NCtxOpt = Annotated[
-    int, typer.Option(help="Context window for embedded models.", min=128, max=1_048_576)
+    int, typer.Option(help="Context window for embedded models.", min=N_CTX[0], max=N_CTX[1])
 ]
 ScaleOpt = Annotated[
     float, typer.Option(help="Scale the report's analysis budgets.", min=0.01, max=100.0)
@@ -222,13 +233,20 @@ def optimize_cmd(
         str | None, typer.Option(help="Metric (default: the task's .meta.json metric, else auto).")
     ] = None,
     budget_calls: Annotated[
-        int, typer.Option(help="Hard cap on LM calls for the search.", min=20, max=10_000_000)
+        int,
+        typer.Option(
+            help="Hard cap on LM calls for the search.", min=BUDGET_CALLS[0], max=BUDGET_CALLS[1]
+        ),
     ] = 600,
     budget_tokens: Annotated[
-        int | None, typer.Option(help="Optional cap on tokens.", min=1, max=10**12)
+        int | None,
+        typer.Option(help="Optional cap on tokens.", min=BUDGET_TOKENS[0], max=BUDGET_TOKENS[1]),
     ] = None,
     max_shots: Annotated[
-        int, typer.Option(help="Largest number of exemplars searched.", min=0, max=16)
+        int,
+        typer.Option(
+            help="Largest number of exemplars searched.", min=MAX_SHOTS[0], max=MAX_SHOTS[1]
+        ),
     ] = 4,
     max_tokens: MaxTokensOpt = 64,
     seed: SeedOpt = 0,
@@ -243,13 +261,17 @@ def optimize_cmd(
     val_size: Annotated[
         int | None,
         typer.Option(
-            help="Validation examples (default: planned from the budget).", min=4, max=100_000
+            help="Validation examples (default: planned from the budget).",
+            min=VAL_SIZE[0],
+            max=VAL_SIZE[1],
         ),
     ] = None,
     confirm_size: Annotated[
         int | None,
         typer.Option(
-            help="Confirmation examples (default: planned from the budget).", min=0, max=100_000
+            help="Confirmation examples (default: planned from the budget).",
+            min=CONFIRM_SIZE[0],
+            max=CONFIRM_SIZE[1],
         ),
     ] = None,
     workers: Annotated[
@@ -266,8 +288,8 @@ def optimize_cmd(
         typer.Option(
             help="CPU threads per process for embedded models "
             "(default: all cores, divided among --workers).",
-            min=1,
-            max=1024,
+            min=THREADS[0],
+            max=THREADS[1],
         ),
     ] = None,
     worker: Annotated[
@@ -546,7 +568,8 @@ def run_cmd(
         bool, typer.Option(help="Print the model's whole completion instead of the answer.")
     ] = False,
     max_tokens: Annotated[
-        int | None, typer.Option(help="Maximum tokens to generate.", min=1, max=32768)
+        int | None,
+        typer.Option(help="Maximum tokens to generate.", min=MAX_TOKENS[0], max=MAX_TOKENS[1]),
     ] = None,
     n_ctx: NCtxOpt = 4096,
     cache: CacheOpt = None,
@@ -591,7 +614,9 @@ def _decoding_from(data: dict[str, object], where: Path) -> Decoding:
         )
     try:
         dec = Decoding(**raw)
-        if not (isinstance(dec.max_tokens, int) and 1 <= dec.max_tokens <= 32768):
+        if not (
+            isinstance(dec.max_tokens, int) and MAX_TOKENS[0] <= dec.max_tokens <= MAX_TOKENS[1]
+        ):
             raise ValueError(f"max_tokens {dec.max_tokens!r}")
         float(dec.temperature), float(dec.top_p), int(dec.seed)
     except (TypeError, ValueError) as exc:

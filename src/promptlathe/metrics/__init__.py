@@ -84,7 +84,7 @@ def get_metric(
                 f"{len(labels)}"
             )
         return LabelMetric(labels)
-    if ":" in key:
+    if is_code_metric(key):
         if not allow_code:
             raise PromptlatheError(
                 f"{source} names the Python function {key!r} as its metric; code runs only "
@@ -98,6 +98,11 @@ def get_metric(
         f"unknown metric {name!r}; choose one of {', '.join(METRIC_NAMES)} "
         "or give a Python function as module:function"
     )
+
+
+def is_code_metric(name: str | None) -> bool:
+    """Whether a metric name is a Python function (``module:function``), i.e. code."""
+    return bool(name) and ":" in str(name)
 
 
 def task_metric(
@@ -173,6 +178,7 @@ __all__ = [
     "TokenF1",
     "extract_answer",
     "get_metric",
+    "is_code_metric",
     "label_set_of",
     "metric_reason",
     "normalize",

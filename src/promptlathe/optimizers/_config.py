@@ -7,6 +7,17 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from promptlathe._limits import (
+    BUDGET_CALLS,
+    BUDGET_TOKENS,
+    CONFIRM_SIZE,
+    MAX_SHOTS,
+    MAX_TOKENS,
+    N_CTX,
+    SEED,
+    THREADS,
+    VAL_SIZE,
+)
 from promptlathe.errors import PromptlatheError
 from promptlathe.lms import DEFAULT_MODEL
 
@@ -79,17 +90,19 @@ class OptimizeConfig:
             raise PromptlatheError(f"--prescreen {self.prescreen!r} is not one of: mi")
         if self.sampler not in ("tpe", "random"):
             raise PromptlatheError(f"--sampler {self.sampler!r} is not one of tpe, random")
-        if not 0 <= self.max_shots <= 16:
-            raise PromptlatheError(f"--max-shots {self.max_shots} must be between 0 and 16")
+        if not MAX_SHOTS[0] <= self.max_shots <= MAX_SHOTS[1]:
+            raise PromptlatheError(
+                f"--max-shots {self.max_shots} must be between {MAX_SHOTS[0]} and {MAX_SHOTS[1]}"
+            )
         for name, value, lo, hi in (
-            ("--budget-calls", self.budget_calls, 20, 10_000_000),
-            ("--budget-tokens", self.budget_tokens, 1, 10**12),
-            ("--max-tokens", self.max_tokens, 1, 32768),
-            ("--seed", self.seed, 0, 2**32 - 1),
-            ("--n-ctx", self.n_ctx, 128, 1_048_576),
-            ("--val-size", self.val_size, 4, 100_000),
-            ("--confirm-size", self.confirm_size, 0, 100_000),
-            ("--threads", self.threads, 1, 1024),
+            ("--budget-calls", self.budget_calls, *BUDGET_CALLS),
+            ("--budget-tokens", self.budget_tokens, *BUDGET_TOKENS),
+            ("--max-tokens", self.max_tokens, *MAX_TOKENS),
+            ("--seed", self.seed, *SEED),
+            ("--n-ctx", self.n_ctx, *N_CTX),
+            ("--val-size", self.val_size, *VAL_SIZE),
+            ("--confirm-size", self.confirm_size, *CONFIRM_SIZE),
+            ("--threads", self.threads, *THREADS),
         ):
             if value is None:
                 continue

@@ -23,7 +23,7 @@ from promptlathe.errors import BudgetExhausted, ModelError, PromptlatheError
 from promptlathe.evaluator import Decoding, EvalResult, Evaluator
 from promptlathe.formats import format_space
 from promptlathe.lms import LM, MODELS, CachedLM, get_lm, is_installed
-from promptlathe.metrics import LabelMetric, metric_reason, task_metric
+from promptlathe.metrics import LabelMetric, is_code_metric, metric_reason, task_metric
 from promptlathe.optimizers._budget import Budget
 from promptlathe.optimizers._config import OptimizeConfig, Plan, make_plan
 from promptlathe.optimizers._exemplars import (
@@ -150,10 +150,6 @@ class OptimizeResult:
         }
 
 
-def _is_code(metric: str | None) -> bool:
-    return bool(metric) and ":" in str(metric)
-
-
 def _default_proposer(cfg: OptimizeConfig) -> str:
     if cfg.proposer_model:
         return cfg.proposer_model
@@ -230,7 +226,7 @@ class Optimization:
         )
         self.split, self.confirm, self.test = self._split(examples, test_examples)
         targets = [e.target for e in examples]
-        typed = cfg.metric if code_metric_ok or not _is_code(cfg.metric) else None
+        typed = cfg.metric if code_metric_ok or not is_code_metric(cfg.metric) else None
         self.metric = task_metric(
             typed,
             cfg.metric or self.meta.metric,
