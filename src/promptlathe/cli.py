@@ -27,7 +27,7 @@ from promptlathe._limits import (
     VAL_SIZE,
 )
 from promptlathe.errors import PromptlatheError
-from promptlathe.evaluator import Decoding, Evaluator
+from promptlathe.evaluator import Decoding, Evaluator, choose_decode
 from promptlathe.lms import DEFAULT_MODEL, MODELS, CachedLM, cache_dir, get_lm, is_installed
 from promptlathe.metrics import get_metric, task_metric
 from promptlathe.prompts import Exemplar, Format, Prompt, read_prompt_file
@@ -75,6 +75,51 @@ CacheOpt = Annotated[
     Path | None,
     typer.Option(help="SQLite file for the call cache (default: $PROMPTLATHE_HOME/cache.sqlite)."),
 ]
+
+
+DecodeOpt = Annotated[
+    str,
+    typer.Option(
+        help="auto: on a classification task with an embedded model, score each label and "
+        "answer with the most likely (one pass, no generation); generate; or labels (force it)."
+    ),
+]
+
+
+def _decode_labels(
+    decode: str,
+    scorer: object,
+    lm: CachedLM,
+    targets: list[str],
+    where: str,
+    prompt_data: dict[str, object] | None = None,
+    prompt_path: Path | None = None,
+) -> list[str] | None:
+    """The labels to score for ``--decode`` (``None``: generate). A prompt file saved by a
+    labels run keeps answering that way under ``auto``."""
+    if prompt_data is not None and decode == "auto" and prompt_data.get("decode") == "labels":
+        return _file_labels(prompt_data, prompt_path or Path("prompt"))
+    labels, _ = choose_decode(decode, scorer, lm, targets, where)  # type: ignore[arg-type]
+    return labels
+
+
+def _file_labels(data: dict[str, object], where: Path) -> list[str] | None:
+    """The labels a prompt file says to score (``decode: labels``), else ``None``."""
+    decode = data.get("decode", "generate")
+    if decode not in ("generate", "labels"):
+        raise PromptlatheError(f"{where}: field 'decode' must be 'generate' or 'labels'")
+    if decode == "generate":
+        return None
+    labels = data.get("decode_labels")
+    if not (
+        isinstance(labels, list)
+        and len(labels) >= 2
+        and all(isinstance(x, str) and x for x in labels)
+    ):
+        raise PromptlatheError(
+            f"{where}: field 'decode_labels' must be a list of at least 2 non-empty strings"
+        )
+    return labels
 
 
 def _open_lm(
@@ -157,6 +202,7 @@ def eval_cmd(
     input_field: Annotated[str, typer.Option(help="Input column name.")] = "input",
     target_field: Annotated[str, typer.Option(help="Target column name.")] = "target",
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    decode: DecodeOpt = "auto",
 ) -> None:
     """Evaluate one prompt on a task and report accuracy with a 95 % confidence interval."""
     if json_out is not None:
@@ -181,7 +227,16 @@ def eval_cmd(
         examples = examples[:limit]
     scorer = task_metric(metric, meta.metric, meta.path, [e.target for e in examples])
     lm = _open_lm(model, base_url, n_ctx, cache, retries)
-    evaluator = Evaluator(lm, scorer, Decoding(max_tokens=max_tokens, seed=seed))
+    labels = _decode_labels(
+        decode,
+        scorer,
+        lm,
+        [e.target for e in examples],
+        str(task),
+        read_prompt_file(prompt) if prompt else None,
+        prompt,
+    )
+    evaluator = Evaluator(lm, scorer, Decoding(max_tokens=max_tokens, seed=seed), labels=labels)
     with progress_bar(f"eval {task.name}", enabled=progress) as update:
         result = evaluator.evaluate(base, examples, progress=update)
     out_console.print(
@@ -195,6 +250,7 @@ def eval_cmd(
             "model_id": lm.model_id,
             "metric": scorer.name,
             "decoding": vars(evaluator.decoding),
+            "decode": evaluator.decode,
             "prompt": base.to_dict(),
             **result.to_dict(),
         }
@@ -313,6 +369,7 @@ def optimize_cmd(
     ] = True,
     analysis_scale: ScaleOpt = 1.0,
     progress: Annotated[bool, typer.Option(help="Show live progress.")] = True,
+    decode: DecodeOpt = "auto",
 ) -> None:
     """Search instructions, exemplars and formats for the best prompt within a call budget."""
     from promptlathe.optimizers import Optimization, OptimizeConfig
@@ -366,6 +423,7 @@ def optimize_cmd(
         val_size=val_size,
         confirm_size=confirm_size,
         prescreen=prescreen,
+        decode=decode,
     )
     display = OptimizeDisplay(budget_calls, enabled=progress)
     run = Optimization(cfg, resume=resume, callback=display)
@@ -503,6 +561,7 @@ def analyze_cmd(
     analysis_scale: ScaleOpt = 1.0,
     seed: SeedOpt = 0,
     cache: CacheOpt = None,
+    decode: DecodeOpt = "auto",
 ) -> None:
     """Run the trust analyses (significance, bound, format/order sensitivity) on any prompt."""
     from promptlathe.report import AnalysisSizes, analyze, build, write
@@ -513,8 +572,17 @@ def analyze_cmd(
     meta = read_meta(task)
     scorer = task_metric(metric, meta.metric, meta.path, [e.target for e in examples])
     lm = _open_lm(model, base_url, n_ctx, cache)
+    labels = _decode_labels(
+        decode,
+        scorer,
+        lm,
+        [e.target for e in examples],
+        str(task),
+        read_prompt_file(prompt),
+        prompt,
+    )
     evaluator = Evaluator(
-        lm, scorer, Decoding(max_tokens=max_tokens, seed=seed), lm.store, "analyze"
+        lm, scorer, Decoding(max_tokens=max_tokens, seed=seed), lm.store, "analyze", labels=labels
     )
     try:
         res = analyze(
@@ -591,9 +659,10 @@ def run_cmd(
         dec = Decoding(**{**vars(dec), "max_tokens": max_tokens})
     model_name = model or _model_from(data, prompt, base_url)
     texts = [ln.rstrip("\n") for ln in sys.stdin] if inputs == ["-"] else inputs
+    decode_labels = _file_labels(data, prompt)
     with _open_lm(model_name, base_url, n_ctx, cache) as lm:
-        evaluator = Evaluator(lm, scorer, dec)
-        gens = lm.generate([evaluator.request(p, t) for t in texts])
+        evaluator = Evaluator(lm, scorer, dec, labels=decode_labels)
+        gens = evaluator.answer(p, texts)
     for g in gens:
         typer.echo(g.text.strip() if raw else " ".join(scorer.extract(g.text).split()))
 

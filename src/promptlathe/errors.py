@@ -26,3 +26,7 @@ class PromptTooLongError(PromptlatheError):
 
 class BudgetExhausted(PromptlatheError):
     """The LM-call or token budget is spent; the caller should stop cleanly."""
+
+
+class CannotScoreError(ModelError, NotImplementedError):
+    """The backend cannot compute log-probabilities (so it cannot score labels or priors)."""

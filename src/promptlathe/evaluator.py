@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -9,7 +11,7 @@ from typing import Any
 
 from promptlathe._stats import wilson_interval
 from promptlathe.errors import PromptlatheError, PromptTooLongError
-from promptlathe.lms import LM, GenerationRequest, request_key
+from promptlathe.lms import LM, Generation, GenerationRequest, LabelRequest, request_key
 from promptlathe.metrics import Metric
 from promptlathe.prompts import Prompt
 from promptlathe.store import Store
@@ -112,6 +114,10 @@ class Evaluator:
             reused on the next evaluation of the same prompt and example.
         run: namespace for persisted records (model, metric and decoding are added to it).
         batch_size: requests handed to the backend at once (default: its ``max_batch``).
+        labels: score these labels after the prompt and answer with the most likely one,
+            instead of generating (classification tasks; the backend must score
+            log-probabilities). Outputs are then always exactly one label. Records and cache
+            entries of the two ways never mix.
     """
 
     def __init__(
@@ -122,14 +128,61 @@ class Evaluator:
         store: Store | None = None,
         run: str = "default",
         batch_size: int | None = None,
+        labels: Sequence[str] | None = None,
     ) -> None:
+        if labels is not None and not lm.can_score:
+            raise PromptlatheError(
+                "--decode labels needs a backend that scores log-probabilities; this one "
+                "cannot (use --decode generate)"
+            )
+        self.labels = list(labels) if labels is not None else None
         self.lm = lm
         self.metric = metric
         self.decoding = decoding or Decoding()
         self.store = store
         # Persisted records are only valid for the same model, metric and decoding.
         self.run = f"{run}|{lm.model_id}|{metric.name}|{self.decoding}"
+        if self.labels is not None:
+            blob = json.dumps(self.labels, ensure_ascii=False).encode()
+            self.run += f"|labels:{hashlib.sha256(blob).hexdigest()[:16]}"
         self.batch_size = batch_size or max(1, lm.max_batch)
+
+    @property
+    def decode(self) -> str:
+        """How answers are produced: ``"labels"`` (scored) or ``"generate"``."""
+        return "generate" if self.labels is None else "labels"
+
+    def label_request(self, prompt: Prompt, query: str) -> LabelRequest:
+        """The label-scoring request for ``query``: the same context as :meth:`request`, and
+        each label as the answer (after a space where a text prompt ends in a colon)."""
+        assert self.labels is not None
+        if prompt.format.mode == "completion":
+            text = prompt.render_text(query)
+            sep = "" if not text or text[-1].isspace() else " "
+            return LabelRequest.text(text, [sep + lab for lab in self.labels])
+        return LabelRequest.chat(prompt.render_messages(query), self.labels)
+
+    def answer(self, prompt: Prompt, queries: Sequence[str]) -> list[Generation]:
+        """The model's outputs for ``queries`` (generated, or the chosen labels)."""
+        if self.labels is None:
+            return self.lm.generate([self.request(prompt, q) for q in queries])
+        choices = self.lm.choose([self.label_request(prompt, q) for q in queries])
+        return [
+            Generation(
+                text=self.labels[c.index],
+                prompt_tokens=c.prompt_tokens,
+                completion_tokens=c.completion_tokens,
+                cached=c.cached,
+            )
+            for c in choices
+        ]
+
+    def _request_hash(self, prompt: Prompt, query: str) -> str:
+        if self.labels is None:
+            payload, kind = self.request(prompt, query).payload(), "generate"
+        else:
+            payload, kind = self.label_request(prompt, query).payload(), "labels"
+        return request_key(self.lm.model_id, kind, payload)[:16]
 
     def request(self, prompt: Prompt, query: str) -> GenerationRequest:
         d = self.decoding
@@ -183,19 +236,18 @@ class Evaluator:
             progress(finished, total)
         for start in range(0, len(todo), self.batch_size):
             batch = todo[start : start + self.batch_size]
-            reqs = [self.request(prompt, ex.input) for ex in batch]
             try:
-                gens = self.lm.generate(reqs)
+                gens = self.answer(prompt, [ex.input for ex in batch])
             except PromptTooLongError as exc:
                 ids = ", ".join(ex.id for ex in batch[:3])
                 raise PromptTooLongError(f"example {ids}: {exc}") from None
-            for ex, req, gen in zip(batch, reqs, gens, strict=True):
+            for ex, gen in zip(batch, gens, strict=True):
                 answer, score = self.metric(gen.text, ex.targets)
                 rec = Record(
                     example_id=ex.id,
                     input=ex.input,
                     prompt_hash=phash,
-                    request_hash=request_key(self.lm.model_id, "generate", req.payload())[:16],
+                    request_hash=self._request_hash(prompt, ex.input),
                     output=gen.text,
                     answer=answer,
                     targets=list(ex.targets),
@@ -220,3 +272,48 @@ class Evaluator:
         result.records = [done[ex.id] for ex in examples]
         result.wall_seconds = time.perf_counter() - t0
         return result
+
+
+DECODE_MODES = ("auto", "generate", "labels")
+
+
+def choose_decode(
+    decode: str, metric: Metric, lm: LM, targets: Sequence[str], where: str = "the task"
+) -> tuple[list[str] | None, str]:
+    """The labels to score (``None``: generate answers) for ``--decode``, and why, in words.
+
+    ``auto`` scores labels when the metric reads answers as labels (a classification task)
+    and the backend scores them in one pass (embedded models); ``labels`` insists and fails
+    with one line where it cannot apply.
+    """
+    from promptlathe.metrics import LabelMetric, label_set_of
+
+    if decode not in DECODE_MODES:
+        raise PromptlatheError(f"--decode {decode!r} is not one of {', '.join(DECODE_MODES)}")
+    if decode == "generate":
+        return None, "generated (--decode generate)"
+    labels = metric.labels if isinstance(metric, LabelMetric) else None
+    if decode == "auto":
+        if labels is None:
+            return None, "generated (not a classification task)"
+        if not lm.labels_in_one_pass:
+            return None, (
+                "generated (the server scores labels one call each; --decode labels forces it)"
+            )
+        return labels, (
+            f"the most likely of {len(labels)} labels, scored in one pass instead of "
+            "generated (--decode auto: a classification task on an embedded model)"
+        )
+    labels = labels or label_set_of(list(targets))
+    if labels is None:
+        n = len({t.strip() for t in targets})
+        raise PromptlatheError(
+            f"--decode labels needs a classification task (2 to 20 distinct targets, each "
+            f"seen at least twice); {where} has {n} distinct targets"
+        )
+    if not lm.can_score:
+        raise PromptlatheError(
+            "--decode labels needs a backend that scores log-probabilities; this one cannot "
+            "(use --decode generate)"
+        )
+    return labels, f"the most likely of {len(labels)} labels (--decode labels)"

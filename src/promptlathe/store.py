@@ -198,6 +198,8 @@ class Store:
                 "SELECT COALESCE(SUM(CASE kind"
                 " WHEN 'generate' THEN json_extract(response, '$.prompt_tokens')"
                 " + json_extract(response, '$.completion_tokens')"
+                " WHEN 'labels' THEN json_extract(response, '$.prompt_tokens')"
+                " + json_extract(response, '$.completion_tokens')"
                 " ELSE COALESCE(json_extract(response, '$.n_tokens'), 0) END), 0)"
                 " FROM calls"
             ).fetchone()

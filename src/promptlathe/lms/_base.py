@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from promptlathe.errors import CannotScoreError
+
 Message = dict[str, str]
 FrozenMessages = tuple[tuple[tuple[str, str], ...], ...]
 
@@ -94,6 +96,56 @@ class ScoreRequest:
         return d
 
 
+@dataclass(frozen=True)
+class LabelRequest:
+    """Which of ``labels`` the model most likely writes after a context (chat or text).
+
+    The answer is the label with the highest summed log-probability (an exact argmax, not a
+    sample). When one label's tokens begin another's ("no" / "no way"), the end of the answer
+    is scored too, so the shorter label is not favoured just for being shorter.
+    """
+
+    labels: tuple[str, ...]
+    messages: FrozenMessages | None = None
+    prompt: str | None = None
+
+    @classmethod
+    def chat(cls, messages: Sequence[Message], labels: Sequence[str]) -> LabelRequest:
+        return cls(labels=tuple(labels), messages=_freeze(messages))
+
+    @classmethod
+    def text(cls, prompt: str, labels: Sequence[str]) -> LabelRequest:
+        return cls(labels=tuple(labels), prompt=prompt)
+
+    @property
+    def chat_messages(self) -> list[Message]:
+        return _thaw(self.messages)
+
+    def payload(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["messages"] = self.chat_messages if self.messages is not None else None
+        d["labels"] = list(self.labels)
+        return d
+
+
+@dataclass
+class LabelChoice:
+    """The chosen label of a :class:`LabelRequest`.
+
+    Attributes:
+        index: position of the chosen label in the request's ``labels``.
+        logprobs: per label, its summed log-probability, or ``None`` where the search proved
+            without computing it that the label cannot win.
+        prompt_tokens: context tokens; ``completion_tokens``: label tokens evaluated.
+    """
+
+    index: int
+    logprobs: list[float | None]
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached: bool = False
+
+
 @dataclass
 class Generation:
     """A model output with its token counts. ``cached`` is set when served from the cache."""
@@ -143,6 +195,12 @@ class PartialBatchError(Exception):
         self.cause = cause
 
 
+def label_continuations(labels: Sequence[str]) -> list[tuple[str, bool]]:
+    """Each label with whether its end must be scored: yes when it begins another label
+    (by characters, a cheap stand-in for tokens in the generic path)."""
+    return [(lab, any(o != lab and o.startswith(lab) for o in labels)) for lab in labels]
+
+
 def request_key(model_id: str, kind: str, payload: dict[str, Any]) -> str:
     """Cache key: sha256 over model id, call kind and the canonical request JSON."""
     blob = json.dumps([model_id, kind, payload], sort_keys=True, ensure_ascii=False)
@@ -160,6 +218,11 @@ class LM(ABC):
     model_id: str = "lm"
     context_window: int = 4096
     max_batch: int = 1
+    can_score: bool = False
+    """Whether :meth:`score` and :meth:`choose` work (log-probabilities are available)."""
+    labels_in_one_pass: bool = False
+    """Whether :meth:`choose` costs about one pass over the prompt (so scoring labels is
+    cheaper than generating an answer); otherwise it costs a scoring call per label."""
 
     @abstractmethod
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
@@ -167,7 +230,32 @@ class LM(ABC):
 
     def score(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
         """Log-probabilities of continuations. Backends that cannot score raise."""
-        raise NotImplementedError(f"{type(self).__name__} cannot score log-probabilities")
+        raise CannotScoreError(f"{type(self).__name__} cannot score log-probabilities")
+
+    def choose(self, requests: Sequence[LabelRequest]) -> list[LabelChoice]:
+        """The most likely label of each request. This default scores every label with
+        :meth:`score`; backends with direct access to the logits do it in one pass."""
+        out = []
+        for r in requests:
+            conts = label_continuations(r.labels)
+            scored = self.score(
+                [
+                    ScoreRequest(
+                        continuation=c, messages=r.messages, prompt=r.prompt, end_of_text=eot
+                    )
+                    for c, eot in conts
+                ]
+            )
+            lps: list[float | None] = [s.logprob for s in scored]
+            best = max(range(len(lps)), key=lambda i: (lps[i], -i))
+            out.append(
+                LabelChoice(
+                    index=best,
+                    logprobs=lps,
+                    completion_tokens=sum(s.n_tokens for s in scored),
+                )
+            )
+        return out
 
     @abstractmethod
     def count_tokens(self, text: str) -> int:

@@ -9,6 +9,8 @@ from promptlathe.lms._base import (
     LM,
     Generation,
     GenerationRequest,
+    LabelChoice,
+    LabelRequest,
     LMStats,
     PartialBatchError,
     ScoreRequest,
@@ -55,6 +57,8 @@ class CachedLM(LM):
         self.model_id = inner.model_id
         self.context_window = inner.context_window
         self.max_batch = inner.max_batch
+        self.can_score = inner.can_score
+        self.labels_in_one_pass = inner.labels_in_one_pass
         self.stats = LMStats()
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
@@ -146,6 +150,33 @@ class CachedLM(LM):
             )
             self.stats.calls += 1
             self.stats.prompt_tokens += out.n_tokens
+            results.append(out)
+        return results
+
+    def choose(self, requests: Sequence[LabelRequest]) -> list[LabelChoice]:
+        """Label choices, cached under their own kind ("labels"): they never serve, or are
+        served by, generations."""
+        results: list[LabelChoice] = []
+        for r in requests:
+            key = request_key(self.model_id, "labels", r.payload())
+            hit = self.store.get_call(key)
+            if hit is not None:
+                results.append(LabelChoice(**{**hit, "cached": True}))
+                self.stats.cache_hits += 1
+                continue
+            if self.guard:
+                self.guard(1)
+            try:
+                (out,) = self.inner.choose([r])
+            except BaseException:
+                self._give_back(1)
+                raise
+            rec = asdict(out)
+            rec.pop("cached")
+            self.store.put_call(key, self.model_id, "labels", r.payload(), rec, self.charge_to)
+            self.stats.calls += 1
+            self.stats.prompt_tokens += out.prompt_tokens
+            self.stats.completion_tokens += out.completion_tokens
             results.append(out)
         return results
 

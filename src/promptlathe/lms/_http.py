@@ -120,6 +120,8 @@ class OpenAICompatLM(LM):
         ModelError: the URL is not http(s), or the API key holds whitespace.
     """
 
+    can_score = True  # through /completions with echo and logprobs, where the server has it
+
     def __init__(
         self,
         base_url: str,

@@ -26,6 +26,8 @@ from promptlathe.lms._base import (
     LM,
     Generation,
     GenerationRequest,
+    LabelChoice,
+    LabelRequest,
     LMStats,
     Message,
     ScoreRequest,
@@ -42,6 +44,13 @@ def _import_llama() -> Any:
         ) from None
     return llama_cpp
 
+
+MIN_DRAFT = 4
+"""Shorter drafts are not worth a batch: on CPU a batch of 2 tokens costs about 2.5 single
+steps, one of 16 about 5.5 (measured on qwen2.5-coder-0.5b, 2 cores)."""
+
+NEAR_TIE = 0.5
+"""Logit gap under which a drafted position is recomputed alone (see ``_generate_greedy``)."""
 
 CACHE_SALT = "v2"
 """Bumped when the way outputs are produced changes, so old cache entries are not reused."""
@@ -69,7 +78,18 @@ class LlamaCppLM(LM):
             ``False`` recomputes every prompt from scratch (for benchmarking the difference).
         score_ctx: context size of the separate log-probability scorer (created on first use;
             it keeps logits for every position, which costs ``score_ctx * vocab * 4`` bytes).
+        prompt_lookup: greedy requests draft up to ``draft_tokens`` tokens by finding the last
+            few generated tokens earlier in the prompt (or output) and proposing what followed
+            there; the model checks a whole draft in one batch and keeps the tokens it would
+            have produced itself. Off by default: on CPU a batch costs far more than one
+            token (2 tokens ~2.5 steps, 16 ~5.5, mostly the output layer over a 150k-token
+            vocabulary), so it pays only when long drafts are accepted; and where the top two
+            tokens are nearly tied, batch and single-token numerics can pick differently
+            (``bench/evaluator.py`` measures both).
     """
+
+    can_score = True
+    labels_in_one_pass = True
 
     def __init__(
         self,
@@ -79,6 +99,8 @@ class LlamaCppLM(LM):
         n_threads: int | None = None,
         prefix_reuse: bool = True,
         score_ctx: int = 2048,
+        prompt_lookup: bool = False,
+        draft_tokens: int = 16,
         verbose: bool = False,
     ) -> None:
         llama_cpp = _import_llama()
@@ -93,6 +115,8 @@ class LlamaCppLM(LM):
         self.n_threads = n_threads or os.cpu_count() or 2
         self.prefix_reuse = prefix_reuse
         self.score_ctx = score_ctx
+        self.prompt_lookup = prompt_lookup
+        self.draft_tokens = draft_tokens
         self.verbose = verbose
         try:
             self._llm = llama_cpp.Llama(
@@ -170,6 +194,12 @@ class LlamaCppLM(LM):
                 f"{self.context_window} of {self.name}; use fewer or shorter exemplars, or a "
                 "larger --n-ctx"
             )
+        if r.temperature == 0 and self.prompt_lookup:
+            gen = self._generate_greedy(r, tokens)
+            self.stats.calls += 1
+            self.stats.prompt_tokens += gen.prompt_tokens
+            self.stats.completion_tokens += gen.completion_tokens
+            return gen
         if not self.prefix_reuse:
             self._llm.reset()
         out = self._llm.create_completion(
@@ -192,6 +222,176 @@ class LlamaCppLM(LM):
         self.stats.prompt_tokens += gen.prompt_tokens
         self.stats.completion_tokens += gen.completion_tokens
         return gen
+
+    # ---- evaluation at the KV-cache level -------------------------------------------------
+    def _feed(self, tokens: list[int]) -> None:
+        """Bring the KV state to ``tokens``, evaluating only what follows the longest common
+        prefix with the current state; the logits after the last token are then row -1."""
+        llm = self._llm
+        if not self.prefix_reuse:
+            llm.reset()
+        n = llm.longest_token_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens)
+        llm.n_tokens = min(n, len(tokens) - 1)  # re-evaluate at least one token for logits
+        llm.eval(tokens[llm.n_tokens :])
+
+    def _row(self, i: int) -> np.ndarray:
+        ptr = self._llm._ctx.get_logits_ith(i)
+        return np.ctypeslib.as_array(ptr, shape=(self._llm.n_vocab(),))
+
+    def _decode_rows(self, tokens: list[int]) -> np.ndarray:
+        """Evaluate ``tokens`` after the current state in one batch; the logits after each."""
+        llm = self._llm
+        n_past = llm.n_tokens
+        llm._ctx.kv_cache_seq_rm(-1, n_past, -1)
+        b = llm._batch.batch
+        b.n_tokens = len(tokens)
+        for i, t in enumerate(tokens):
+            b.token[i] = t
+            b.pos[i] = n_past + i
+            b.seq_id[i][0] = 0
+            b.n_seq_id[i] = 1
+            b.logits[i] = True
+        llm._ctx.decode(llm._batch)
+        llm.input_ids[n_past : n_past + len(tokens)] = tokens
+        llm.n_tokens = n_past + len(tokens)
+        return np.stack([self._row(i) for i in range(len(tokens))])
+
+    def _is_end(self, token: int) -> bool:
+        return bool(_import_llama().llama_vocab_is_eog(self._llm._model.vocab, token))
+
+    # ---- greedy decoding with prompt-lookup drafts ------------------------------------------
+    def _generate_greedy(self, r: GenerationRequest, tokens: list[int]) -> Generation:
+        """Greedy decoding, checking drafted tokens in one batch (see ``prompt_lookup``)."""
+        llm = self._llm
+        self._feed(tokens)
+        nxt = int(np.argmax(self._row(-1)))
+        history = list(tokens)
+        out: list[int] = []
+        stops = [s for s in r.stop if s]
+
+        def finished() -> tuple[str, str] | None:
+            text = llm.detokenize(out).decode("utf-8", errors="ignore")
+            cut = [text.find(s) for s in stops if s in text]
+            if cut:
+                return text[: min(cut)], "stop"
+            if len(out) >= r.max_tokens:
+                return text, "length"
+            return None
+
+        while True:
+            if self._is_end(nxt):
+                done = (llm.detokenize(out).decode("utf-8", errors="ignore"), "stop")
+                break
+            out.append(nxt)
+            history.append(nxt)
+            done = finished()
+            if done:
+                break
+            draft = _lookup(history, min(self.draft_tokens, r.max_tokens - len(out)))
+            if len(draft) < MIN_DRAFT or len(history) + len(draft) >= self.context_window:
+                draft = []
+            fed = [nxt, *draft]
+            n_past = llm.n_tokens
+            rows = self._decode_rows(fed)
+            preds = [int(x) for x in rows.argmax(axis=1)]
+            n_ok = 0
+            while n_ok < len(draft) and preds[n_ok] == draft[n_ok]:
+                n_ok += 1
+            if draft:
+                # A batch computes logits with other kernels than one token does; where the
+                # top two are nearly tied that can flip the choice, so such a position is
+                # recomputed alone, as plain decoding would.
+                top2 = np.partition(rows[: n_ok + 1], -2, axis=1)[:, -2:]
+                close = np.flatnonzero(top2[:, 1] - top2[:, 0] < NEAR_TIE)
+                if close.size:
+                    n_ok = int(close[0])
+                    llm.n_tokens = n_past + n_ok
+                    preds[n_ok] = int(np.argmax(self._decode_rows([fed[n_ok]])[0]))
+            llm.n_tokens = n_past + 1 + n_ok  # forget the rejected draft tokens
+            done = None
+            for t in draft[:n_ok]:
+                if self._is_end(t):
+                    done = (llm.detokenize(out).decode("utf-8", errors="ignore"), "stop")
+                    break
+                out.append(t)
+                history.append(t)
+                done = finished()
+                if done:
+                    break
+            if done:
+                break
+            nxt = preds[n_ok]
+        text, reason = done
+        return Generation(
+            text=text,
+            prompt_tokens=len(tokens),
+            completion_tokens=len(out),
+            finish_reason=reason,
+        )
+
+    # ---- label choice ----------------------------------------------------------------------
+    def choose(self, requests: Sequence[LabelRequest]) -> list[LabelChoice]:
+        return [self._choose_one(r) for r in requests]
+
+    def _choose_one(self, r: LabelRequest) -> LabelChoice:
+        """The exact argmax over labels of their summed log-probability, in one pass over the
+        prompt: the first token's log-probability (read off the prompt's last position) bounds
+        each label's total from above, so labels are scored best bound first, each in one
+        batch, until the best total beats every remaining bound."""
+        text = self.render_chat(r.chat_messages) if r.messages is not None else (r.prompt or "")
+        tokens = self._tokens(text)
+        seqs = self._label_tokens(r)
+        if len(tokens) + max(len(s) for s in seqs) > self.context_window:
+            raise PromptTooLongError(
+                f"prompt is {len(tokens)} tokens + its longest label > context window "
+                f"{self.context_window} of {self.name}; use fewer or shorter exemplars, or a "
+                "larger --n-ctx"
+            )
+        self._feed(tokens)
+        base = self._llm.n_tokens
+        first = _log_softmax(self._row(-1))
+        bound = [float(first[s[0]]) for s in seqs]
+        exact: list[float | None] = [None] * len(seqs)
+        evaluated = 0
+        while True:
+            i = max(
+                range(len(seqs)),
+                key=lambda k: (exact[k] if exact[k] is not None else bound[k], -k),
+            )
+            if exact[i] is not None:
+                break
+            if len(seqs[i]) == 1:
+                exact[i] = bound[i]
+                break
+            self._llm.n_tokens = base
+            rows = self._decode_rows(list(seqs[i][:-1]))
+            evaluated += len(seqs[i]) - 1
+            lps = [float(_log_softmax(row)[t]) for row, t in zip(rows, seqs[i][1:], strict=True)]
+            exact[i] = bound[i] + sum(lps)
+        self._llm.n_tokens = base
+        self.stats.calls += 1
+        self.stats.prompt_tokens += len(tokens)
+        self.stats.completion_tokens += evaluated
+        return LabelChoice(
+            index=i, logprobs=exact, prompt_tokens=len(tokens), completion_tokens=evaluated
+        )
+
+    def _label_tokens(self, r: LabelRequest) -> list[tuple[int, ...]]:
+        """Each label's tokens; with the end of the answer (end of turn in chat, a newline in
+        text) when its tokens begin another label's."""
+        end = (
+            [self._llm.token_eos()]
+            if r.messages is not None
+            else self._llm.tokenize(b"\n", add_bos=False, special=False)
+        )
+        seqs = [
+            tuple(self._llm.tokenize(lab.encode("utf-8"), add_bos=False, special=False))
+            for lab in r.labels
+        ]
+        return [
+            s + tuple(end) if not s or any(o != s and o[: len(s)] == s for o in seqs) else s
+            for s in seqs
+        ]
 
     def score(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
         return [self._score_one(r) for r in requests]
@@ -252,3 +452,23 @@ class LlamaCppLM(LM):
                     llm.close()
         self._scorer = None
         _LIVE.discard(self)
+
+
+def _log_softmax(row: np.ndarray) -> np.ndarray:
+    x = np.asarray(row, dtype=np.float64)
+    m = x.max()
+    return x - (m + np.log(np.exp(x - m).sum()))
+
+
+def _lookup(history: list[int], k: int, max_ngram: int = 3, min_ngram: int = 2) -> list[int]:
+    """Up to ``k`` tokens that followed the latest earlier occurrence of the longest n-gram
+    (``max_ngram`` down to ``min_ngram``) that ends ``history``; empty when there is none."""
+    if k <= 0:
+        return []
+    n_hist = len(history)
+    for n in range(min(max_ngram, n_hist - 1), min_ngram - 1, -1):
+        tail = history[n_hist - n :]
+        for start in range(n_hist - n - 1, -1, -1):
+            if history[start : start + n] == tail:
+                return history[start + n : start + n + k]
+    return []

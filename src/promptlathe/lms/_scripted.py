@@ -24,6 +24,8 @@ class ScriptedLM(LM):
         scorer: ``scorer(request) -> logprob``; defaults to ``-len(continuation)``.
     """
 
+    can_score = True
+
     def __init__(
         self,
         respond: Callable[[GenerationRequest], str] | None = None,

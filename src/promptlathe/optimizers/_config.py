@@ -19,6 +19,7 @@ from promptlathe._limits import (
     VAL_SIZE,
 )
 from promptlathe.errors import PromptlatheError
+from promptlathe.evaluator import DECODE_MODES
 from promptlathe.lms import DEFAULT_MODEL
 
 
@@ -55,6 +56,8 @@ class OptimizeConfig:
             lowest label-free mutual information before any labeled evaluation
             (classification tasks only).
         val_size / confirm_size: override the planned split sizes.
+        decode: ``"auto"`` (score the labels of a classification task on an embedded model,
+            else generate), ``"generate"`` or ``"labels"`` (see :func:`choose_decode`).
     """
 
     task: str
@@ -80,6 +83,7 @@ class OptimizeConfig:
     val_size: int | None = None
     confirm_size: int | None = None
     prescreen: str | None = None
+    decode: str = "auto"
 
     def __post_init__(self) -> None:
         if self.base_url:
@@ -88,6 +92,10 @@ class OptimizeConfig:
             split_credentials(self.base_url)  # a malformed URL fails here, before any work
         if self.prescreen not in (None, "mi"):
             raise PromptlatheError(f"--prescreen {self.prescreen!r} is not one of: mi")
+        if self.decode not in DECODE_MODES:
+            raise PromptlatheError(
+                f"--decode {self.decode!r} is not one of {', '.join(DECODE_MODES)}"
+            )
         if self.sampler not in ("tpe", "random"):
             raise PromptlatheError(f"--sampler {self.sampler!r} is not one of tpe, random")
         if not MAX_SHOTS[0] <= self.max_shots <= MAX_SHOTS[1]:
@@ -146,6 +154,8 @@ class OptimizeConfig:
                 + (f" (unknown fields {extra})" if extra else "")
                 + "; start a new run with another --out"
             )
+        # Runs saved before --decode existed generated their answers.
+        data.setdefault("decode", "generate")
         try:
             return cls(**data)
         except TypeError as exc:

@@ -20,7 +20,7 @@ from promptlathe._hashing import sha256_file
 from promptlathe._stats import wilson_interval
 from promptlathe.analysis import Baselines, label_set, screen_by_mi, trivial_baselines
 from promptlathe.errors import BudgetExhausted, ModelError, PromptlatheError
-from promptlathe.evaluator import Decoding, EvalResult, Evaluator
+from promptlathe.evaluator import Decoding, EvalResult, Evaluator, choose_decode
 from promptlathe.formats import format_space
 from promptlathe.lms import LM, MODELS, CachedLM, get_lm, is_installed
 from promptlathe.metrics import LabelMetric, is_code_metric, metric_reason, task_metric
@@ -260,8 +260,15 @@ class Optimization:
         if proposer_lm is None and (lm is not None or self.proposer_name == cfg.model):
             self._proposer_lm = self.task_lm
         self.decoding = Decoding(max_tokens=cfg.max_tokens, seed=cfg.seed)
-        self.evaluator = Evaluator(self.task_lm, self.metric, self.decoding, self.store, "opt")
-        self.test_evaluator = Evaluator(self.free_lm, self.metric, self.decoding, self.store, "opt")
+        self.decode_labels, self.decode_reason = choose_decode(
+            cfg.decode, self.metric, inner, [e.target for e in self.split.train], cfg.task
+        )
+        self.evaluator = Evaluator(
+            self.task_lm, self.metric, self.decoding, self.store, "opt", labels=self.decode_labels
+        )
+        self.test_evaluator = Evaluator(
+            self.free_lm, self.metric, self.decoding, self.store, "opt", labels=self.decode_labels
+        )
         self.seed_prompt = (
             Prompt.load(cfg.seed_prompt) if cfg.seed_prompt else Prompt(instruction=cfg.instruction)
         )
@@ -302,6 +309,7 @@ class Optimization:
         """What the run will do and spend, every model call counted, for printing first."""
         lines = [f"metric: {self.metric.name} ({self.metric_reason})"]
         lines.append(f"proposer: {self.proposer_name} ({self.proposer_reason()})")
+        lines.append(f"answers: {self.decode_reason}")
         lines += self.plan.describe()
         test = 2 * self.plan.n_test
         total = self.plan.budget + test + (analysis_calls or 0)
@@ -815,6 +823,11 @@ class Optimization:
             "base_url": self.cfg.to_dict()["base_url"],
             "metric": self.metric.name,
             **({"labels": self.metric.labels} if isinstance(self.metric, LabelMetric) else {}),
+            **(
+                {"decode": "labels", "decode_labels": self.decode_labels}
+                if self.decode_labels is not None
+                else {}
+            ),
             "decoding": asdict(self.decoding),
             "scores": {
                 "val": result.best.val,
