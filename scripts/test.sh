@@ -17,5 +17,13 @@ if ! command -v chromium >/dev/null 2>&1; then
         echo "chromium is needed for tests/test_report_browser.py: sudo apt-get install chromium" >&2
     fi
 fi
+# The store tests run a real PostgreSQL server on 127.0.0.1 (Debian package).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    else
+        echo "postgresql is needed for the PostgreSQL store tests: sudo apt-get install postgresql" >&2
+    fi
+fi
 ruff check src tests bench
 python -m pytest -q "$@"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -47,3 +48,18 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 600)
         timeout=timeout,
         env={**os.environ, "COLUMNS": "200", **(env or {})},
     )
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL server on 127.0.0.1 for the session (scripts/test.sh installs it)."""
+    pytest.importorskip("psycopg", reason="pip install 'promptlathe[postgres]'")
+    from tests.postgres import postgres_server
+
+    try:
+        with postgres_server() as url:
+            yield url
+    except RuntimeError as exc:
+        if "not installed" in str(exc) and os.geteuid() != 0:  # scripts/test.sh installs it as root
+            pytest.skip(str(exc))
+        raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sqlite3
 
 import pytest
 
@@ -76,7 +77,8 @@ def test_label_choices_are_cached_apart_from_generations(tmp_path) -> None:
     r_lab = lab.evaluate(prompt, exs)
     assert r_gen.calls == 6 and r_lab.calls == 6 and r_lab.cache_hits == 0
     assert {r.request_hash for r in r_gen.records}.isdisjoint(r.request_hash for r in r_lab.records)
-    kinds = dict(store._conn.execute("SELECT kind, COUNT(*) FROM calls GROUP BY kind").fetchall())
+    with sqlite3.connect(tmp_path / "c.sqlite") as conn:
+        kinds = dict(conn.execute("SELECT kind, COUNT(*) FROM calls GROUP BY kind").fetchall())
     assert kinds == {"generate": 6, "labels": 6}
     # Again: every choice comes from the cache, with the same answers.
     n_scores = len(inner.score_calls)

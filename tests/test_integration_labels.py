@@ -125,3 +125,31 @@ def test_prompt_lookup_agrees_with_plain_greedy_decoding(
             lm.close()
     same = sum(a == b for a, b in zip(outs[False], outs[True], strict=True))
     assert same >= 8, list(zip(outs[False], outs[True], strict=True))
+
+
+def test_optimize_scores_labels_end_to_end_and_run_reproduces(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """A classification task on an embedded model is optimized with label scoring (auto);
+    the saved prompt says so, and ``run`` answers exactly as the test evaluation did."""
+    out = tmp_path / "run"
+    r = run_cli(
+        "optimize",
+        "--task", str(shared_data / "ape" / "word_in_context.train.jsonl"),
+        "--test", str(shared_data / "ape" / "word_in_context.test.jsonl"),
+        "--model", TEST_MODEL, "--proposer-model", TEST_MODEL,
+        "--budget-calls", "120", "--val-size", "8", "--confirm-size", "4",
+        "--max-shots", "2", "--no-report", "--no-progress", "--out", str(out),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "answers: the most likely of 2 labels" in r.stderr
+    best = json.loads((out / "best_prompt.json").read_text())
+    assert best["decode"] == "labels"
+    assert sorted(best["decode_labels"]) == ["not the same", "same"]
+    winner = json.loads((out / "test_records.json").read_text())["winner"]
+    assert {rec["output"] for rec in winner} <= {"same", "not the same"}
+    inputs = [rec["input"] for rec in winner[:4]]
+    ran = run_cli("run", "--prompt", str(out / "best_prompt.json"), "--model", TEST_MODEL,
+                  "--cache", str(tmp_path / "c.sqlite"), *inputs)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.splitlines() == [rec["output"] for rec in winner[:4]]

@@ -36,7 +36,7 @@ from promptlathe.store import Store
 from promptlathe.tasks import Example, Fields, load_examples, read_meta
 
 if TYPE_CHECKING:
-    from promptlathe.optimizers import Optimization
+    from promptlathe.optimizers import Optimization, OptimizeConfig
 
 app = typer.Typer(
     add_completion=False,
@@ -309,7 +309,11 @@ def optimize_cmd(
     out: Annotated[Path | None, typer.Option(help="Run directory (default: runs/<task>).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out.")] = False,
     storage: Annotated[
-        str | None, typer.Option(help="Optuna storage URL (default: SQLite in the run directory).")
+        str | None,
+        typer.Option(
+            help="Database for the study; a PostgreSQL URL also holds the budget and call cache, "
+            "so workers on several machines share them (default: SQLite in the run directory)."
+        ),
     ] = None,
     study: Annotated[str, typer.Option(help="Optuna study name prefix.")] = "promptlathe",
     sampler: Annotated[str, typer.Option(help="tpe or random.")] = "tpe",
@@ -378,10 +382,7 @@ def optimize_cmd(
     if worker:
         if out is None:
             raise PromptlatheError("--worker needs --out (the run directory to join)")
-        cfg_path = out / "config.json"
-        if not cfg_path.is_file():
-            raise PromptlatheError(f"{cfg_path}: no run to join; start the main process first")
-        wcfg = replace(OptimizeConfig.load(cfg_path), out=str(out))
+        wcfg = _worker_config(out, storage, study)
         if threads:
             wcfg.threads = threads
         if storage:
@@ -461,6 +462,36 @@ def optimize_cmd(
 
 
 Worker = tuple[subprocess.Popen[bytes], Path]
+
+
+def _worker_config(out: Path, storage: str | None, study: str) -> OptimizeConfig:
+    """The settings of the run a worker joins: the run directory's config.json, or (on
+    another machine) the copy the main process left in the shared --storage database."""
+    from promptlathe.optimizers import OptimizeConfig
+    from promptlathe.store import Store, is_server_url
+
+    cfg_path = out / "config.json"
+    if cfg_path.is_file():
+        return replace(OptimizeConfig.load(cfg_path), out=str(out))
+    if not is_server_url(storage):
+        raise PromptlatheError(
+            f"{cfg_path}: no run to join; start the main process first (a worker on another "
+            "machine joins through a database server: the same --storage and --study)"
+        )
+    assert storage is not None
+    store = Store(storage, namespace=f"{study}/")
+    try:
+        doc = store.get_document("config")
+    finally:
+        store.close()
+    if doc is None:
+        raise PromptlatheError(
+            f"--study {study}: no such run in the --storage database; start the main process "
+            "first with the same --storage and --study"
+        )
+    return replace(
+        OptimizeConfig.from_dict(doc, f"run {study!r} in --storage"), out=str(out), storage=storage
+    )
 
 
 def _spawn_workers(

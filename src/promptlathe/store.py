@@ -1,87 +1,193 @@
-"""SQLite persistence: every LM call as it completes, and evaluation records.
+"""Persistence through SQLAlchemy: every LM call as it completes, evaluation records, budgets.
 
-One file holds two tables. ``calls`` is the cache (key = model id + exact request + decoding
-parameters). ``records`` keeps each scored example of each evaluation, so a killed run loses
-nothing and a report can be rebuilt from disk. WAL mode lets several processes share the file.
+By default a SQLite file in the run directory holds it all (WAL mode, so the processes of one
+machine share it). Given a server URL (``postgresql://...``), one database holds it for every
+machine of a run, beside the Optuna study: budgets are reserved atomically there, so machines
+never overspend, and a call one machine made is served from the cache to the others.
+
+Tables: ``calls`` is the cache (key = model id + exact request + decoding parameters);
+``records`` keeps each scored example of each evaluation, so a killed run loses nothing and a
+report can be rebuilt; ``budgets`` and ``charges`` count and justify paid calls; ``documents``
+holds a run's shared state (its settings and candidates) for workers on other machines.
+Records, budgets and documents live under a ``namespace`` (the run's study name on a shared
+server); cached calls are shared by every run, since they are keyed by content.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+
 from promptlathe.errors import PromptlatheError
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS calls (
-    key TEXT PRIMARY KEY,
-    model_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    request TEXT NOT NULL,
-    response TEXT NOT NULL,
-    created REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS records (
-    run TEXT NOT NULL,
-    prompt_hash TEXT NOT NULL,
-    example_id TEXT NOT NULL,
-    record TEXT NOT NULL,
-    created REAL NOT NULL,
-    PRIMARY KEY (run, prompt_hash, example_id)
-);
-CREATE TABLE IF NOT EXISTS budgets (
-    name TEXT PRIMARY KEY,
-    used INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS charges (
-    name TEXT NOT NULL,
-    key TEXT NOT NULL,
-    PRIMARY KEY (name, key)
-);
-"""
+SCHEMA = sa.MetaData()
+CALLS = sa.Table(
+    "calls",
+    SCHEMA,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("model_id", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("request", sa.Text, nullable=False),
+    sa.Column("response", sa.Text, nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+)
+RECORDS = sa.Table(
+    "records",
+    SCHEMA,
+    sa.Column("run", sa.Text, primary_key=True),
+    sa.Column("prompt_hash", sa.Text, primary_key=True),
+    sa.Column("example_id", sa.Text, primary_key=True),
+    sa.Column("record", sa.Text, nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+)
+BUDGETS = sa.Table(
+    "budgets",
+    SCHEMA,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("used", sa.Integer, nullable=False),
+)
+CHARGES = sa.Table(
+    "charges",
+    SCHEMA,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+)
+DOCUMENTS = sa.Table(
+    "documents",
+    SCHEMA,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("body", sa.Text, nullable=False),
+)
+
+
+def is_server_url(url: str | None) -> bool:
+    """Whether ``url`` names a database server (shared by machines), not a SQLite file."""
+    return bool(url) and "://" in str(url) and not str(url).startswith("sqlite")
+
+
+def _insert(dialect: str, table: sa.Table) -> Any:
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - refused in Store.__init__
+        raise PromptlatheError(f"unsupported database {dialect!r}")
+    return insert(table)
 
 
 class Store:
-    """A SQLite file for cached calls and evaluation records.
+    """Cached calls, evaluation records, budget counters and shared run documents.
 
     Args:
-        path: the database file (created with its parent directory), or ``":memory:"``.
+        location: a SQLite file (created with its parent directory), ``":memory:"``, or a
+            SQLAlchemy URL of a PostgreSQL server (``postgresql://user@host/db``).
+        namespace: prefix of record runs, budget counters and documents (lets several runs
+            share one server database). Empty for a run directory's own file.
     """
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
-        if self.path != ":memory:":
-            p = Path(self.path)
-            if p.is_dir():
-                raise PromptlatheError(f"{p}: is a directory, not a SQLite cache file")
-            try:
-                p.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise PromptlatheError(
-                    f"{p.parent}: cannot create the directory for {p.name} ({exc.strerror}); "
-                    "is a file in the way? (check --cache, --out or $PROMPTLATHE_HOME)"
-                ) from None
+    def __init__(self, location: str | Path, namespace: str = "") -> None:
+        self.path = str(location)
+        self.namespace = namespace
+        self.shared = is_server_url(self.path)
         self._lock = threading.Lock()
+        if self.shared:
+            url = self.path
+            try:
+                parsed = sa.engine.make_url(url)
+            except ArgumentError:
+                raise PromptlatheError(
+                    f"--storage {url.split('://', 1)[0]}://...: not a database URL"
+                ) from None
+            self._where = f"--storage {parsed.render_as_string(hide_password=True)}"
+            if parsed.get_backend_name() != "postgresql":
+                raise PromptlatheError(
+                    f"{self._where}: only SQLite and PostgreSQL can hold the call store"
+                )
+        else:
+            self._where = self.path
+            if self.path != ":memory:":
+                self._make_parent(Path(self.path))
+            url = f"sqlite:///{self.path}" if self.path != ":memory:" else "sqlite://"
         try:
-            self._conn = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.executescript(_SCHEMA)
-            self._conn.commit()
-        except sqlite3.DatabaseError as exc:
+            self._engine = self._connect(url)
+            if self._engine.dialect.name not in ("sqlite", "postgresql"):
+                raise PromptlatheError(
+                    f"{self._where}: only SQLite and PostgreSQL can hold the call store"
+                )
+            with self._engine.begin() as conn:
+                SCHEMA.create_all(conn, checkfirst=True)
+        except PromptlatheError:
+            raise
+        except (SQLAlchemyError, DBAPIError, ArgumentError, NoSuchModuleError, ImportError) as exc:
+            raise PromptlatheError(self._describe(exc)) from None
+        self._dialect = self._engine.dialect.name
+
+    @staticmethod
+    def _make_parent(p: Path) -> None:
+        if p.is_dir():
+            raise PromptlatheError(f"{p}: is a directory, not a SQLite cache file")
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
             raise PromptlatheError(
-                f"{self.path}: not a usable SQLite cache ({exc}); give another --cache file or "
-                "move this one away"
+                f"{p.parent}: cannot create the directory for {p.name} ({exc.strerror}); "
+                "is a file in the way? (check --cache, --out or $PROMPTLATHE_HOME)"
             ) from None
+
+    def _connect(self, url: str) -> sa.Engine:
+        if not self.shared:
+            engine = sa.create_engine(
+                url,
+                connect_args={"timeout": 60, "check_same_thread": False},
+                poolclass=sa.pool.StaticPool,  # one connection, guarded by self._lock
+            )
+
+            @sa.event.listens_for(engine, "connect")
+            def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")
+                cur.close()
+
+            return engine
+        return sa.create_engine(url, pool_pre_ping=True)
+
+    def _describe(self, exc: BaseException) -> str:
+        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        reason = first[0] if first else type(exc).__name__
+        if isinstance(exc, NoSuchModuleError | ImportError) or "No module named" in reason:
+            return (
+                f"{self._where}: the database driver is not installed ({reason}); for "
+                "PostgreSQL: pip install 'promptlathe[postgres]'"
+            )
+        if self.shared:
+            return f"{self._where}: cannot use the database ({reason})"
+        return (
+            f"{self.path}: not a usable SQLite cache ({reason}); give another --cache file or "
+            "move this one away"
+        )
+
+    def _run(self, fn: Any) -> Any:
+        """Run ``fn(conn)`` in one transaction (committed before returning)."""
+        try:
+            with self._lock, self._engine.begin() as conn:
+                return fn(conn)
+        except (SQLAlchemyError, DBAPIError) as exc:
+            raise PromptlatheError(self._describe(exc)) from None
+
+    def _ns(self, name: str) -> str:
+        return f"{self.namespace}{name}"
 
     # ---- calls -----------------------------------------------------------------------------
     def get_call(self, key: str) -> dict[str, Any] | None:
-        with self._lock:
-            row = self._conn.execute("SELECT response FROM calls WHERE key=?", (key,)).fetchone()
+        q = sa.select(CALLS.c.response).where(CALLS.c.key == key)
+        row = self._run(lambda c: c.execute(q).first())
         return json.loads(row[0]) if row else None
 
     def put_call(
@@ -95,116 +201,157 @@ class Store:
     ) -> None:
         """Persist one call immediately (committed before returning); with ``charge``, record
         in the same transaction that budget ``charge`` paid for it."""
-        with self._lock:
+        values = {
+            "key": key,
+            "model_id": model_id,
+            "kind": kind,
+            "request": json.dumps(request, ensure_ascii=False),
+            "response": json.dumps(response, ensure_ascii=False),
+            "created": time.time(),
+        }
+        ins = _insert(self._dialect, CALLS).values(**values)
+        upsert = ins.on_conflict_do_update(
+            index_elements=["key"],
+            set_={k: ins.excluded[k] for k in values if k != "key"},
+        )
+
+        def tx(conn: sa.Connection) -> None:
             if charge is not None:
-                self._conn.execute("INSERT OR IGNORE INTO charges VALUES (?, ?)", (charge, key))
-            self._conn.execute(
-                "INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    key,
-                    model_id,
-                    kind,
-                    json.dumps(request, ensure_ascii=False),
-                    json.dumps(response, ensure_ascii=False),
-                    time.time(),
-                ),
-            )
-            self._conn.commit()
+                conn.execute(
+                    _insert(self._dialect, CHARGES)
+                    .values(name=self._ns(charge), key=key)
+                    .on_conflict_do_nothing()
+                )
+            conn.execute(upsert)
+
+        self._run(tx)
 
     def count_calls(self, model_id: str | None = None) -> int:
-        q, args = "SELECT COUNT(*) FROM calls", ()
+        q = sa.select(sa.func.count()).select_from(CALLS)
         if model_id is not None:
-            q, args = q + " WHERE model_id=?", (model_id,)
-        with self._lock:
-            return int(self._conn.execute(q, args).fetchone()[0])
+            q = q.where(CALLS.c.model_id == model_id)
+        return int(self._run(lambda c: c.execute(q).scalar_one()))
 
     # ---- records ---------------------------------------------------------------------------
     def put_record(
         self, run: str, prompt_hash: str, example_id: str, record: dict[str, Any]
     ) -> None:
-        with self._lock:
-            self._conn.execute(
-                "INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?)",
-                (run, prompt_hash, example_id, json.dumps(record, ensure_ascii=False), time.time()),
-            )
-            self._conn.commit()
+        ins = _insert(self._dialect, RECORDS).values(
+            run=self._ns(run),
+            prompt_hash=prompt_hash,
+            example_id=example_id,
+            record=json.dumps(record, ensure_ascii=False),
+            created=time.time(),
+        )
+        upsert = ins.on_conflict_do_update(
+            index_elements=["run", "prompt_hash", "example_id"],
+            set_={"record": ins.excluded.record, "created": ins.excluded.created},
+        )
+        self._run(lambda c: c.execute(upsert))
 
     def get_records(self, run: str, prompt_hash: str) -> dict[str, dict[str, Any]]:
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT example_id, record FROM records WHERE run=? AND prompt_hash=?",
-                (run, prompt_hash),
-            ).fetchall()
+        q = sa.select(RECORDS.c.example_id, RECORDS.c.record).where(
+            RECORDS.c.run == self._ns(run), RECORDS.c.prompt_hash == prompt_hash
+        )
+        rows = self._run(lambda c: c.execute(q).all())
         return {eid: json.loads(rec) for eid, rec in rows}
 
     # ---- budgets ---------------------------------------------------------------------------
     def reserve(self, name: str, n: int, limit: int | None) -> bool:
         """Atomically add ``n`` to counter ``name`` unless that would pass ``limit``.
 
-        Several processes sharing the file never reserve more than ``limit`` in total.
+        Several processes (or machines, on a server) never reserve more than ``limit`` in
+        total: the conditional update is one statement, and the database serializes updates
+        of one row.
         """
-        with self._lock:
-            self._conn.execute("INSERT OR IGNORE INTO budgets VALUES (?, 0)", (name,))
-            if limit is None:
-                cur = self._conn.execute(
-                    "UPDATE budgets SET used = used + ? WHERE name = ?", (n, name)
-                )
-            else:
-                cur = self._conn.execute(
-                    "UPDATE budgets SET used = used + ? WHERE name = ? AND used + ? <= ?",
-                    (n, name, n, limit),
-                )
-            self._conn.commit()
-            return cur.rowcount == 1
+        name = self._ns(name)
+        upd = sa.update(BUDGETS).where(BUDGETS.c.name == name)
+        if limit is not None:
+            upd = upd.where(BUDGETS.c.used + n <= limit)
+        upd = upd.values(used=BUDGETS.c.used + n)
+
+        def tx(conn: sa.Connection) -> bool:
+            conn.execute(
+                _insert(self._dialect, BUDGETS).values(name=name, used=0).on_conflict_do_nothing()
+            )
+            return conn.execute(upd).rowcount == 1
+
+        return bool(self._run(tx))
 
     def count_charges(self, name: str) -> int:
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT COUNT(*) FROM charges WHERE name=?", (name,)
-            ).fetchone()
-        return int(row[0])
+        q = sa.select(sa.func.count()).select_from(CHARGES).where(CHARGES.c.name == self._ns(name))
+        return int(self._run(lambda c: c.execute(q).scalar_one()))
 
     def set_counter(self, name: str, value: int) -> None:
-        with self._lock:
-            self._conn.execute(
-                "INSERT INTO budgets VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET used=?",
-                (name, value, value),
+        ins = _insert(self._dialect, BUDGETS).values(name=self._ns(name), used=value)
+        self._run(
+            lambda c: c.execute(
+                ins.on_conflict_do_update(index_elements=["name"], set_={"used": value})
             )
-            self._conn.commit()
+        )
 
     def has_counter(self, name: str) -> bool:
-        with self._lock:
-            row = self._conn.execute("SELECT 1 FROM budgets WHERE name=?", (name,)).fetchone()
-        return row is not None
+        q = sa.select(BUDGETS.c.name).where(BUDGETS.c.name == self._ns(name))
+        return self._run(lambda c: c.execute(q).first()) is not None
 
     def release(self, name: str, n: int) -> None:
         """Subtract ``n`` from counter ``name`` (not below zero)."""
-        with self._lock:
-            self._conn.execute(
-                "UPDATE budgets SET used = MAX(0, used - ?) WHERE name = ?", (n, name)
-            )
-            self._conn.commit()
+        upd = (
+            sa.update(BUDGETS)
+            .where(BUDGETS.c.name == self._ns(name))
+            .values(used=sa.case((BUDGETS.c.used > n, BUDGETS.c.used - n), else_=0))
+        )
+        self._run(lambda c: c.execute(upd))
 
     def reserved(self, name: str) -> int:
-        with self._lock:
-            row = self._conn.execute("SELECT used FROM budgets WHERE name=?", (name,)).fetchone()
+        q = sa.select(BUDGETS.c.used).where(BUDGETS.c.name == self._ns(name))
+        row = self._run(lambda c: c.execute(q).first())
         return int(row[0]) if row else 0
 
-    def tokens_used(self) -> int:
-        """Tokens of every call stored: prompt + completion tokens of generations, and the
-        scored tokens of log-probability calls."""
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT COALESCE(SUM(CASE kind"
-                " WHEN 'generate' THEN json_extract(response, '$.prompt_tokens')"
-                " + json_extract(response, '$.completion_tokens')"
-                " WHEN 'labels' THEN json_extract(response, '$.prompt_tokens')"
-                " + json_extract(response, '$.completion_tokens')"
-                " ELSE COALESCE(json_extract(response, '$.n_tokens'), 0) END), 0)"
-                " FROM calls"
-            ).fetchone()
-        return int(row[0])
+    def tokens_used(self, charged_to: str | None = None) -> int:
+        """Tokens of every call stored (or only of those charged to budget ``charged_to``):
+        prompt + completion tokens of generations and label choices, and the scored tokens
+        of log-probability calls."""
+        if self._dialect == "postgresql":
+
+            def field(k: str) -> str:
+                return f"COALESCE((response::json->>'{k}')::bigint, 0)"
+        else:
+
+            def field(k: str) -> str:
+                return f"COALESCE(json_extract(response, '$.{k}'), 0)"
+
+        total = (
+            f"COALESCE(SUM(CASE WHEN kind IN ('generate', 'labels') THEN "
+            f"{field('prompt_tokens')} + {field('completion_tokens')} "
+            f"ELSE {field('n_tokens')} END), 0)"
+        )
+        if charged_to is None:
+            q = sa.text(f"SELECT {total} FROM calls")
+            params: dict[str, Any] = {}
+        else:
+            q = sa.text(
+                f"SELECT {total} FROM calls JOIN charges ON charges.key = calls.key "
+                "WHERE charges.name = :name"
+            )
+            params = {"name": self._ns(charged_to)}
+        return int(self._run(lambda c: c.execute(q, params).scalar_one()))
+
+    # ---- shared run documents --------------------------------------------------------------
+    def put_document(self, name: str, body: dict[str, Any]) -> None:
+        text = json.dumps(body, ensure_ascii=False)
+        ins = _insert(self._dialect, DOCUMENTS).values(name=self._ns(name), body=text)
+        self._run(
+            lambda c: c.execute(
+                ins.on_conflict_do_update(index_elements=["name"], set_={"body": text})
+            )
+        )
+
+    def get_document(self, name: str) -> dict[str, Any] | None:
+        q = sa.select(DOCUMENTS.c.body).where(DOCUMENTS.c.name == self._ns(name))
+        row = self._run(lambda c: c.execute(q).first())
+        return json.loads(row[0]) if row else None
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
+            self._engine.dispose()

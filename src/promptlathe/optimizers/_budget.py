@@ -15,7 +15,8 @@ class Budget:
     exceeded by even one call; failed calls are given back; each stored call is recorded as
     paid in the same transaction, so :meth:`reconcile` can drop what a killed process
     reserved but never called. Cached answers cost nothing. The count
-    lives in SQLite, so it survives a restart and is shared by worker processes.
+    lives in the store, so it survives a restart and is shared by worker processes (and by
+    machines, when the store is a database server).
 
     Args:
         store: the run's store.
@@ -56,12 +57,16 @@ class Budget:
 
     def charge(self, n: int) -> None:
         """Reserve ``n`` calls or raise :class:`BudgetExhausted` (nothing is reserved then)."""
-        if self.max_tokens is not None and self.store.tokens_used() >= self.max_tokens:
+        if self.max_tokens is not None and self._tokens() >= self.max_tokens:
             raise BudgetExhausted(f"token budget of {self.max_tokens} is spent")
         if not self.store.reserve(self.NAME, n, self.limit):
             raise BudgetExhausted(
                 f"LM-call budget reached ({self.used} of {self.limit} used; {n} more requested)"
             )
+
+    def _tokens(self) -> int:
+        # A run's own file holds only its calls; a shared server holds every run's.
+        return self.store.tokens_used(self.NAME if self.store.shared else None)
 
     def wrap(self, inner: LM) -> CachedLM:
         """``inner`` with its calls cached in the store and paid from this budget."""

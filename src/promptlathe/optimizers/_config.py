@@ -124,13 +124,16 @@ class OptimizeConfig:
     """(``out`` is where the run lives, not how it runs: a moved run directory still resumes.)"""
 
     def to_dict(self) -> dict[str, Any]:
-        """The settings as saved: ``base_url`` without any ``user:password@`` (the URL as
-        typed, credentials included, is only held in memory to connect)."""
+        """The settings as saved: ``base_url`` without any ``user:password@`` and ``storage``
+        without its password (the URLs as typed, credentials included, are only held in
+        memory to connect)."""
         from promptlathe.lms._http import redact_url
 
         d = asdict(self)
         if d["base_url"]:
             d["base_url"] = redact_url(d["base_url"])
+        if d["storage"]:
+            d["storage"] = redact_storage(d["storage"])
         return d
 
     def to_json(self) -> str:
@@ -154,16 +157,35 @@ class OptimizeConfig:
                 + (f" (unknown fields {extra})" if extra else "")
                 + "; start a new run with another --out"
             )
+        return cls.from_dict(data, str(path))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str) -> OptimizeConfig:
+        known = {f.name for f in fields(cls)}
+        if not isinstance(data, dict) or "task" not in data or set(data) - known:
+            raise PromptlatheError(f"{where}: not a promptlathe run config")
         # Runs saved before --decode existed generated their answers.
-        data.setdefault("decode", "generate")
+        data = {"decode": "generate", **data}
         try:
             return cls(**data)
         except TypeError as exc:
-            raise PromptlatheError(f"{path}: malformed run config ({exc})") from None
+            raise PromptlatheError(f"{where}: malformed run config ({exc})") from None
 
     def differences(self, other: OptimizeConfig) -> list[str]:
         a, b = self.to_dict(), other.to_dict()
         return [k for k in a if a[k] != b[k] and k not in self.RESUMABLE_CHANGES]
+
+
+def redact_storage(url: str) -> str:
+    """A database URL without its password (``postgresql://user:***@host/db``)."""
+    if "://" not in url:
+        return url
+    try:
+        import sqlalchemy as sa
+
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is reported when it is used
+        return url.split("://", 1)[0] + "://***"
 
 
 def _reason(exc: BaseException) -> str:

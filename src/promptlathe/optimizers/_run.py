@@ -51,7 +51,7 @@ from promptlathe.proposers import (
     filter_instructions,
     likelihood_screen,
 )
-from promptlathe.store import Store
+from promptlathe.store import Store, is_server_url
 from promptlathe.tasks import Example, Split, load_examples, read_meta
 
 log = logging.getLogger("promptlathe.optimize")
@@ -159,6 +159,15 @@ def _default_proposer(cfg: OptimizeConfig) -> str:
     return cfg.model
 
 
+def run_store(cfg: OptimizeConfig, run_dir: Path) -> Store:
+    """The run's store: the ``--storage`` database when it is a server (shared by every
+    machine of the run, under the study's name), else ``calls.sqlite`` in the run directory."""
+    if is_server_url(cfg.storage):
+        assert cfg.storage is not None
+        return Store(cfg.storage, namespace=f"{cfg.study}/")
+    return Store(run_dir / "calls.sqlite")
+
+
 class Optimization:
     """One run directory and everything needed to (re)start its stages.
 
@@ -210,6 +219,13 @@ class Optimization:
         # Each worker samples with its own seed: with the main's seed it would propose the
         # very trials the main process is running (deduplicated, but wasted).
         self.sampler_seed = cfg.seed if not worker else (cfg.seed + os.getpid()) % 2**32
+        if worker:  # on another machine, a worker's directory is new
+            try:
+                self.dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise PromptlatheError(
+                    f"--out {self.dir}: cannot create it ({exc.strerror})"
+                ) from None
         self._check_run_dir(resume)
         self.t0 = time.perf_counter()
 
@@ -244,7 +260,9 @@ class Optimization:
             )
 
         # ---- models, store, budget ----------------------------------------------------
-        self.store = Store(self.dir / "calls.sqlite")
+        self.store = run_store(cfg, self.dir)
+        if self.store.shared:
+            self._check_shared_run(resume, worker)
         self.budget = Budget(self.store, cfg.budget_calls, cfg.budget_tokens)
         if resume and not worker:
             # Holding the lock: give back what a killed process reserved but never called.
@@ -278,6 +296,8 @@ class Optimization:
         # Written last: a run whose data or model failed to load leaves no config behind.
         if not worker:
             (self.dir / "config.json").write_text(cfg.to_json() + "\n")
+            if self.store.shared:  # for workers on other machines
+                self.store.put_document("config", cfg.to_dict())
 
     def use_threads(self, n: int | None) -> None:
         """Run the embedded models on ``n`` threads (``None``: the configured number), e.g.
@@ -369,6 +389,37 @@ class Optimization:
                 )
         if not path.is_file() or not resume:
             path.write_text(json.dumps({"v": 1, **now}, indent=2) + "\n")
+        self._data_sha = now
+
+    def _check_shared_run(self, resume: bool, worker: bool) -> None:
+        """On a shared database: a new main process must not take over another run's study,
+        and a worker's data files must be the main's (same content, wherever they live)."""
+        cfg, where = self.cfg, f"--study {self.cfg.study}"
+        doc = self.store.get_document("config")
+        if not worker and doc is not None:
+            if not resume:
+                raise PromptlatheError(
+                    f"{where}: the --storage database already holds a run of that name; add "
+                    "--resume to continue it, or choose another --study"
+                )
+            diff = OptimizeConfig.from_dict(doc, where).differences(cfg)
+            if diff:
+                raise PromptlatheError(
+                    f"{where}: --resume with different settings ({', '.join(diff)}) than the "
+                    "run in --storage"
+                )
+        data = self.store.get_document("data")
+        if worker and data is not None:
+            changed = [k for k, v in self._data_sha.items() if data.get(k) not in (None, v)]
+            if changed:
+                files = {"task": cfg.task, "test": cfg.test}
+                which = ", ".join(f"--{k} {files[k]}" for k in changed)
+                raise PromptlatheError(
+                    f"{which}: this machine's file differs from the one the run started with "
+                    "(sha256); give every machine the same data"
+                )
+        elif not worker:
+            self.store.put_document("data", {"v": 1, **self._data_sha})
 
     def _split(
         self, examples: list[Example], test: list[Example] | None
@@ -799,16 +850,21 @@ class Optimization:
 
     # ---- persistence -----------------------------------------------------------------------
     def _load_candidates(self) -> dict[str, Any]:
+        if self.store.shared:  # the main process may be on another machine
+            return self.store.get_document("candidates") or {}
         if self.cand_path.exists():
             return json.loads(self.cand_path.read_text())
         return {}
 
     def _save_candidates(self, cands: dict[str, Any]) -> None:
-        """Update ``candidates.json`` with ``cands`` (keys not in ``cands`` are kept)."""
+        """Update ``candidates.json`` (and the shared store's copy) with ``cands`` (keys not
+        in ``cands`` are kept)."""
         merged = {**self._load_candidates(), **cands}
         tmp = self.cand_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(merged, indent=2, ensure_ascii=False))
         tmp.replace(self.cand_path)
+        if self.store.shared:
+            self.store.put_document("candidates", merged)
 
     def _trial_counts(self, studies: list[optuna.Study]) -> dict[str, int]:
         counts: dict[str, int] = {}
