@@ -267,7 +267,6 @@ class LlamaCppLM(LM):
         nxt = int(np.argmax(self._row(-1)))
         history = list(tokens)
         out: list[int] = []
-        carry: list[int] = []
         stops = [s for s in r.stop if s]
 
         def finished() -> tuple[str, str] | None:
@@ -288,17 +287,8 @@ class LlamaCppLM(LM):
             done = finished()
             if done:
                 break
-            room = min(self.draft_tokens, r.max_tokens - len(out))
-            # After the model departs from a draft, the likeliest continuation is the rest of
-            # that draft (the model inserted a word into a copied span); else look it up.
-            draft = carry[:room] if len(carry) >= 2 else _lookup(history, room)
-            # A copied span ends where its turn ended: nothing after that is worth checking.
-            ends = [i for i, t in enumerate(draft) if self._is_end(t)]
-            if ends:
-                draft = draft[: ends[0] + 1]
-            if len(draft) < (2 if carry else MIN_DRAFT):
-                draft = []
-            if len(history) + len(draft) >= self.context_window:
+            draft = _lookup(history, min(self.draft_tokens, r.max_tokens - len(out)))
+            if len(draft) < MIN_DRAFT or len(history) + len(draft) >= self.context_window:
                 draft = []
             fed = [nxt, *draft]
             n_past = llm.n_tokens
@@ -331,10 +321,6 @@ class LlamaCppLM(LM):
             if done:
                 break
             nxt = preds[n_ok]
-            if n_ok < len(draft):
-                carry = draft[n_ok + 1 :] if nxt == draft[n_ok] else draft[n_ok:]
-            else:
-                carry = []
         text, reason = done
         return Generation(
             text=text,
