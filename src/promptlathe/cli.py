@@ -29,7 +29,7 @@ from promptlathe._limits import (
 from promptlathe.errors import PromptlatheError
 from promptlathe.evaluator import Decoding, Evaluator, choose_decode
 from promptlathe.lms import DEFAULT_MODEL, MODELS, CachedLM, cache_dir, get_lm, is_installed
-from promptlathe.metrics import get_metric, task_metric
+from promptlathe.metrics import Metric, get_metric, task_metric
 from promptlathe.prompts import Exemplar, Format, Prompt, read_prompt_file
 from promptlathe.reporting import err_console, eval_table, out_console, progress_bar
 from promptlathe.store import Store
@@ -88,7 +88,7 @@ DecodeOpt = Annotated[
 
 def _decode_labels(
     decode: str,
-    scorer: object,
+    scorer: Metric,
     lm: CachedLM,
     targets: list[str],
     where: str,
@@ -99,7 +99,7 @@ def _decode_labels(
     labels run keeps answering that way under ``auto``."""
     if prompt_data is not None and decode == "auto" and prompt_data.get("decode") == "labels":
         return _file_labels(prompt_data, prompt_path or Path("prompt"))
-    labels, _ = choose_decode(decode, scorer, lm, targets, where)  # type: ignore[arg-type]
+    labels, _ = choose_decode(decode, scorer, lm, targets, where)
     return labels
 
 

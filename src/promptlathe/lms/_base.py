@@ -24,8 +24,24 @@ def _thaw(messages: FrozenMessages | None) -> list[Message]:
     return [dict(m) for m in messages or ()]
 
 
+class _Context:
+    """What a request is conditioned on: chat ``messages`` or a text ``prompt``."""
+
+    messages: FrozenMessages | None
+    prompt: str | None
+
+    @property
+    def chat_messages(self) -> list[Message]:
+        return _thaw(self.messages)
+
+    def _payload(self) -> dict[str, Any]:
+        d = asdict(self)  # type: ignore[call-overload]
+        d["messages"] = self.chat_messages if self.messages is not None else None
+        return d
+
+
 @dataclass(frozen=True)
-class GenerationRequest:
+class GenerationRequest(_Context):
     """One generation call. Exactly one of ``messages`` (chat) or ``prompt`` (text) is set.
 
     Attributes:
@@ -54,20 +70,15 @@ class GenerationRequest:
     def text(cls, prompt: str, **params: Any) -> GenerationRequest:
         return cls(prompt=prompt, **params)
 
-    @property
-    def chat_messages(self) -> list[Message]:
-        return _thaw(self.messages)
-
     def payload(self) -> dict[str, Any]:
         """JSON-able content of the request (what the cache key covers)."""
-        d = asdict(self)
-        d["messages"] = self.chat_messages if self.messages is not None else None
+        d = self._payload()
         d["stop"] = list(self.stop)
         return d
 
 
 @dataclass(frozen=True)
-class ScoreRequest:
+class ScoreRequest(_Context):
     """Log-probability of ``continuation`` following a context (chat messages or text).
 
     With chat ``messages`` the continuation is scored as the assistant's reply.
@@ -84,20 +95,15 @@ class ScoreRequest:
     def chat(cls, messages: Sequence[Message], continuation: str) -> ScoreRequest:
         return cls(continuation=continuation, messages=_freeze(messages))
 
-    @property
-    def chat_messages(self) -> list[Message]:
-        return _thaw(self.messages)
-
     def payload(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["messages"] = self.chat_messages if self.messages is not None else None
+        d = self._payload()
         if not self.end_of_text:
             del d["end_of_text"]  # keeps the cache keys of existing requests
         return d
 
 
 @dataclass(frozen=True)
-class LabelRequest:
+class LabelRequest(_Context):
     """Which of ``labels`` the model most likely writes after a context (chat or text).
 
     The answer is the label with the highest summed log-probability (an exact argmax, not a
@@ -117,13 +123,8 @@ class LabelRequest:
     def text(cls, prompt: str, labels: Sequence[str]) -> LabelRequest:
         return cls(labels=tuple(labels), prompt=prompt)
 
-    @property
-    def chat_messages(self) -> list[Message]:
-        return _thaw(self.messages)
-
     def payload(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["messages"] = self.chat_messages if self.messages is not None else None
+        d = self._payload()
         d["labels"] = list(self.labels)
         return d
 

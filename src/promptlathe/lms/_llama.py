@@ -269,7 +269,12 @@ class LlamaCppLM(LM):
         out: list[int] = []
         stops = [s for s in r.stop if s]
 
-        def finished() -> tuple[str, str] | None:
+        def take(t: int) -> tuple[str, str] | None:
+            """Append ``t`` to the output; the (text, finish reason) once the output ends."""
+            if self._is_end(t):
+                return llm.detokenize(out).decode("utf-8", errors="ignore"), "stop"
+            out.append(t)
+            history.append(t)
             text = llm.detokenize(out).decode("utf-8", errors="ignore")
             cut = [text.find(s) for s in stops if s in text]
             if cut:
@@ -278,15 +283,7 @@ class LlamaCppLM(LM):
                 return text, "length"
             return None
 
-        while True:
-            if self._is_end(nxt):
-                done = (llm.detokenize(out).decode("utf-8", errors="ignore"), "stop")
-                break
-            out.append(nxt)
-            history.append(nxt)
-            done = finished()
-            if done:
-                break
+        while not (done := take(nxt)):
             draft = _lookup(history, min(self.draft_tokens, r.max_tokens - len(out)))
             if len(draft) < MIN_DRAFT or len(history) + len(draft) >= self.context_window:
                 draft = []
@@ -308,15 +305,8 @@ class LlamaCppLM(LM):
                     llm.n_tokens = n_past + n_ok
                     preds[n_ok] = int(np.argmax(self._decode_rows([fed[n_ok]])[0]))
             llm.n_tokens = n_past + 1 + n_ok  # forget the rejected draft tokens
-            done = None
             for t in draft[:n_ok]:
-                if self._is_end(t):
-                    done = (llm.detokenize(out).decode("utf-8", errors="ignore"), "stop")
-                    break
-                out.append(t)
-                history.append(t)
-                done = finished()
-                if done:
+                if done := take(t):
                     break
             if done:
                 break
