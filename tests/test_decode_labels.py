@@ -150,3 +150,41 @@ def test_generation_request_unchanged_by_labels() -> None:
     ev = Evaluator(ScriptedLM(), LabelMetric(LABELS))
     assert isinstance(ev.request(Prompt(), "x"), GenerationRequest)
     assert ev.decode == "generate"
+
+
+def _task(tmp_path, targets: list[str]) -> str:
+    import json
+
+    path = tmp_path / "t.jsonl"
+    path.write_text(
+        "".join(json.dumps({"input": f"q{i}", "target": t}) + "\n" for i, t in enumerate(targets))
+    )
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("argv", "needles"),
+    [
+        (["eval", "--decode", "sample"], ("--decode 'sample' is not one of",)),
+        (
+            ["eval", "--decode", "labels"],
+            ("--decode labels needs a classification task", "t.jsonl"),
+        ),
+        (["optimize", "--decode", "sample"], ("--decode 'sample' is not one of",)),
+        (["optimize", "--decode", "labels"], ("--decode labels needs a classification task",)),
+    ],
+)
+def test_bad_decode_is_one_line_before_any_model_loads(
+    capsys, monkeypatch, tmp_path, argv: list[str], needles: tuple[str, ...]
+) -> None:
+    from tests.test_fuzz_inputs import assert_one_line_error, invoke
+
+    task = _task(tmp_path, [f"answer {i}" for i in range(40)])  # open-ended
+    # A model that does not exist: the decode check must come first.
+    extra = ["--task", task, "--model", "no-such-model", "--no-progress"]
+    if argv[0] == "eval":
+        extra += ["--instruction", "x", "--cache", str(tmp_path / "c.sqlite")]
+    else:
+        extra += ["--out", str(tmp_path / "run")]
+    code, _, err = invoke(capsys, monkeypatch, *argv, *extra)
+    assert_one_line_error(code, err, needles)

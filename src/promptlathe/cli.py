@@ -28,7 +28,15 @@ from promptlathe._limits import (
 )
 from promptlathe.errors import PromptlatheError
 from promptlathe.evaluator import Decoding, Evaluator, choose_decode
-from promptlathe.lms import DEFAULT_MODEL, MODELS, CachedLM, cache_dir, get_lm, is_installed
+from promptlathe.lms import (
+    DEFAULT_MODEL,
+    MODELS,
+    CachedLM,
+    backend_class,
+    cache_dir,
+    get_lm,
+    is_installed,
+)
 from promptlathe.metrics import Metric, get_metric, task_metric
 from promptlathe.prompts import Exemplar, Format, Prompt, read_prompt_file
 from promptlathe.reporting import err_console, eval_table, out_console, progress_bar
@@ -89,17 +97,18 @@ DecodeOpt = Annotated[
 def _decode_labels(
     decode: str,
     scorer: Metric,
-    lm: CachedLM,
+    base_url: str | None,
     targets: list[str],
     where: str,
     prompt_data: dict[str, object] | None = None,
     prompt_path: Path | None = None,
 ) -> list[str] | None:
-    """The labels to score for ``--decode`` (``None``: generate). A prompt file saved by a
-    labels run keeps answering that way under ``auto``."""
+    """The labels to score for ``--decode`` (``None``: generate), decided before any model
+    loads (from the backend's declared capabilities). A prompt file saved by a labels run
+    keeps answering that way under ``auto``."""
     if prompt_data is not None and decode == "auto" and prompt_data.get("decode") == "labels":
         return _file_labels(prompt_data, prompt_path or Path("prompt"))
-    labels, _ = choose_decode(decode, scorer, lm, targets, where)
+    labels, _ = choose_decode(decode, scorer, backend_class(base_url), targets, where)
     return labels
 
 
@@ -226,16 +235,16 @@ def eval_cmd(
     if limit is not None:
         examples = examples[:limit]
     scorer = task_metric(metric, meta.metric, meta.path, [e.target for e in examples])
-    lm = _open_lm(model, base_url, n_ctx, cache, retries)
     labels = _decode_labels(
         decode,
         scorer,
-        lm,
+        base_url,
         [e.target for e in examples],
         str(task),
         read_prompt_file(prompt) if prompt else None,
         prompt,
     )
+    lm = _open_lm(model, base_url, n_ctx, cache, retries)
     evaluator = Evaluator(lm, scorer, Decoding(max_tokens=max_tokens, seed=seed), labels=labels)
     with progress_bar(f"eval {task.name}", enabled=progress) as update:
         result = evaluator.evaluate(base, examples, progress=update)
@@ -602,16 +611,16 @@ def analyze_cmd(
     examples = load_examples(task)[:limit] if limit else load_examples(task)
     meta = read_meta(task)
     scorer = task_metric(metric, meta.metric, meta.path, [e.target for e in examples])
-    lm = _open_lm(model, base_url, n_ctx, cache)
     labels = _decode_labels(
         decode,
         scorer,
-        lm,
+        base_url,
         [e.target for e in examples],
         str(task),
         read_prompt_file(prompt),
         prompt,
     )
+    lm = _open_lm(model, base_url, n_ctx, cache)
     evaluator = Evaluator(
         lm, scorer, Decoding(max_tokens=max_tokens, seed=seed), lm.store, "analyze", labels=labels
     )

@@ -278,13 +278,18 @@ DECODE_MODES = ("auto", "generate", "labels")
 
 
 def choose_decode(
-    decode: str, metric: Metric, lm: LM, targets: Sequence[str], where: str = "the task"
+    decode: str,
+    metric: Metric,
+    lm: LM | type[LM],
+    targets: Sequence[str],
+    where: str = "the task",
 ) -> tuple[list[str] | None, str]:
     """The labels to score (``None``: generate answers) for ``--decode``, and why, in words.
 
     ``auto`` scores labels when the metric reads answers as labels (a classification task)
     and the backend scores them in one pass (embedded models); ``labels`` insists and fails
-    with one line where it cannot apply.
+    with one line where it cannot apply. ``lm`` may be the backend's class: its declared
+    capabilities are enough, so this runs before any model loads.
     """
     from promptlathe.metrics import LabelMetric, label_set_of
 

@@ -31,6 +31,18 @@ from promptlathe.lms._registry import (
 from promptlathe.lms._scripted import ScriptedLM
 
 
+def backend_class(base_url: str | None) -> type[LM]:
+    """The class :func:`get_lm` builds for ``base_url``, for reading its declared
+    capabilities (``can_score``, ``labels_in_one_pass``) before any model loads."""
+    if base_url:
+        from promptlathe.lms._http import OpenAICompatLM
+
+        return OpenAICompatLM
+    from promptlathe.lms._llama import LlamaCppLM
+
+    return LlamaCppLM
+
+
 def get_lm(model: str = DEFAULT_MODEL, base_url: str | None = None, **kwargs: Any) -> LM:
     """Build a backend.
 
@@ -68,6 +80,7 @@ __all__ = [
     "ScoreRequest",
     "ScoreResult",
     "ScriptedLM",
+    "backend_class",
     "cache_dir",
     "get_lm",
     "is_installed",

@@ -22,7 +22,7 @@ from promptlathe.analysis import Baselines, label_set, screen_by_mi, trivial_bas
 from promptlathe.errors import BudgetExhausted, ModelError, PromptlatheError
 from promptlathe.evaluator import Decoding, EvalResult, Evaluator, choose_decode
 from promptlathe.formats import format_space
-from promptlathe.lms import LM, MODELS, CachedLM, get_lm, is_installed
+from promptlathe.lms import LM, MODELS, CachedLM, backend_class, get_lm, is_installed
 from promptlathe.metrics import LabelMetric, is_code_metric, metric_reason, task_metric
 from promptlathe.optimizers._budget import Budget
 from promptlathe.optimizers._config import OptimizeConfig, Plan, make_plan
@@ -253,6 +253,13 @@ class Optimization:
             cfg.metric, self.meta.metric, self.meta.path, self.metric
         )
         self.labels = label_set([e.target for e in self.split.train])
+        self.decode_labels, self.decode_reason = choose_decode(
+            cfg.decode,
+            self.metric,
+            lm if lm is not None else backend_class(cfg.base_url),
+            [e.target for e in self.split.train],
+            cfg.task,
+        )
         if cfg.prescreen == "mi" and self.labels is None:
             raise PromptlatheError(
                 f"{cfg.task}: --prescreen mi needs a classification task (at most 20 distinct "
@@ -278,9 +285,6 @@ class Optimization:
         if proposer_lm is None and (lm is not None or self.proposer_name == cfg.model):
             self._proposer_lm = self.task_lm
         self.decoding = Decoding(max_tokens=cfg.max_tokens, seed=cfg.seed)
-        self.decode_labels, self.decode_reason = choose_decode(
-            cfg.decode, self.metric, inner, [e.target for e in self.split.train], cfg.task
-        )
         self.evaluator = Evaluator(
             self.task_lm, self.metric, self.decoding, self.store, "opt", labels=self.decode_labels
         )
