@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import sqlite3
 
@@ -153,7 +154,6 @@ def test_generation_request_unchanged_by_labels() -> None:
 
 
 def _task(tmp_path, targets: list[str]) -> str:
-    import json
 
     path = tmp_path / "t.jsonl"
     path.write_text(

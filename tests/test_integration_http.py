@@ -213,3 +213,40 @@ def test_a_failing_proxy_gives_the_same_outputs_as_a_clean_run(
         proxy.close()
     assert [r.output for r in got.records] == [r.output for r in want.records]
     assert proxy.faults["503"] and proxy.faults["drop"], proxy.faults
+
+
+def test_proposer_on_a_server_while_the_task_model_is_embedded(
+    server: str, shared_data: Path, tmp_path: Path
+) -> None:
+    """--proposer-base-url: the instructions come from the server, the task answers from the
+    embedded model; the key comes from $PROMPTLATHE_PROPOSER_API_KEY and is never stored."""
+    import json
+    import sqlite3
+
+    out = tmp_path / "run"
+    r = run_cli(
+        "optimize",
+        "--task", str(shared_data / "ape" / "negation.train.jsonl"),
+        "--test", str(shared_data / "ape" / "negation.test.jsonl"),
+        "--model", TEST_MODEL,
+        "--proposer-model", TEST_MODEL, "--proposer-base-url", server,
+        "--budget-calls", "80", "--val-size", "8", "--confirm-size", "4",
+        "--max-shots", "2", "--max-tokens", "16", "--no-report", "--no-progress",
+        "--out", str(out),
+        env={"PROMPTLATHE_PROPOSER_API_KEY": "sk-proposer-secret"},
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "given by --proposer-model, on --proposer-base-url" in r.stderr
+    with sqlite3.connect(out / "calls.sqlite") as conn:
+        by_model = dict(
+            conn.execute("SELECT model_id, COUNT(*) FROM calls GROUP BY model_id").fetchall()
+        )
+    http = {m: n for m, n in by_model.items() if m.startswith("http:")}
+    gguf = {m: n for m, n in by_model.items() if m.startswith("gguf:")}
+    assert http and gguf, by_model  # proposals from the server, answers from the embedded model
+    assert all(server.rstrip("/") in m for m in http)
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["proposer_base_url"].startswith("http://127.0.0.1")
+    for f in out.iterdir():
+        if f.is_file():
+            assert b"sk-proposer-secret" not in f.read_bytes(), f.name

@@ -290,6 +290,13 @@ def optimize_cmd(
             "(default: qwen2.5-coder-1.5b if installed, else --model)."
         ),
     ] = None,
+    proposer_base_url: Annotated[
+        str | None,
+        typer.Option(
+            help="OpenAI-compatible server that runs --proposer-model (key: "
+            "$PROMPTLATHE_PROPOSER_API_KEY, else the task's); default: embedded."
+        ),
+    ] = None,
     instruction: Annotated[str, typer.Option(help="Seed instruction (always a candidate).")] = "",
     prompt: Annotated[
         Path | None, typer.Option(help="Seed prompt JSON (instead of --instruction).")
@@ -416,6 +423,7 @@ def optimize_cmd(
         model=model,
         base_url=base_url,
         proposer_model=proposer_model,
+        proposer_base_url=proposer_base_url,
         instruction=instruction,
         seed_prompt=str(prompt) if prompt else None,
         metric=metric,

@@ -44,8 +44,8 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
-def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
-    """``(url without user:password, (user, password) or None)``.
+def split_credentials(url: str, option: str = "--base-url") -> tuple[str, tuple[str, str] | None]:
+    """``(url without user:password, (user, password) or None)``; errors name ``option``.
 
     Raises:
         ModelError: not an ``http://`` or ``https://`` URL with a host.
@@ -55,10 +55,10 @@ def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
         host = parts.hostname
         port = parts.port  # raises ValueError on a malformed port
     except ValueError as exc:
-        raise ModelError(f"--base-url {redact_url(url)!r}: not a valid URL ({exc})") from None
+        raise ModelError(f"{option} {redact_url(url)!r}: not a valid URL ({exc})") from None
     if parts.scheme not in ("http", "https") or not host:
         raise ModelError(
-            f"--base-url {redact_url(url)!r}: must be an http:// or https:// URL with a host, "
+            f"{option} {redact_url(url)!r}: must be an http:// or https:// URL with a host, "
             "e.g. http://127.0.0.1:8000/v1"
         )
     auth = (parts.username or "", parts.password or "") if parts.username is not None else None

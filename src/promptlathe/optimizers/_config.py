@@ -34,6 +34,9 @@ class OptimizeConfig:
         base_url: OpenAI-compatible server for the task model.
         proposer_model: model that writes instructions; ``None`` picks the strongest
             installed embedded model (qwen2.5-coder-1.5b if installed) or the task model.
+        proposer_base_url: an OpenAI-compatible server that runs ``proposer_model`` (key
+            from ``$PROMPTLATHE_PROPOSER_API_KEY``, else the task's key); ``None``: the
+            proposer is embedded (or the task model's server when it is the task model).
         instruction: the seed instruction (always a candidate).
         seed_prompt: path of a seed prompt JSON (overrides ``instruction``).
         metric: metric name; ``None`` uses the task's sidecar metric or ``auto``.
@@ -65,6 +68,7 @@ class OptimizeConfig:
     model: str = DEFAULT_MODEL
     base_url: str | None = None
     proposer_model: str | None = None
+    proposer_base_url: str | None = None
     instruction: str = ""
     seed_prompt: str | None = None
     metric: str | None = None
@@ -86,10 +90,18 @@ class OptimizeConfig:
     decode: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.base_url:
-            from promptlathe.lms._http import split_credentials
+        for option, url in (
+            ("--base-url", self.base_url),
+            ("--proposer-base-url", self.proposer_base_url),
+        ):
+            if url:
+                from promptlathe.lms._http import split_credentials
 
-            split_credentials(self.base_url)  # a malformed URL fails here, before any work
+                split_credentials(url, option)  # a malformed URL fails here, before any work
+        if self.proposer_base_url and not self.proposer_model:
+            raise PromptlatheError(
+                "--proposer-base-url needs --proposer-model (the server's name for the model)"
+            )
         if self.prescreen not in (None, "mi"):
             raise PromptlatheError(f"--prescreen {self.prescreen!r} is not one of: mi")
         if self.decode not in DECODE_MODES:
@@ -130,8 +142,9 @@ class OptimizeConfig:
         from promptlathe.lms._http import redact_url
 
         d = asdict(self)
-        if d["base_url"]:
-            d["base_url"] = redact_url(d["base_url"])
+        for key in ("base_url", "proposer_base_url"):
+            if d[key]:
+                d[key] = redact_url(d[key])
         if d["storage"]:
             d["storage"] = redact_storage(d["storage"])
         return d

@@ -282,7 +282,11 @@ class Optimization:
         self.proposer_name = _default_proposer(cfg)
         self._proposer_inner = proposer_lm
         self._proposer_lm: CachedLM | None = None
-        if proposer_lm is None and (lm is not None or self.proposer_name == cfg.model):
+        same_model = self.proposer_name == cfg.model and cfg.proposer_base_url in (
+            None,
+            cfg.base_url,
+        )
+        if proposer_lm is None and (lm is not None or same_model):
             self._proposer_lm = self.task_lm
         self.decoding = Decoding(max_tokens=cfg.max_tokens, seed=cfg.seed)
         self.evaluator = Evaluator(
@@ -323,9 +327,15 @@ class Optimization:
         """The model that writes instructions, loaded on first use (``report`` and workers
         never load it)."""
         if self._proposer_lm is None:
-            inner = self._proposer_inner or get_lm(
-                self.proposer_name, **self._embedded_kwargs(embedded=True)
-            )
+            inner = self._proposer_inner
+            if inner is None and self.cfg.proposer_base_url:
+                inner = get_lm(
+                    self.proposer_name,
+                    base_url=self.cfg.proposer_base_url,
+                    api_key=os.environ.get("PROMPTLATHE_PROPOSER_API_KEY") or None,
+                )
+            elif inner is None:
+                inner = get_lm(self.proposer_name, **self._embedded_kwargs(embedded=True))
             self._proposer_lm = self.budget.wrap(inner)
         return self._proposer_lm
 
@@ -344,6 +354,8 @@ class Optimization:
         return lines
 
     def proposer_reason(self) -> str:
+        if self.cfg.proposer_base_url:
+            return "given by --proposer-model, on --proposer-base-url"
         if self.cfg.proposer_model:
             return "given by --proposer-model"
         best = MODELS.get("qwen2.5-coder-1.5b")
