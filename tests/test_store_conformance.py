@@ -133,3 +133,23 @@ def test_unusable_locations_are_one_line_errors(tmp_path: Path) -> None:
         Store("mysql://u@127.0.0.1/x")
     assert is_server_url("postgresql://h/db") and not is_server_url("sqlite:///x.db")
     assert not is_server_url(None) and not is_server_url(str(tmp_path / "a.sqlite"))
+
+
+def test_a_sqlite_storage_url_keeps_the_store_in_the_run_directory(tmp_path: Path) -> None:
+    """--storage sqlite:///... moves only the study; calls and budget stay in the run dir."""
+    import optuna
+
+    from promptlathe.optimizers import optimize
+    from tests.test_optimize import _cfg, make_lm
+
+    study_db = tmp_path / "elsewhere" / "study.db"
+    study_db.parent.mkdir()
+    cfg = _cfg(tmp_path, storage=f"sqlite:///{study_db}", budget_calls=120)
+    kw = {k: v for k, v in cfg.__dict__.items() if k != "task"}
+    result = optimize(cfg.task, lm=make_lm(), **kw)
+    assert result.calls_used <= 120
+    run = Path(cfg.out)
+    assert (run / "calls.sqlite").is_file() and not (run / "study.db").exists()
+    names = {s.study_name for s in optuna.get_all_study_summaries(f"sqlite:///{study_db}")}
+    assert names == {"promptlathe-instructions", "promptlathe-joint"}
+    assert Store(run / "calls.sqlite").reserved("lm_calls") == result.calls_used
