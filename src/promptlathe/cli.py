@@ -100,14 +100,15 @@ def _decode_labels(
     base_url: str | None,
     targets: list[str],
     where: str,
-    prompt_data: dict[str, object] | None = None,
-    prompt_path: Path | None = None,
+    prompt: Path | None = None,
 ) -> list[str] | None:
     """The labels to score for ``--decode`` (``None``: generate), decided before any model
     loads (from the backend's declared capabilities). A prompt file saved by a labels run
     keeps answering that way under ``auto``."""
-    if prompt_data is not None and decode == "auto" and prompt_data.get("decode") == "labels":
-        return _file_labels(prompt_data, prompt_path or Path("prompt"))
+    if prompt is not None and decode == "auto":
+        data = read_prompt_file(prompt)
+        if data.get("decode") == "labels":
+            return _file_labels(data, prompt)
     labels, _ = choose_decode(decode, scorer, backend_class(base_url), targets, where)
     return labels
 
@@ -241,7 +242,6 @@ def eval_cmd(
         base_url,
         [e.target for e in examples],
         str(task),
-        read_prompt_file(prompt) if prompt else None,
         prompt,
     )
     lm = _open_lm(model, base_url, n_ctx, cache, retries)
@@ -625,7 +625,6 @@ def analyze_cmd(
         base_url,
         [e.target for e in examples],
         str(task),
-        read_prompt_file(prompt),
         prompt,
     )
     lm = _open_lm(model, base_url, n_ctx, cache)

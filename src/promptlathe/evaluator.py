@@ -164,9 +164,17 @@ class Evaluator:
 
     def answer(self, prompt: Prompt, queries: Sequence[str]) -> list[Generation]:
         """The model's outputs for ``queries`` (generated, or the chosen labels)."""
+        return self._outputs([self._request(prompt, q) for q in queries])
+
+    def _request(self, prompt: Prompt, query: str) -> GenerationRequest | LabelRequest:
         if self.labels is None:
-            return self.lm.generate([self.request(prompt, q) for q in queries])
-        choices = self.lm.choose([self.label_request(prompt, q) for q in queries])
+            return self.request(prompt, query)
+        return self.label_request(prompt, query)
+
+    def _outputs(self, reqs: Sequence[GenerationRequest | LabelRequest]) -> list[Generation]:
+        if self.labels is None:
+            return self.lm.generate(reqs)  # type: ignore[arg-type]
+        choices = self.lm.choose(reqs)  # type: ignore[arg-type]
         return [
             Generation(
                 text=self.labels[c.index],
@@ -176,13 +184,6 @@ class Evaluator:
             )
             for c in choices
         ]
-
-    def _request_hash(self, prompt: Prompt, query: str) -> str:
-        if self.labels is None:
-            payload, kind = self.request(prompt, query).payload(), "generate"
-        else:
-            payload, kind = self.label_request(prompt, query).payload(), "labels"
-        return request_key(self.lm.model_id, kind, payload)[:16]
 
     def request(self, prompt: Prompt, query: str) -> GenerationRequest:
         d = self.decoding
@@ -237,17 +238,19 @@ class Evaluator:
         for start in range(0, len(todo), self.batch_size):
             batch = todo[start : start + self.batch_size]
             try:
-                gens = self.answer(prompt, [ex.input for ex in batch])
+                reqs = [self._request(prompt, ex.input) for ex in batch]
+                gens = self._outputs(reqs)
             except PromptTooLongError as exc:
                 ids = ", ".join(ex.id for ex in batch[:3])
                 raise PromptTooLongError(f"example {ids}: {exc}") from None
-            for ex, gen in zip(batch, gens, strict=True):
+            kind = "generate" if self.labels is None else "labels"
+            for ex, req, gen in zip(batch, reqs, gens, strict=True):
                 answer, score = self.metric(gen.text, ex.targets)
                 rec = Record(
                     example_id=ex.id,
                     input=ex.input,
                     prompt_hash=phash,
-                    request_hash=self._request_hash(prompt, ex.input),
+                    request_hash=request_key(self.lm.model_id, kind, req.payload())[:16],
                     output=gen.text,
                     answer=answer,
                     targets=list(ex.targets),
