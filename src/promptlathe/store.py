@@ -8,9 +8,10 @@ never overspend, and a call one machine made is served from the cache to the oth
 Tables: ``calls`` is the cache (key = model id + exact request + decoding parameters);
 ``records`` keeps each scored example of each evaluation, so a killed run loses nothing and a
 report can be rebuilt; ``budgets`` and ``charges`` count and justify paid calls; ``documents``
-holds a run's shared state (its settings and candidates) for workers on other machines.
-Records, budgets and documents live under a ``namespace`` (the run's study name on a shared
-server); cached calls are shared by every run, since they are keyed by content.
+holds a run's shared state (its settings and candidates) for workers on other machines;
+``runlog`` holds the run log, one row per evaluated candidate (see ``optimizers._runlog``).
+Records, budgets, documents and the run log live under a ``namespace`` (the run's study
+name on a shared server); cached calls are shared by every run, since they are keyed by content.
 """
 
 from __future__ import annotations
@@ -57,6 +58,14 @@ CHARGES = sa.Table(
     SCHEMA,
     sa.Column("name", sa.Text, primary_key=True),
     sa.Column("key", sa.Text, primary_key=True),
+)
+RUNLOG = sa.Table(
+    "runlog",
+    SCHEMA,
+    sa.Column("run", sa.Text, primary_key=True),
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
 )
 DOCUMENTS = sa.Table(
     "documents",
@@ -351,6 +360,29 @@ class Store:
         q = sa.select(DOCUMENTS.c.body).where(DOCUMENTS.c.name == self._ns(name))
         row = self._run(lambda c: c.execute(q).first())
         return json.loads(row[0]) if row else None
+
+    # ---- the run log -----------------------------------------------------------------------
+    def put_log(self, entry_id: str, body: dict[str, Any]) -> None:
+        """Write (or replace) one run-log entry; ``created`` keeps the first write's time, so
+        the log reads back in the order candidates were first logged."""
+        text = json.dumps(body, ensure_ascii=False)
+        ins = _insert(self._dialect, RUNLOG).values(
+            run=self._ns("log"), id=entry_id, body=text, created=time.time()
+        )
+        self._run(
+            lambda c: c.execute(
+                ins.on_conflict_do_update(index_elements=["run", "id"], set_={"body": text})
+            )
+        )
+
+    def get_log(self) -> list[dict[str, Any]]:
+        """Every run-log entry, oldest first."""
+        q = (
+            sa.select(RUNLOG.c.body)
+            .where(RUNLOG.c.run == self._ns("log"))
+            .order_by(RUNLOG.c.created, RUNLOG.c.id)
+        )
+        return [json.loads(body) for (body,) in self._run(lambda c: c.execute(q).all())]
 
     def close(self) -> None:
         with self._lock:

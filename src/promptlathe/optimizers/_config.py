@@ -59,6 +59,8 @@ class OptimizeConfig:
             lowest label-free mutual information before any labeled evaluation
             (classification tasks only).
         val_size / confirm_size: override the planned split sizes.
+        optimizer: the search method, a registered optimizer's name (``joint``,
+            ``reflect``; see ``promptlathe.optimizers``).
         decode: ``"auto"`` (score the labels of a classification task on an embedded model,
             else generate), ``"generate"`` or ``"labels"`` (see :func:`choose_decode`).
     """
@@ -88,8 +90,15 @@ class OptimizeConfig:
     confirm_size: int | None = None
     prescreen: str | None = None
     decode: str = "auto"
+    optimizer: str = "joint"
 
     def __post_init__(self) -> None:
+        from promptlathe.optimizers._protocol import optimizer_names
+
+        if self.optimizer not in optimizer_names():
+            raise PromptlatheError(
+                f"--optimizer {self.optimizer!r} is not one of {', '.join(optimizer_names())}"
+            )
         for option, url in (
             ("--base-url", self.base_url),
             ("--proposer-base-url", self.proposer_base_url),
@@ -177,8 +186,9 @@ class OptimizeConfig:
         known = {f.name for f in fields(cls)}
         if not isinstance(data, dict) or "task" not in data or set(data) - known:
             raise PromptlatheError(f"{where}: not a promptlathe run config")
-        # Runs saved before --decode existed generated their answers.
-        data = {"decode": "generate", **data}
+        # Runs saved before --decode existed generated their answers; runs saved before
+        # --optimizer existed ran the joint optimizer.
+        data = {"decode": "generate", "optimizer": "joint", **data}
         try:
             return cls(**data)
         except TypeError as exc:
@@ -237,16 +247,14 @@ class Plan:
         """Calls available before confirmation."""
         return self.budget - self.reserve_confirm
 
-    def describe(self) -> list[str]:
+    def describe(self, search_lines: list[str]) -> list[str]:
+        """The plan as printed before a run; ``search_lines`` are the optimizer's stages."""
         s = self.stages
         return [
             f"data: {self.n_train} train · {self.n_val} validation · {self.n_confirm} "
             f"confirmation · {self.n_test} test",
             f"budget: {self.budget} LM calls",
-            f"  bootstrap demos      ≤ {s['bootstrap']:>5} calls",
-            f"  propose instructions ≤ {s['propose']:>5} calls (APE {self.n_ape}, OPRO "
-            f"{self.n_opro}, likelihood screen)",
-            f"  race + joint search  ≈ {s['search']:>5} calls (rungs {self.rungs})",
+            *search_lines,
             f"  confirmation         ≤ {s['confirm']:>5} calls (top {self.confirm_top} + seed "
             f"on {self.n_confirm} examples)",
             f"  test (outside budget)  {2 * self.n_test:>5} calls (winner and seed)",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import optuna
@@ -12,7 +12,8 @@ from optuna.trial import TrialState
 
 from promptlathe.errors import BudgetExhausted
 from promptlathe.evaluator import Evaluator
-from promptlathe.optimizers._racing import Incumbent, RacingPruner, race
+from promptlathe.optimizers._racing import RacingPruner, race
+from promptlathe.optimizers._runlog import LogEntry
 from promptlathe.prompts import Exemplar, Format, Prompt
 from promptlathe.tasks import Example
 
@@ -101,18 +102,6 @@ def open_study(
     )
 
 
-def incumbent_of(studies: Sequence[optuna.Study]) -> Incumbent | None:
-    """Best COMPLETE trial (full validation) over ``studies``."""
-    best: Incumbent | None = None
-    for st in studies:
-        for t in st.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            if t.value is None:
-                continue
-            if best is None or t.value > best.value:
-                best = Incumbent(float(t.value), tuple(t.user_attrs.get("scores", ())))
-    return best
-
-
 def fail_stale(study: optuna.Study) -> None:
     """Mark trials left RUNNING by a killed process as FAIL (their records are kept) and
     queue their parameters again, so the resumed search evaluates what the killed one was
@@ -141,9 +130,6 @@ def running_hashes(study: optuna.Study, exclude: int) -> set[str]:
     }
 
 
-TrialHook = Callable[[optuna.trial.FrozenTrial | None, str], None]
-
-
 def run_trial(
     study: optuna.Study,
     trial: optuna.Trial,
@@ -151,13 +137,13 @@ def run_trial(
     val: Sequence[Example],
     evaluator: Evaluator,
     rungs: Sequence[int],
-    known: dict[str, optuna.trial.FrozenTrial],
+    known: Mapping[str, LogEntry],
     calls: Callable[[], int] | None = None,
 ) -> str:
     """Race one asked trial and tell the study. Returns the outcome.
 
-    A prompt already finished (in any study) is told its known result without any
-    evaluation; one being evaluated by another worker is skipped.
+    A prompt already raced (in the run log ``known``, or finished in this study) is told its
+    known result without any evaluation; one being evaluated by another worker is skipped.
 
     Raises:
         BudgetExhausted: after telling the study the trial failed.
@@ -174,7 +160,16 @@ def run_trial(
         trial.set_user_attr("duplicate_of", "running")
         study.tell(trial, state=TrialState.FAIL)
         return "skipped"
-    prev = known.get(h) or finished_by_hash([study]).get(h)
+    entry = known.get(h)
+    if entry is not None:
+        trial.set_user_attr("duplicate_of", entry.id)
+        trial.set_user_attr("scores", list(entry.scores))
+        if entry.state == "complete":
+            study.tell(trial, entry.mean)
+        else:
+            study.tell(trial, state=TrialState.PRUNED)
+        return "duplicate"
+    prev = finished_by_hash([study]).get(h)
     if prev is not None and prev.number != trial.number:
         trial.set_user_attr("duplicate_of", prev.number)
         trial.set_user_attr("scores", prev.user_attrs.get("scores", []))

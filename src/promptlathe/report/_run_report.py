@@ -16,31 +16,27 @@ if TYPE_CHECKING:
 
 
 def _trials(run: Optimization, confirmed: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The candidates of the run log, in the order their races ended."""
     rows = []
-    for study in run._studies(create=False):
-        for t in study.get_trials(deepcopy=False):
-            if not t.state.is_finished() or "duplicate_of" in t.user_attrs:
-                continue
-            scores = t.user_attrs.get("scores") or []
-            value = (
-                t.value if t.value is not None else (sum(scores) / len(scores) if scores else None)
-            )
-            h = t.user_attrs.get("prompt_hash")
-            conf = confirmed.get(h or "", {})
-            rows.append(
-                {
-                    "study": study.study_name,
-                    "number": t.number,
-                    "state": t.state.name.lower(),
-                    "value": value,
-                    "calls_at_end": t.user_attrs.get("calls_at_end"),
-                    "prompt": t.user_attrs.get("prompt"),
-                    "prompt_hash": h,
-                    "scores": scores,
-                    "confirm": conf.get("confirm"),
-                    "confirm_n": conf.get("confirm_n"),
-                }
-            )
+    for number, e in enumerate(run.log.entries()):
+        if e.state == "failed":
+            continue
+        conf = confirmed.get(e.id, {})
+        rows.append(
+            {
+                "study": e.source,
+                "number": number,
+                "state": e.state,
+                "value": e.mean,
+                "calls_at_end": e.calls_at_end,
+                "prompt": e.prompt,
+                "prompt_hash": e.id,
+                "parent": e.parent,
+                "scores": list(e.scores),
+                "confirm": conf.get("confirm"),
+                "confirm_n": conf.get("confirm_n"),
+            }
+        )
     rows.sort(key=lambda r: (r["calls_at_end"] is None, r["calls_at_end"] or 0))
     return rows
 

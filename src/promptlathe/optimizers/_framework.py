@@ -1,9 +1,10 @@
-"""The optimization pipeline: bootstrap → propose → race instructions → joint search →
-confirm → test. Every stage is resumable: LM calls, scored records and trials are on disk."""
+"""The framework every optimizer runs in: plan → ``optimizer.prepare`` → ``optimizer.search``
+→ confirmation → test → artifact. Only this module touches the confirmation and test splits;
+optimizers get a :class:`RunContext` without them. Every stage is resumable: LM calls, scored
+records, the run log and the Optuna trials are on disk."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -14,43 +15,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import optuna
 
 from promptlathe._hashing import sha256_file
 from promptlathe._stats import wilson_interval
-from promptlathe.analysis import Baselines, label_set, screen_by_mi, trivial_baselines
-from promptlathe.errors import BudgetExhausted, ModelError, PromptlatheError
+from promptlathe.analysis import Baselines, label_set, trivial_baselines
+from promptlathe.errors import BudgetExhausted, PromptlatheError
 from promptlathe.evaluator import Decoding, EvalResult, Evaluator, choose_decode
-from promptlathe.formats import format_space
 from promptlathe.lms import LM, MODELS, CachedLM, backend_class, get_lm, is_installed
 from promptlathe.metrics import LabelMetric, is_code_metric, metric_reason, task_metric
 from promptlathe.optimizers._budget import Budget
 from promptlathe.optimizers._config import OptimizeConfig, Plan, make_plan
-from promptlathe.optimizers._exemplars import (
-    bootstrap,
-    demo_sets,
-    labeled,
-    orders,
-    sample_demos,
-)
+from promptlathe.optimizers._context import RunContext, SearchData
 from promptlathe.optimizers._lock import RunLock
-from promptlathe.optimizers._racing import RacingPruner
-from promptlathe.optimizers._search import (
-    Space,
-    fail_stale,
-    finished_by_hash,
-    incumbent_of,
-    open_study,
-    run_trial,
-)
-from promptlathe.prompts import Exemplar, Prompt
-from promptlathe.proposers import (
-    APEProposer,
-    OPROProposer,
-    ScoredInstruction,
-    filter_instructions,
-    likelihood_screen,
-)
+from promptlathe.optimizers._protocol import Optimizer, get_optimizer
+from promptlathe.optimizers._runlog import RunLog
+from promptlathe.prompts import Prompt
 from promptlathe.store import Store, is_server_url
 from promptlathe.tasks import Example, Split, load_examples, read_meta
 
@@ -58,14 +37,6 @@ log = logging.getLogger("promptlathe.optimize")
 
 Callback = Callable[[dict[str, Any]], None]
 """Progress events: ``{"stage", "calls", "budget", "best", "best_ci", "message"}``."""
-
-JOINT_INSTRUCTIONS = 4
-N_DEMO_SETS = 9
-N_ORDERS = 4
-MAX_JOINT_TRIALS = 300
-MAX_IDLE_TRIALS = 40
-MI_INPUTS = 8
-RACE_SHARE = 0.5  # of the search calls, for racing instructions before the joint search
 
 
 @dataclass
@@ -115,6 +86,8 @@ class OptimizeResult:
     confirmed: list[Candidate] = field(default_factory=list)
     baselines: Baselines | None = None
     seed_baselines: Baselines | None = None
+    optimizer: str = "joint"
+    notes: list[str] = field(default_factory=list)
 
     @property
     def best_prompt_path(self) -> Path:
@@ -136,6 +109,8 @@ class OptimizeResult:
             "budget": self.budget,
             "plan": self.plan.as_dict(),
             "trials": self.trials,
+            "optimizer": self.optimizer,
+            "notes": self.notes,
             "wall_seconds": self.wall_seconds,
             "baselines": self.baselines.to_dict() if self.baselines else None,
             "seed_baselines": self.seed_baselines.to_dict() if self.seed_baselines else None,
@@ -299,8 +274,27 @@ class Optimization:
             Prompt.load(cfg.seed_prompt) if cfg.seed_prompt else Prompt(instruction=cfg.instruction)
         )
         self.storage = cfg.storage or f"sqlite:///{(self.dir / 'study.db').resolve()}"
-        self.cand_path = self.dir / "candidates.json"
-        self._opened: list[optuna.Study] = []
+        self.optimizer: Optimizer = get_optimizer(cfg.optimizer)
+        self.log = RunLog(self.store)
+        self.ctx = RunContext(
+            cfg=cfg,
+            plan=self.plan,
+            data=SearchData(train=self.split.train, val=self.split.val),
+            seed_prompt=self.seed_prompt,
+            evaluator=self.evaluator,
+            task_lm=self.task_lm,
+            proposer=lambda: self.proposer_lm,
+            proposer_name=self.proposer_name,
+            budget=self.budget,
+            store=self.store,
+            state_path=self.dir / "candidates.json",
+            storage=self.storage,
+            optimizer=self.optimizer.name,
+            metric=self.metric,
+            labels=self.labels,
+            emit=self.emit,
+            sampler_seed=self.sampler_seed,
+        )
         # Written last: a run whose data or model failed to load leaves no config behind.
         if not worker:
             (self.dir / "config.json").write_text(cfg.to_json() + "\n")
@@ -344,7 +338,9 @@ class Optimization:
         lines = [f"metric: {self.metric.name} ({self.metric_reason})"]
         lines.append(f"proposer: {self.proposer_name} ({self.proposer_reason()})")
         lines.append(f"answers: {self.decode_reason}")
-        lines += self.plan.describe()
+        lines.append(f"optimizer: {self.optimizer.name} ({self.optimizer.summary})")
+        lines += self.plan.describe(self.optimizer.plan_lines(self.plan))
+        lines += [f"warning: {w}" for w in self.optimizer.warnings(self.plan)]
         test = 2 * self.plan.n_test
         total = self.plan.budget + test + (analysis_calls or 0)
         parts = [f"search ≤ {self.plan.budget}", f"test {test}"]
@@ -453,8 +449,8 @@ class Optimization:
         return Split(train=train, val=val, test=test_part), confirm, test_part
 
     def emit(self, stage: str, message: str = "", **extra: Any) -> None:
-        studies = self._studies(create=False)
-        inc = incumbent_of(studies) if studies else None
+        ctx = getattr(self, "ctx", None)
+        inc = ctx.incumbent() if ctx is not None else None
         best = inc.value if inc else None
         ci = wilson_interval(sum(inc.scores), len(inc.scores)) if inc and inc.scores else None
         self.callback(
@@ -469,34 +465,6 @@ class Optimization:
             }
         )
 
-    # ---- studies -------------------------------------------------------------------------
-    def _pruner(self) -> RacingPruner:
-        return RacingPruner(
-            len(self.split.val), lambda: incumbent_of(self._studies(create=False)), self.cfg.alpha
-        )
-
-    def _studies(self, create: bool = True) -> list[optuna.Study]:
-        """The run's studies. Opened once and reused: a ``Study`` reads the shared storage on
-        every query, so other workers' trials are still seen, and progress events and the
-        pruner need not reload the studies on every call."""
-        if self._opened:
-            return self._opened
-        out = []
-        for suffix in ("instructions", "joint"):
-            name = f"{self.cfg.study}-{suffix}"
-            if create:
-                out.append(
-                    open_study(
-                        self.storage, name, self.cfg.sampler, self.sampler_seed, self._pruner()
-                    )
-                )
-            else:
-                with contextlib.suppress(KeyError, ValueError):
-                    out.append(optuna.load_study(study_name=name, storage=self.storage))
-        if create:
-            self._opened = out
-        return out
-
     # ---- stages ----------------------------------------------------------------------------
     def run(self) -> OptimizeResult:
         """Run (or resume) every stage and return the result."""
@@ -505,49 +473,33 @@ class Optimization:
         return self.finish()
 
     def prepare(self) -> None:
-        """Stages before the joint search: demos, proposals, instruction race."""
+        """What the optimizer does in one process before the search can be shared."""
         self.budget.stage_limit = self.plan.search_limit
-        studies = self._studies()
-        for st in studies:
-            fail_stale(st)
-        cands = self._load_candidates()
+        self.ctx.fail_stale()
         try:
-            if "demo_sets" not in cands:
-                cands.update(self._stage_demos())
-                self._save_candidates(cands)
-            if "instructions" not in cands:
-                cands["instructions"] = self._stage_propose()
-                self._save_candidates(cands)
-            if "joint_instructions" not in cands:
-                cands["calls_before_race"] = self.budget.used
-                cands["joint_instructions"] = self._stage_race_instructions(cands, studies[0])
-                cands["calls_after_race"] = self.budget.used
-                self._save_candidates(cands)
+            self.optimizer.prepare(self.ctx)
         except BudgetExhausted as exc:
             self.emit("search", f"search stopped: {exc}")
-            cands.setdefault("instructions", [{"instruction": self.seed_prompt.instruction}])
-            cands.setdefault("joint_instructions", [self.seed_prompt.instruction])
-            self._save_candidates(cands)
+        if "joint_instructions" not in self.ctx.load_state():
+            self.ctx.set_space([self.seed_prompt.instruction])
 
     def search(self) -> None:
-        """The joint search; several processes may run it at once on one storage."""
-        cands = self._load_candidates()
-        if "joint_instructions" not in cands:
+        """The optimizer's shared search; several processes may run it at once."""
+        if "joint_instructions" not in self.ctx.load_state():
             raise PromptlatheError(
                 f"{self.dir}: the run has not been prepared (no instruction race yet); start "
                 "the main process first"
             )
         self.budget.stage_limit = self.plan.search_limit
         try:
-            self._stage_joint(cands, self._studies())
+            self.optimizer.search(self.ctx)
         except BudgetExhausted as exc:
             self.emit("search", f"search stopped: {exc}")
 
     def finish(self) -> OptimizeResult:
         """Confirmation on the held-out confirmation split, then the untouched test split."""
         self.budget.stage_limit = None
-        studies = self._studies()
-        best, seed, pool = self._stage_confirm(studies)
+        best, seed, pool = self._stage_confirm()
         test, seed_test = self._stage_test(best, seed)
         result = OptimizeResult(
             best_prompt=best.prompt,
@@ -559,253 +511,24 @@ class Optimization:
             calls_used=self.budget.used,
             budget=self.cfg.budget_calls,
             plan=self.plan,
-            trials=self._trial_counts(studies),
+            trials=self.log.counts(),
             wall_seconds=time.perf_counter() - self.t0,
             confirmed=pool,
             baselines=self._baselines(test),
             seed_baselines=self._baselines(seed_test),
+            optimizer=self.optimizer.name,
+            notes=self.optimizer.result_notes(self.ctx),
         )
         self._write(result)
         self.emit("done", f"wrote {result.best_prompt_path}")
         return result
 
-    def _stage_demos(self) -> dict[str, Any]:
-        k, train = self.cfg.max_shots, self.split.train
-        if not k:
-            return {"demo_sets": [], "orders": [], "n_bootstrapped": 0}
-        pool = labeled(train)
-        rng = np.random.default_rng(self.cfg.seed)
-        teacher_demos = sample_demos(pool[: max(k, 4 * k)], k, rng)
-        teacher = (
-            self.seed_prompt.with_(exemplars=teacher_demos)
-            if not self.seed_prompt.exemplars
-            else self.seed_prompt
-        )
-        used = {d.input for d in teacher_demos}
-        boot_inputs = [e for e in train if e.input not in used][: self.plan.n_boot]
-        self.emit("bootstrap", f"running the seed prompt on {len(boot_inputs)} train examples")
-        try:
-            boot = bootstrap(self.evaluator, teacher, boot_inputs)
-        except BudgetExhausted:
-            boot = []
-        sets = demo_sets(pool, boot, k, N_DEMO_SETS, self.cfg.seed)
-        if self.seed_prompt.exemplars:  # the user's own exemplars are set 0
-            from promptlathe.optimizers._exemplars import DemoSet
-
-            sets.insert(0, DemoSet("seed", self.seed_prompt.exemplars))
-        self.emit("bootstrap", f"{len(boot)} validated demos from {len(boot_inputs)} tries")
-        return {
-            "demo_sets": [
-                {"kind": s.kind, "exemplars": [asdict(e) for e in s.exemplars]} for s in sets
-            ],
-            "orders": orders(k, N_ORDERS, self.cfg.seed),
-            "n_bootstrapped": len(boot),
-        }
-
-    def _stage_propose(self) -> list[dict[str, Any]]:
-        train = self.split.train
-        self.emit("propose", f"APE: {self.plan.n_ape} proposals by {self.proposer_name}")
-        raw: list[str] = []
-        with contextlib.suppress(BudgetExhausted):
-            raw = APEProposer(self.proposer_lm).propose(train, self.plan.n_ape, seed=self.cfg.seed)
-        kept = self._vet(raw, [self.seed_prompt.instruction], "ape")
-        out = [{"instruction": self.seed_prompt.instruction, "source": "seed"}]
-        return out + kept
-
-    def _vet(self, raw: list[str], existing: list[str], source: str) -> list[dict[str, Any]]:
-        """Sanity filters, then the likelihood screen; logs what was dropped and why."""
-        kept, rejected = filter_instructions(raw, existing=existing)
-        screened, lik = self._screen(kept)
-        dropped = [k for k in kept if k not in screened]
-        for text, why in rejected:
-            log.info("rejected %s proposal %r: %s", source, text, why)
-        for text in dropped:
-            log.info(
-                "screened out %s proposal %r (demos less likely than with no instruction)",
-                source,
-                text,
-            )
-        self.emit(
-            "propose",
-            f"{source.upper()}: {len(raw)} proposals, {len(rejected)} failed sanity checks, "
-            f"{len(dropped)} off-task by likelihood, {len(screened)} kept",
-        )
-        return [{"instruction": k, "source": source, "loglik": lik.get(k)} for k in screened]
-
-    def _screen(self, kept: list[str]) -> tuple[list[str], dict[str, float]]:
-        if not kept or not self.plan.n_screen_demos:
-            return kept, {}
-        demos = self.split.train[: self.plan.n_screen_demos]
-        try:
-            return likelihood_screen(self.task_lm, kept, demos, self.seed_prompt.format)
-        except (ModelError, BudgetExhausted):
-            return kept, {}
-
-    def _stage_race_instructions(self, cands: dict[str, Any], study: optuna.Study) -> list[str]:
-        """Race the seed and proposed instructions, then OPRO's; at most ``RACE_SHARE`` of the
-        search calls, so the joint search over exemplars and formats keeps its share."""
-        if "race_cap" not in cands:
-            cands["race_cap"] = self.budget.used + int(RACE_SHARE * self.plan.stages["search"])
-            self._save_candidates(cands)
-        self.budget.stage_limit = min(self.plan.search_limit, cands["race_cap"])
-        instrs = cands["instructions"]
-        try:
-            self._race_list(study, [c["instruction"] for c in instrs])
-            # OPRO: show the proposer the scores so far and ask for better instructions.
-            scored = self._instruction_scores(study)
-            history = [ScoredInstruction(i, s) for i, s in scored.items()]
-            self.emit("propose", f"OPRO: {self.plan.n_opro} proposals from {len(history)} scored")
-            new = OPROProposer(self.proposer_lm).propose(
-                self.split.train, self.plan.n_opro, history=history, seed=self.cfg.seed + 1000
-            )
-            vetted = self._vet(new, [c["instruction"] for c in instrs], "opro")
-            instrs += vetted
-            cands["instructions"] = instrs
-            self._save_candidates(cands)
-            self._race_list(study, [c["instruction"] for c in vetted])
-        except BudgetExhausted as exc:
-            self.emit("race instructions", f"instruction race stopped: {exc}")
-        finally:
-            self.budget.stage_limit = self.plan.search_limit
-        scored = self._instruction_scores(study)
-        ranked = sorted(scored, key=lambda i: -scored[i])
-        top = ranked[:JOINT_INSTRUCTIONS]
-        if self.seed_prompt.instruction not in top:
-            top.append(self.seed_prompt.instruction)
-        return top
-
-    def _prescreen(self, instructions: list[str]) -> list[str]:
-        """Label-free MI screen of proposed instructions (the seed is never screened out)."""
-        seed = self.seed_prompt.instruction
-        proposed = [i for i in instructions if i != seed]
-        if self.cfg.prescreen != "mi" or len(proposed) < 2:
-            return instructions
-        labels = self.labels
-        assert labels is not None  # checked in __init__
-        inputs = [e.input for e in self.split.train[:MI_INPUTS]]
-        prompts = [self.seed_prompt.with_(instruction=i) for i in proposed]
-        try:
-            kept, mis = screen_by_mi(self.task_lm, prompts, inputs, labels, keep=0.5)
-        except (ModelError, NotImplementedError, BudgetExhausted) as exc:
-            self.emit("prescreen", f"MI screen skipped: {exc}")
-            return instructions
-        cands = self._load_candidates()
-        cands.setdefault("prescreen", []).extend(
-            {"instruction": p, "mi": m, "kept": i in kept}
-            for i, (p, m) in enumerate(zip(proposed, mis, strict=True))
-        )
-        self._save_candidates(cands)
-        self.emit("prescreen", f"MI screen kept {len(kept)} of {len(proposed)} proposals")
-        return [i for i in instructions if i == seed] + [proposed[i] for i in kept]
-
-    def _race_list(self, study: optuna.Study, instructions: list[str]) -> None:
-        for instr in self._prescreen(instructions):
-            prompt = self.seed_prompt.with_(instruction=instr)
-            known = finished_by_hash(self._studies(create=False))
-            if prompt.hash in known:
-                continue
-            trial = study.ask()
-            trial.set_user_attr("instruction_text", instr)
-            self.emit("race instructions", f"racing {instr[:60]!r}")
-            outcome = self._run_trial(study, trial, prompt, known)
-            self.emit("race instructions", f"{outcome}: {instr[:60]!r}")
-
-    def _run_trial(
-        self,
-        study: optuna.Study,
-        trial: optuna.Trial,
-        prompt: Prompt,
-        known: dict[str, optuna.trial.FrozenTrial],
-    ) -> str:
-        return run_trial(
-            study,
-            trial,
-            prompt,
-            self.split.val,
-            self.evaluator,
-            self.plan.rungs,
-            known,
-            calls=lambda: self.budget.used,
-        )
-
-    def _instruction_scores(self, study: optuna.Study) -> dict[str, float]:
-        """Each raced instruction's 95 % Wilson lower bound on the examples it was scored on.
-
-        A trial pruned after 8 examples and one that saw the whole validation split are not
-        comparable by their means (3 of 8 is not better evidence than 30 of 100); their
-        lower bounds are, and they reward evidence as well as score."""
-        out: dict[str, float] = {}
-        for t in study.get_trials(deepcopy=False):
-            instr = t.user_attrs.get("instruction_text")
-            scores = t.user_attrs.get("scores")
-            if instr is not None and scores:
-                lower = wilson_interval(sum(scores), len(scores))[0]
-                out[instr] = max(out.get(instr, 0.0), lower)
-        return out
-
-    def _space(self, cands: dict[str, Any]) -> Space:
-        return Space(
-            instructions=tuple(cands["joint_instructions"]),
-            demo_sets=tuple(
-                tuple(Exemplar(**e) for e in s["exemplars"]) for s in cands["demo_sets"]
-            ),
-            orders=tuple(tuple(o) for o in cands["orders"]),
-            formats=tuple(format_space(self.seed_prompt.format)),
-            max_shots=self.cfg.max_shots,
-        )
-
-    def _stage_joint(self, cands: dict[str, Any], studies: list[optuna.Study]) -> None:
-        space = self._space(cands)
-        study = studies[1]
-        dists = space.distributions()
-        if not study.trials:
-            # The seed configuration with the best instruction, zero- and k-shot.
-            study.enqueue_trial(
-                {
-                    "instruction": 0,
-                    "format": 0,
-                    **(
-                        {"shots": self.cfg.max_shots, "demo_set": 0, "order": 0}
-                        if "shots" in dists
-                        else {}
-                    ),
-                }
-            )
-            if "shots" in dists:
-                study.enqueue_trial(
-                    {"instruction": 0, "format": 0, "shots": 0, "demo_set": 0, "order": 0}
-                )
-        idle = 0
-        while len(study.trials) < MAX_JOINT_TRIALS and idle < MAX_IDLE_TRIALS:
-            if self.budget.remaining is not None and self.budget.remaining <= 0:
-                raise BudgetExhausted("search budget spent")
-            trial = study.ask(dists)
-            prompt = space.prompt(trial.params)
-            outcome = self._run_trial(study, trial, prompt, finished_by_hash(studies))
-            idle = idle + 1 if outcome in ("duplicate", "skipped") else 0
-            self.emit("joint search", f"trial {trial.number}: {outcome}")
-
-    def _stage_confirm(
-        self, studies: list[optuna.Study]
-    ) -> tuple[Candidate, Candidate | None, list[Candidate]]:
-        """Re-score the top candidates on the confirmation split, which search never saw."""
-        finished = []
-        seen: set[str] = set()
-        for st in studies:
-            for t in st.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-                h = t.user_attrs.get("prompt_hash")
-                if h and h not in seen and t.user_attrs.get("prompt"):
-                    seen.add(h)
-                    finished.append(t)
-        finished.sort(key=lambda t: -(t.value or 0.0))
+    def _stage_confirm(self) -> tuple[Candidate, Candidate | None, list[Candidate]]:
+        """Re-score the top candidates of the run log on the confirmation split, which the
+        search never saw."""
         cands = [
-            Candidate(
-                Prompt.from_dict(t.user_attrs["prompt"]),
-                float(t.value or 0.0),
-                len(t.user_attrs.get("scores", [])),
-                source=f"trial {t.number}",
-            )
-            for t in finished
+            Candidate(e.to_prompt(), e.mean or 0.0, e.n, source=f"{e.source} {e.id[:8]}")
+            for e in self.log.complete()
         ]
         seed = next((c for c in cands if c.prompt.hash == self.seed_prompt.hash), None)
         if seed is None:
@@ -865,32 +588,9 @@ class Optimization:
         return results[0], (results[1] if seed is not None else None)
 
     # ---- persistence -----------------------------------------------------------------------
-    def _load_candidates(self) -> dict[str, Any]:
-        if self.store.shared:  # the main process may be on another machine
-            return self.store.get_document("candidates") or {}
-        if self.cand_path.exists():
-            return json.loads(self.cand_path.read_text())
-        return {}
-
-    def _save_candidates(self, cands: dict[str, Any]) -> None:
-        """Update ``candidates.json`` (and the shared store's copy) with ``cands`` (keys not
-        in ``cands`` are kept)."""
-        merged = {**self._load_candidates(), **cands}
-        tmp = self.cand_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(merged, indent=2, ensure_ascii=False))
-        tmp.replace(self.cand_path)
-        if self.store.shared:
-            self.store.put_document("candidates", merged)
-
-    def _trial_counts(self, studies: list[optuna.Study]) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for st in studies:
-            for t in st.get_trials(deepcopy=False):
-                counts[t.state.name.lower()] = counts.get(t.state.name.lower(), 0) + 1
-        return counts
-
     def _write(self, result: OptimizeResult) -> None:
         extra = {
+            "optimizer": self.optimizer.name,
             "model": self.cfg.model,
             "base_url": self.cfg.to_dict()["base_url"],
             "metric": self.metric.name,

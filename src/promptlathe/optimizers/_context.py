@@ -1,0 +1,290 @@
+"""What every optimizer shares: :class:`RunContext`.
+
+The context holds the training and validation examples only: the confirmation and test
+splits stay with the framework (``_framework.py``), so no optimizer can evaluate them. Every
+model call goes through the run's budget and cache; every raced candidate is written to the
+run log as its race ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from promptlathe._stats import wilson_interval
+from promptlathe.errors import BudgetExhausted, ModelError
+from promptlathe.evaluator import EvalResult, Evaluator, Record
+from promptlathe.lms import CachedLM
+from promptlathe.metrics import Metric
+from promptlathe.optimizers._budget import Budget
+from promptlathe.optimizers._config import OptimizeConfig, Plan
+from promptlathe.optimizers._racing import Incumbent, RacingPruner
+from promptlathe.optimizers._runlog import LogEntry, RunLog, rung_means
+from promptlathe.optimizers._search import fail_stale, open_study, run_trial
+from promptlathe.prompts import Prompt
+from promptlathe.proposers import filter_instructions, likelihood_screen
+from promptlathe.store import Store
+from promptlathe.tasks import Example
+
+log = logging.getLogger("promptlathe.optimize")
+
+Emit = Callable[..., None]
+"""``emit(stage, message="", **extra)``: a progress event."""
+
+
+@dataclass(frozen=True)
+class SearchData:
+    """The examples an optimizer may use: train (demos, bootstrapping, proposals) and
+    validation (racing). Confirmation and test are not here."""
+
+    train: list[Example]
+    val: list[Example]
+
+
+class RunContext:
+    """The run as an optimizer sees it.
+
+    Args:
+        cfg / plan: the settings and the budget's plan.
+        data: train and validation examples.
+        seed_prompt: the user's seed prompt (always a candidate).
+        evaluator: the budgeted, cached evaluator.
+        task_lm: the budgeted task model (likelihood screens, label-free screens).
+        proposer: returns the budgeted proposer model, loading it on first use.
+        proposer_name: which model proposes (for messages).
+        budget: the run's call budget.
+        store: the run's store (run log, shared state).
+        state_path: the file that keeps the optimizer's state between restarts.
+        storage: the Optuna storage URL.
+        optimizer: the optimizer's name (stamped on its log entries).
+        labels: the task's label set when it is a classification task.
+        emit: progress events.
+        sampler_seed: the seed of this process's Optuna samplers.
+    """
+
+    def __init__(
+        self,
+        *,
+        cfg: OptimizeConfig,
+        plan: Plan,
+        data: SearchData,
+        seed_prompt: Prompt,
+        evaluator: Evaluator,
+        task_lm: CachedLM,
+        proposer: Callable[[], CachedLM],
+        proposer_name: str,
+        budget: Budget,
+        store: Store,
+        state_path: Path,
+        storage: str,
+        optimizer: str,
+        metric: Metric,
+        labels: list[str] | None,
+        emit: Emit,
+        sampler_seed: int,
+    ) -> None:
+        self.cfg = cfg
+        self.plan = plan
+        self.data = data
+        self.seed_prompt = seed_prompt
+        self.evaluator = evaluator
+        self.task_lm = task_lm
+        self._proposer = proposer
+        self.proposer_name = proposer_name
+        self.budget = budget
+        self.store = store
+        self.log = RunLog(store)
+        self.state_path = state_path
+        self.storage = storage
+        self.optimizer = optimizer
+        self.metric = metric
+        self.labels = labels
+        self.emit = emit
+        self.seed = cfg.seed
+        self.sampler_seed = sampler_seed
+        self._studies: dict[str, optuna.Study] = {}
+
+    # ---- models ----------------------------------------------------------------------------
+    @property
+    def proposer_lm(self) -> CachedLM:
+        """The model that writes instructions (loaded on first use)."""
+        return self._proposer()
+
+    # ---- state -----------------------------------------------------------------------------
+    def load_state(self) -> dict[str, Any]:
+        """The optimizer's saved state (``candidates.json``; the shared store's copy when the
+        run's main process may be on another machine)."""
+        if self.store.shared:
+            return self.store.get_document("candidates") or {}
+        if self.state_path.exists():
+            return json.loads(self.state_path.read_text())
+        return {}
+
+    def save_state(self, update: dict[str, Any]) -> None:
+        """Merge ``update`` into the saved state (other keys are kept)."""
+        merged = {**self.load_state(), **update}
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(merged, indent=2, ensure_ascii=False))
+        tmp.replace(self.state_path)
+        if self.store.shared:
+            self.store.put_document("candidates", merged)
+
+    def set_space(self, instructions: Sequence[str]) -> None:
+        """The instructions the joint search combines with demos, orders and formats (the
+        seed's is always among them)."""
+        instrs = list(dict.fromkeys(instructions))
+        if self.seed_prompt.instruction not in instrs:
+            instrs.append(self.seed_prompt.instruction)
+        self.save_state({"joint_instructions": instrs})
+
+    # ---- racing ----------------------------------------------------------------------------
+    def incumbent(self) -> Incumbent | None:
+        """The best candidate scored on all of validation so far (any optimizer, any
+        process)."""
+        done = self.log.complete()
+        return Incumbent(done[0].mean or 0.0, done[0].scores) if done else None
+
+    def study(
+        self, suffix: str, incumbent: Callable[[], Incumbent | None] | None = None
+    ) -> optuna.Study:
+        """The Optuna study ``{study}-{suffix}`` (created on first use). Its pruner races
+        against ``incumbent`` (default: the run's best complete candidate)."""
+        if suffix not in self._studies:
+            pruner = RacingPruner(len(self.data.val), incumbent or self.incumbent, self.cfg.alpha)
+            name = f"{self.cfg.study}-{suffix}"
+            self._studies[suffix] = open_study(
+                self.storage, name, self.cfg.sampler, self.sampler_seed, pruner
+            )
+            known = self.load_state().get("studies", [])
+            if suffix not in known:
+                self.save_state({"studies": [*known, suffix]})
+        return self._studies[suffix]
+
+    def fail_stale(self) -> None:
+        """Requeue the trials a killed process left running, in every study of the run."""
+        for suffix in self.load_state().get("studies", []):
+            fail_stale(self.study(suffix))
+
+    def known(self) -> dict[str, LogEntry]:
+        """Logged candidates by prompt hash (raced once per run)."""
+        return {e.id: e for e in self.log.entries() if e.state != "failed"}
+
+    def race(
+        self,
+        prompt: Prompt,
+        *,
+        study: optuna.Study,
+        source: str,
+        parent: str | None = None,
+        trial: optuna.Trial | None = None,
+    ) -> str:
+        """Race ``prompt`` on validation rung by rung (pruned as soon as it cannot win) and
+        log it. A prompt already raced costs nothing. Returns the outcome: ``complete``,
+        ``pruned``, ``duplicate`` or ``skipped`` (another process is racing it).
+
+        Raises:
+            BudgetExhausted: the budget ran out mid-race (the candidate is logged as failed).
+        """
+        trial = trial or study.ask()
+        trial.set_user_attr("source", source)
+        start = self.budget.used
+        try:
+            outcome = run_trial(
+                study,
+                trial,
+                prompt,
+                self.data.val,
+                self.evaluator,
+                self.plan.rungs,
+                self.known(),
+                calls=lambda: self.budget.used,
+            )
+        except BudgetExhausted:
+            self._log(prompt, source, parent, "failed", start, trial)
+            raise
+        if outcome in ("complete", "pruned"):
+            self._log(prompt, source, parent, outcome, start, trial)
+        return outcome
+
+    def _log(
+        self,
+        prompt: Prompt,
+        source: str,
+        parent: str | None,
+        state: str,
+        start: int,
+        trial: optuna.Trial,
+    ) -> None:
+        scores = [float(s) for s in trial.user_attrs.get("scores") or []]
+        self.log.write(
+            LogEntry(
+                id=prompt.hash,
+                optimizer=self.optimizer,
+                source=source,
+                parent=parent,
+                prompt=prompt.to_dict(),
+                scores=tuple(scores),
+                rungs=rung_means(scores, self.plan.rungs),
+                state=state,
+                calls=self.budget.used - start,
+                calls_at_end=self.budget.used,
+            )
+        )
+
+    def records(self, prompt: Prompt, examples: Sequence[Example]) -> list[Record]:
+        """``prompt``'s scored records on ``examples`` (free when it was raced on them)."""
+        res: EvalResult = self.evaluator.evaluate(prompt, examples)
+        return res.records
+
+    @staticmethod
+    def lower_bound(entry: LogEntry) -> float:
+        """95 % Wilson lower bound of an entry's mean: compares candidates stopped at
+        different rungs (3 of 8 is weaker evidence than 30 of 100)."""
+        return wilson_interval(sum(entry.scores), len(entry.scores))[0] if entry.scores else 0.0
+
+    # ---- proposals -------------------------------------------------------------------------
+    def vet(self, raw: list[str], existing: list[str], source: str) -> list[dict[str, Any]]:
+        """Sanity filters, then the likelihood screen; logs what was dropped and why."""
+        kept, rejected = filter_instructions(raw, existing=existing)
+        screened, lik = self._screen(kept)
+        dropped = [k for k in kept if k not in screened]
+        for text, why in rejected:
+            log.info("rejected %s proposal %r: %s", source, text, why)
+        for text in dropped:
+            log.info(
+                "screened out %s proposal %r (demos less likely than with no instruction)",
+                source,
+                text,
+            )
+        self.emit(
+            "propose",
+            f"{source.upper()}: {len(raw)} proposals, {len(rejected)} failed sanity checks, "
+            f"{len(dropped)} off-task by likelihood, {len(screened)} kept",
+        )
+        return [{"instruction": k, "source": source, "loglik": lik.get(k)} for k in screened]
+
+    def _screen(self, kept: list[str]) -> tuple[list[str], dict[str, float]]:
+        if not kept or not self.plan.n_screen_demos:
+            return kept, {}
+        demos = self.data.train[: self.plan.n_screen_demos]
+        try:
+            return likelihood_screen(self.task_lm, kept, demos, self.seed_prompt.format)
+        except (ModelError, BudgetExhausted):
+            return kept, {}
+
+    @contextlib.contextmanager
+    def stage_limit(self, limit: int | None) -> Any:
+        """Cap the calls a stage may reach (the run's call count), restoring it after."""
+        before = self.budget.stage_limit
+        self.budget.stage_limit = limit if before is None or limit is None else min(before, limit)
+        try:
+            yield
+        finally:
+            self.budget.stage_limit = before

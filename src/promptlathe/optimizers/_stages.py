@@ -1,0 +1,137 @@
+"""Building blocks optimizers share: bootstrapped demo sets, racing a list of instructions,
+and the joint Optuna search over instruction × demos × order × format."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+
+import numpy as np
+
+from promptlathe.errors import BudgetExhausted
+from promptlathe.formats import format_space
+from promptlathe.optimizers._context import RunContext
+from promptlathe.optimizers._exemplars import DemoSet, bootstrap, demo_sets, labeled, orders
+from promptlathe.optimizers._exemplars import sample_demos as sample_exemplars
+from promptlathe.optimizers._runlog import LogEntry
+from promptlathe.optimizers._search import Space
+from promptlathe.prompts import Exemplar
+
+N_DEMO_SETS = 9
+N_ORDERS = 4
+JOINT_INSTRUCTIONS = 4
+MAX_JOINT_TRIALS = 300
+MAX_IDLE_TRIALS = 40
+
+
+def ensure_demos(ctx: RunContext) -> None:
+    """Bootstrap the demo sets once (the seed prompt run on train inputs; outputs the metric
+    validates become demos) and save them with the exemplar orders in the run's state."""
+    if "demo_sets" in ctx.load_state():
+        return
+    k, train = ctx.cfg.max_shots, ctx.data.train
+    if not k:
+        ctx.save_state({"demo_sets": [], "orders": [], "n_bootstrapped": 0})
+        return
+    pool = labeled(train)
+    rng = np.random.default_rng(ctx.seed)
+    teacher_demos = sample_exemplars(pool[: max(k, 4 * k)], k, rng)
+    seed = ctx.seed_prompt
+    teacher = seed.with_(exemplars=teacher_demos) if not seed.exemplars else seed
+    used = {d.input for d in teacher_demos}
+    boot_inputs = [e for e in train if e.input not in used][: ctx.plan.n_boot]
+    ctx.emit("bootstrap", f"running the seed prompt on {len(boot_inputs)} train examples")
+    try:
+        boot = bootstrap(ctx.evaluator, teacher, boot_inputs)
+    except BudgetExhausted:
+        boot = []
+    sets = demo_sets(pool, boot, k, N_DEMO_SETS, ctx.seed)
+    if seed.exemplars:  # the user's own exemplars are set 0
+        sets.insert(0, DemoSet("seed", seed.exemplars))
+    ctx.emit("bootstrap", f"{len(boot)} validated demos from {len(boot_inputs)} tries")
+    ctx.save_state(
+        {
+            "demo_sets": [
+                {"kind": s.kind, "exemplars": [asdict(e) for e in s.exemplars]} for s in sets
+            ],
+            "orders": orders(k, N_ORDERS, ctx.seed),
+            "n_bootstrapped": len(boot),
+        }
+    )
+
+
+def race_instructions(
+    ctx: RunContext, suffix: str, instructions: Sequence[str], source: str | Sequence[str]
+) -> None:
+    """Race each instruction with the seed prompt's exemplars and format (skipping any
+    already raced) in study ``suffix``; ``source`` names each one's origin."""
+    study = ctx.study(suffix)
+    sources = [source] * len(instructions) if isinstance(source, str) else list(source)
+    for instr, src in zip(instructions, sources, strict=True):
+        prompt = ctx.seed_prompt.with_(instruction=instr)
+        if prompt.hash in ctx.known():
+            continue
+        trial = study.ask()
+        trial.set_user_attr("instruction_text", instr)
+        ctx.emit("race instructions", f"racing {instr[:60]!r}")
+        outcome = ctx.race(prompt, study=study, source=src, trial=trial)
+        ctx.emit("race instructions", f"{outcome}: {instr[:60]!r}")
+
+
+def instruction_scores(entries: Sequence[LogEntry]) -> dict[str, float]:
+    """Each logged instruction's best 95 % Wilson lower bound over the entries given."""
+    out: dict[str, float] = {}
+    for e in entries:
+        instr = e.prompt.get("instruction", "")
+        if e.scores:
+            out[instr] = max(out.get(instr, 0.0), RunContext.lower_bound(e))
+    return out
+
+
+def top_instructions(ctx: RunContext, entries: Sequence[LogEntry], k: int) -> list[str]:
+    """The ``k`` best instructions by lower bound, plus the seed's."""
+    scored = instruction_scores(entries)
+    top = sorted(scored, key=lambda i: -scored[i])[:k]
+    if ctx.seed_prompt.instruction not in top:
+        top.append(ctx.seed_prompt.instruction)
+    return top
+
+
+def space_of(ctx: RunContext) -> Space:
+    state = ctx.load_state()
+    return Space(
+        instructions=tuple(state["joint_instructions"]),
+        demo_sets=tuple(tuple(Exemplar(**e) for e in s["exemplars"]) for s in state["demo_sets"]),
+        orders=tuple(tuple(o) for o in state["orders"]),
+        formats=tuple(format_space(ctx.seed_prompt.format)),
+        max_shots=ctx.cfg.max_shots,
+    )
+
+
+def joint_search(ctx: RunContext) -> None:
+    """Optuna's TPE over instruction × shots × demo set × order × format, each trial raced;
+    several processes may run it at once on one storage.
+
+    Raises:
+        BudgetExhausted: the search budget is spent.
+    """
+    space = space_of(ctx)
+    study = ctx.study("joint")
+    dists = space.distributions()
+    if not study.trials:
+        # The seed configuration with the best instruction, zero- and k-shot.
+        shots = {"shots": ctx.cfg.max_shots, "demo_set": 0, "order": 0} if "shots" in dists else {}
+        study.enqueue_trial({"instruction": 0, "format": 0, **shots})
+        if "shots" in dists:
+            study.enqueue_trial(
+                {"instruction": 0, "format": 0, "shots": 0, "demo_set": 0, "order": 0}
+            )
+    idle = 0
+    while len(study.trials) < MAX_JOINT_TRIALS and idle < MAX_IDLE_TRIALS:
+        if ctx.budget.remaining is not None and ctx.budget.remaining <= 0:
+            raise BudgetExhausted("search budget spent")
+        trial = study.ask(dists)
+        prompt = space.prompt(trial.params)
+        outcome = ctx.race(prompt, study=study, source="joint", trial=trial)
+        idle = idle + 1 if outcome in ("duplicate", "skipped") else 0
+        ctx.emit("joint search", f"trial {trial.number}: {outcome}")
