@@ -141,3 +141,73 @@ def test_two_workers_both_search_and_never_evaluate_a_prompt_twice(
     hashes = [t.user_attrs["prompt_hash"] for t in evaluated]
     assert len(hashes) == len(set(hashes)), "a prompt was evaluated twice"
     assert json.loads((out / "result.json").read_text())["calls_used"] <= 120
+
+
+def test_reflect_cli_end_to_end_and_run_reproduces(shared_data: Path, tmp_path: Path) -> None:
+    """``--optimizer reflect`` on the real model: the proposer is shown the seed's failures,
+    the artifact loads, ``run`` reproduces its test outputs and the report renders."""
+    from promptlathe.optimizers import RunLog
+    from promptlathe.store import Store
+
+    test_file = tmp_path / "negation.test.jsonl"
+    lines = (shared_data / "ape" / "negation.test.jsonl").read_text().splitlines()[:6]
+    test_file.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "run"
+    r = run_cli(
+        "optimize",
+        "--task",
+        str(shared_data / "ape" / "negation.train.jsonl"),
+        "--test",
+        str(test_file),
+        "--model",
+        TEST_MODEL,
+        "--proposer-model",
+        TEST_MODEL,
+        "--optimizer",
+        "reflect",
+        "--instruction",
+        "Negate the sentence.",
+        "--budget-calls",
+        "70",
+        "--val-size",
+        "8",
+        "--confirm-size",
+        "4",
+        "--max-shots",
+        "2",
+        "--max-tokens",
+        "12",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--analysis-scale",
+        "0.1",
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "optimizer: reflect" in r.stderr and "reflect" in r.stdout
+    result = json.loads((out / "result.json").read_text())
+    assert result["optimizer"] == "reflect" and result["calls_used"] <= 70
+    assert any("reflection rounds" in n for n in result["notes"])
+    cands = json.loads((out / "candidates.json").read_text())
+    assert cands["rounds"], "no reflection round ran"
+    assert all(r["outcome"] for r in cands["rounds"])
+    store = Store(out / "calls.sqlite")
+    log = RunLog(store).entries()
+    store.close()
+    assert log[0].source == "seed" and log[0].state == "complete"
+    assert "Is the winner really better?" in (out / "report.html").read_text()
+
+    best = Prompt.load(out / "best_prompt.json")
+    records = json.loads((out / "test_records.json").read_text())["winner"]
+    assert records[0]["prompt_hash"] == best.hash
+    r2 = run_cli(
+        "run",
+        "--prompt",
+        str(out / "best_prompt.json"),
+        records[0]["input"],
+        records[1]["input"],
+        "--cache",
+        str(tmp_path / "fresh.sqlite"),
+    )
+    assert r2.returncode == 0, r2.stderr
+    assert r2.stdout.splitlines() == [" ".join(records[i]["answer"].split()) for i in (0, 1)]

@@ -390,6 +390,15 @@ def optimize_cmd(
     analysis_scale: ScaleOpt = 1.0,
     progress: Annotated[bool, typer.Option(help="Show live progress.")] = True,
     decode: DecodeOpt = "auto",
+    optimizer: Annotated[
+        str,
+        typer.Option(
+            help="joint: APE/OPRO proposals raced, then a joint search over demos, order and "
+            "format. reflect: the proposer reads the failing validation examples and revises "
+            "the instruction (Pareto front, each child raced against its parent), then the "
+            "same joint search."
+        ),
+    ] = "joint",
 ) -> None:
     """Search instructions, exemplars and formats for the best prompt within a call budget."""
     from promptlathe.optimizers import Optimization, OptimizeConfig
@@ -442,6 +451,7 @@ def optimize_cmd(
         confirm_size=confirm_size,
         prescreen=prescreen,
         decode=decode,
+        optimizer=optimizer,
     )
     display = OptimizeDisplay(budget_calls, enabled=progress)
     run = Optimization(cfg, resume=resume, callback=display)

@@ -191,5 +191,11 @@ def optimize_table(result: Any) -> Table:
         style = "bold red" if wb.hollow else ""
         t.add_row("verdict", Text(wb.verdict, style=style), "")
     t.add_row("LM calls", f"{result.calls_used} of budget {result.budget}", "")
-    t.add_row("trials", ", ".join(f"{k} {v}" for k, v in sorted(result.trials.items())), "")
+    t.add_row(
+        "candidates raced",
+        ", ".join(f"{k} {v}" for k, v in sorted(result.trials.items())) + f" ({result.optimizer})",
+        "",
+    )
+    for note in result.notes:
+        t.add_row("note", Text(note), "")
     return t

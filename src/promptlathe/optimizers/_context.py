@@ -165,6 +165,10 @@ class RunContext:
             known = self.load_state().get("studies", [])
             if suffix not in known:
                 self.save_state({"studies": [*known, suffix]})
+        elif incumbent is not None:
+            pruner = self._studies[suffix].pruner
+            assert isinstance(pruner, RacingPruner)
+            pruner.incumbent = incumbent
         return self._studies[suffix]
 
     def fail_stale(self) -> None:
