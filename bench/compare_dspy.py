@@ -1,8 +1,11 @@
 """Benchmark: promptlathe against DSPy on the same model, data, splits and metric.
 
-One ``python -m llama_cpp.server`` process serves the model on 127.0.0.1; every method talks to
-it over HTTP, so LM calls are counted the same way for everyone: by the server's access log
-(cross-checked against DSPy's LM callbacks and promptlathe's ``calls_used``).
+One ``python -m llama_cpp.server`` process serves the task model on 127.0.0.1 and, with
+``--proposer-model``, a second one serves the proposer (the model that writes instructions:
+MIPROv2's prompt model, GEPA's reflection LM, promptlathe's proposer). Every method talks to
+them over HTTP, so LM calls are counted the same way for everyone: by the servers' access logs
+(cross-checked against DSPy's LM callbacks and promptlathe's ``calls_used``). A method's
+optimization calls are its task-model and proposer calls together.
 
 Methods (each run on each task):
 
@@ -10,8 +13,11 @@ Methods (each run on each task):
 * ``dspy-bfrs``   -- ``dspy.BootstrapFewShotWithRandomSearch`` on ``dspy.Predict``
   (signature ``input -> output``, instructions = the seed instruction);
 * ``dspy-mipro``  -- ``dspy.MIPROv2(auto="light")``;
-* ``promptlathe`` -- ``promptlathe.optimize`` (the facade) with a call budget of
-  ``max(40, ratio * calls of the cheaper DSPy optimizer on that task)``.
+* ``dspy-gepa``   -- ``dspy.GEPA`` (reflection LM = the proposer), its metric calls capped at
+  the calls BFRS made on that task (``--gepa-calls`` to fix them);
+* ``promptlathe`` -- ``promptlathe.optimize`` (``optimizer="joint"``) with a call budget of
+  ``max(40, ratio * calls of the cheapest DSPy optimizer on that task)``;
+* ``promptlathe-reflect`` -- the same with ``optimizer="reflect"``.
 
 DSPy is a bench-only optional dependency: ``pip install dspy``.
 
@@ -53,8 +59,9 @@ from promptlathe.metrics import Metric
 from promptlathe.tasks import Example, load_examples, read_meta
 
 REPO = Path(__file__).resolve().parents[1]
-METHODS = ("seed", "dspy-bfrs", "dspy-mipro", "promptlathe")
-DSPY_METHODS = ("dspy-bfrs", "dspy-mipro")
+METHODS = ("seed", "dspy-bfrs", "dspy-mipro", "dspy-gepa", "promptlathe", "promptlathe-reflect")
+DSPY_METHODS = ("dspy-bfrs", "dspy-mipro", "dspy-gepa")
+PL_METHODS = {"promptlathe": "joint", "promptlathe-reflect": "reflect"}
 DEFAULT_TASKS = "ape/negation,ape/sum,ape/synonyms,bbh/navigate,bbh/snarks,bbh/temporal_sequences"
 NO_ERROR_LIMIT = 10**9  # DSPy stops an optimizer after max_errors failures (default 10)
 
@@ -287,10 +294,36 @@ def promptlathe_budget(
     raise error  # not a budget problem (e.g. too few examples to split)
 
 
+class Servers:
+    """The task model's server and, when another model proposes, the proposer's."""
+
+    def __init__(self, task: Server, proposer: Server | None) -> None:
+        self.task = task
+        self.proposer = proposer
+
+    def posts(self) -> int:
+        return self.task.posts() + (self.proposer.posts() if self.proposer else 0)
+
+    def proposer_posts(self) -> int:
+        return self.proposer.posts() if self.proposer else 0
+
+    def check_alive(self) -> None:
+        self.task.check_alive()
+        if self.proposer:
+            self.proposer.check_alive()
+
+
 def run_promptlathe(
-    t: TaskData, server: Server, args: argparse.Namespace, work: Path, dspy_calls: list[int]
+    t: TaskData,
+    servers: Servers,
+    args: argparse.Namespace,
+    work: Path,
+    dspy_calls: list[int],
+    method: str = "promptlathe",
 ) -> Row:
     optimize = optimizer_api()[0]
+    server = servers.task
+    proposer = servers.proposer or server
     pool = write_jsonl(work / "data" / t.name / "pool.jsonl", t.train + t.val)
     test = write_jsonl(work / "data" / t.name / "test.jsonl", t.test)
     try:
@@ -298,7 +331,7 @@ def run_promptlathe(
             dspy_calls, len(t.train) + len(t.val), len(t.test), args
         )
     except PromptlatheError as exc:
-        return failed_row(t.name, "promptlathe", exc, 0, 0.0)
+        return failed_row(t.name, method, exc, 0, 0.0)
     if budget != wanted:
         log(f"  promptlathe: budget {wanted} is below what its planner accepts; using {budget}")
 
@@ -306,30 +339,32 @@ def run_promptlathe(
         if args.verbose:
             log(f"  [{ev['stage']}] {ev['calls']}/{ev['budget']} {ev['message']}")
 
-    before = server.posts()
+    before, before_prop = servers.posts(), servers.proposer_posts()
     t0 = time.perf_counter()
+    extra_cfg = {"optimizer": PL_METHODS[method]} if method != "promptlathe" else {}
     try:
         result = optimize(
             str(pool),
             test=str(test),
             model=server.alias,
             base_url=server.base_url,
-            proposer_model=server.alias,
+            proposer_model=proposer.alias,
+            proposer_base_url=proposer.base_url if servers.proposer else None,
             instruction=t.instruction,
             metric=t.metric.name,
             budget_calls=budget,
-            out=str(work / "runs" / t.name),
+            out=str(work / "runs" / method / t.name),
             max_tokens=args.max_tokens,
             seed=args.seed,
             callback=progress,
+            **extra_cfg,
         )
     except Exception as exc:
-        server.check_alive()
-        return failed_row(
-            t.name, "promptlathe", exc, server.posts() - before, time.perf_counter() - t0
-        )
+        servers.check_alive()
+        return failed_row(t.name, method, exc, servers.posts() - before, time.perf_counter() - t0)
     total_secs = time.perf_counter() - t0
-    posts = server.posts() - before
+    posts = servers.posts() - before
+    proposer_calls = servers.proposer_posts() - before_prop
     assert result.test is not None
     seed_test = result.seed_test
     test_calls = result.test.calls
@@ -339,12 +374,12 @@ def run_promptlathe(
     server_opt = posts - test_calls - seed_calls
     if server_opt != result.calls_used:
         log(
-            f"  WARNING promptlathe on {t.name}: server saw {posts} requests, calls_used "
+            f"  WARNING {method} on {t.name}: server saw {posts} requests, calls_used "
             f"{result.calls_used} + test {test_calls} + seed test {seed_calls}"
         )
     return make_row(
         t.name,
-        "promptlathe",
+        method,
         [r.score for r in result.test.records],
         opt_calls=server_opt,
         test_calls=test_calls,
@@ -360,6 +395,8 @@ def run_promptlathe(
             "val": result.best.val,
             "confirm": result.best.confirm,
             "plan": result.plan.as_dict(),
+            "proposer_calls": proposer_calls,
+            "notes": getattr(result, "notes", []),
         },
     )
 
@@ -380,12 +417,13 @@ def import_dspy() -> Any:
 class DSPyHarness:
     """One ``dspy.LM`` on the server, with a callback counting every LM call (copies too)."""
 
-    def __init__(self, dspy: Any, server: Server, args: argparse.Namespace) -> None:
+    def __init__(self, dspy: Any, servers: Servers, args: argparse.Namespace) -> None:
         from dspy.utils.callback import BaseCallback
 
         self.dspy = dspy
-        self.server = server
+        self.server = servers
         self.args = args
+        server = servers.task
 
         class CallCounter(BaseCallback):
             def __init__(self) -> None:
@@ -419,8 +457,22 @@ class DSPyHarness:
         )
         self._check_max_tokens()
         # MIPROv2's proposer writes structured, multi-field answers (dataset summary,
-        # instruction); 64 tokens truncate them. A copy keeps the counting callback.
-        self.prompt_lm = self.lm.copy(max_tokens=args.proposer_max_tokens)
+        # instruction); 64 tokens truncate them. GEPA's reflection LM rewrites whole
+        # instructions. Both run on the proposer's server when there is one.
+        prop = servers.proposer
+        if prop is None:
+            self.prompt_lm = self.lm.copy(max_tokens=args.proposer_max_tokens)
+        else:
+            self.prompt_lm = dspy.LM(
+                f"openai/{prop.alias}",
+                api_base=prop.base_url,
+                api_key="none",
+                temperature=1.0,
+                max_tokens=args.proposer_max_tokens,
+                cache=False,
+                callbacks=[self.counter],
+                **lm_kw,
+            )
         dspy.configure(lm=self.lm)
         self.version = getattr(dspy, "__version__", "?")
 
@@ -453,6 +505,28 @@ class DSPyHarness:
 
         return dspy_metric
 
+    def gepa_metric(self, metric: Metric):
+        """GEPA's metric: the score, with feedback naming the expected answer on a miss."""
+
+        def feedback_metric(
+            gold: Any,
+            pred: Any,
+            trace: Any = None,
+            pred_name: Any = None,
+            pred_trace: Any = None,
+            *rest: Any,
+            **kw: Any,
+        ) -> Any:
+            output = getattr(pred, "output", None)
+            answer, score = metric("" if output is None else str(output), gold.targets)
+            if score >= 1.0:
+                fb = "Correct."
+            else:
+                fb = f"Incorrect: the answer read was {answer!r}, expected {gold.targets[0]!r}."
+            return self.dspy.Prediction(score=score, feedback=fb)
+
+        return feedback_metric
+
     def student(self, instruction: str) -> Any:
         sig = self.dspy.Signature("input -> output", instruction)
         return self.dspy.Predict(sig)
@@ -482,6 +556,15 @@ class DSPyHarness:
                     num_candidate_programs=args.bfrs_candidates,
                     num_threads=1,
                     max_errors=NO_ERROR_LIMIT,
+                )
+                program = opt.compile(student, trainset=trainset, valset=valset)
+            elif method == "dspy-gepa":
+                opt = dspy.GEPA(
+                    metric=self.gepa_metric(t.metric),
+                    max_metric_calls=self.gepa_calls,
+                    reflection_lm=self.prompt_lm,
+                    num_threads=1,
+                    seed=args.seed,
                 )
                 program = opt.compile(student, trainset=trainset, valset=valset)
             else:
@@ -521,7 +604,14 @@ class DSPyHarness:
         box["errors"] = errors
         return scores, box
 
-    def run(self, method: str, t: TaskData) -> Row:
+    gepa_calls: int = 0
+
+    def run(self, method: str, t: TaskData, dspy_calls: dict[str, int] | None = None) -> Row:
+        if method == "dspy-gepa":
+            cap = self.args.gepa_calls or (dspy_calls or {}).get("dspy-bfrs")
+            if not cap:
+                raise SystemExit("dspy-gepa needs dspy-bfrs before it, or --gepa-calls")
+            self.gepa_calls = cap
         failure: Exception | None = None
         with self.counted() as opt:
             try:
@@ -553,6 +643,7 @@ class DSPyHarness:
                 "test_errors": test["errors"],
                 "instruction": predictor.signature.instructions,
                 "n_demos": len(predictor.demos),
+                **({"max_metric_calls": self.gepa_calls} if method == "dspy-gepa" else {}),
             },
         )
 
@@ -579,14 +670,17 @@ def summarize(rows: list[Row], methods: list[str]) -> dict[str, Any]:
             }
     out: dict[str, Any] = {"means": means}
     pairs = {}
+    ours = [m for m in PL_METHODS if m in means and means[m]["tasks"]]
+    pl_method = max(ours, key=lambda m: means[m]["accuracy"]) if ours else "promptlathe"
+    out["best_promptlathe"] = pl_method
     for m in DSPY_METHODS:
         common = [
             task
             for task in dict.fromkeys(r.task for r in rows)
-            if (task, m) in ok and (task, "promptlathe") in ok
+            if (task, m) in ok and (task, pl_method) in ok
         ]
         if common:
-            pl = [ok[task, "promptlathe"] for task in common]
+            pl = [ok[task, pl_method] for task in common]
             ds = [ok[task, m] for task in common]
             pairs[m] = {
                 "tasks": common,
@@ -604,7 +698,7 @@ def summarize(rows: list[Row], methods: list[str]) -> dict[str, Any]:
         scope = "" if len(p["tasks"]) == n_all else f" on the {len(p['tasks'])} tasks both finished"
         out.update(pairs=pairs, best_dspy=best, diff_points=diff, calls_percent=pct)
         out["line"] = (
-            f"promptlathe mean − best DSPy mean = {diff:+.1f} points at {pct:.0f} % of its calls"
+            f"{pl_method} mean − best DSPy mean = {diff:+.1f} points at {pct:.0f} % of its calls"
             f" (best DSPy: {best}{scope})"
         )
     return out
@@ -612,7 +706,7 @@ def summarize(rows: list[Row], methods: list[str]) -> dict[str, Any]:
 
 def format_table(rows: list[Row], summary: dict[str, Any]) -> str:
     head = (
-        f"{'task':<24} {'method':<12} {'acc':>6} {'95% CI':>15} {'n':>4} "
+        f"{'task':<24} {'method':<19} {'acc':>6} {'95% CI':>15} {'n':>4} "
         f"{'opt calls':>9} {'opt s':>8} {'test calls':>10} {'test s':>7}"
     )
     lines = [head, "-" * len(head)]
@@ -627,7 +721,7 @@ def format_table(rows: list[Row], summary: dict[str, Any]) -> str:
         else:
             score = f"{100 * r.accuracy:>5.1f}% [{100 * lo:>5.1f}, {100 * hi:>5.1f}] {r.n:>4}"
         lines.append(
-            f"{r.task:<24} {r.method:<12} {score} {r.opt_calls:>9} "
+            f"{r.task:<24} {r.method:<19} {score} {r.opt_calls:>9} "
             f"{r.opt_seconds:>8.0f} {r.test_calls:>10} {r.test_seconds:>7.0f}"
         )
         if r.error is not None:
@@ -637,7 +731,7 @@ def format_table(rows: list[Row], summary: dict[str, Any]) -> str:
         failed = f", failed on {', '.join(s['failed'])}" if s["failed"] else ""
         acc = f"{100 * s['accuracy']:>5.1f}%" if s["tasks"] else "   n/a"
         lines.append(
-            f"  {m:<12} {acc}  ({s['tasks']} tasks, {s['opt_calls']} optimization calls{failed})"
+            f"  {m:<19} {acc}  ({s['tasks']} tasks, {s['opt_calls']} optimization calls{failed})"
         )
     if "line" in summary:
         lines.append(summary["line"])
@@ -648,6 +742,17 @@ def format_table(rows: list[Row], summary: dict[str, Any]) -> str:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="qwen2.5-coder-0.5b", help="embedded model name")
+    p.add_argument(
+        "--proposer-model",
+        default="qwen2.5-coder-1.5b",
+        help="embedded model that writes instructions for every method ('' = the task model)",
+    )
+    p.add_argument(
+        "--gepa-calls",
+        type=int,
+        default=None,
+        help="dspy-gepa's max_metric_calls (default: the calls dspy-bfrs made on the task)",
+    )
     p.add_argument("--tasks", default=DEFAULT_TASKS, help="comma-separated suite/task names")
     p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     p.add_argument("--methods", default=",".join(METHODS), help=f"subset of {','.join(METHODS)}")
@@ -668,7 +773,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--proposer-max-tokens",
         type=int,
         default=256,
-        help="max_tokens of MIPROv2's prompt model (its structured proposals need room)",
+        help="max_tokens of MIPROv2's prompt model and GEPA's reflection LM",
     )
     p.add_argument("--n-ctx", type=int, default=4096)
     p.add_argument("--json", type=Path, default=None, help="write the table as JSON here")
@@ -709,15 +814,23 @@ def main(argv: list[str] | None = None) -> int:
         work = args.workdir
         work.mkdir(parents=True, exist_ok=True)
     server = Server(model_path, args.model, args.n_ctx, work / "server.log")
+    proposer = None
+    if args.proposer_model and args.proposer_model != args.model:
+        proposer_path = resolve_embedded(args.proposer_model)
+        proposer = Server(proposer_path, args.proposer_model, args.n_ctx, work / "proposer.log")
+    servers = Servers(server, proposer)
     rows: list[Row] = []
     dspy_version = None
     try:
         log(f"starting {args.model} server ({model_path.name}) on {server.base_url}")
         server.start()
-        harness = DSPyHarness(dspy, server, args) if dspy is not None else None
+        if proposer is not None:
+            log(f"starting the proposer {args.proposer_model} on {proposer.base_url}")
+            proposer.start()
+        harness = DSPyHarness(dspy, servers, args) if dspy is not None else None
         dspy_version = harness.version if harness else None
         for t in tasks:
-            dspy_calls: list[int] = []
+            dspy_calls: dict[str, int] = {}
             for method in args.methods:
                 log(
                     f"{t.name}: {method} ({len(t.train)} train, {len(t.val)} val, "
@@ -727,11 +840,11 @@ def main(argv: list[str] | None = None) -> int:
                     row = run_seed(t, server, args)
                 elif method in DSPY_METHODS:
                     assert harness is not None
-                    row = harness.run(method, t)
+                    row = harness.run(method, t, dspy_calls)
                     if row.error is None:
-                        dspy_calls.append(row.opt_calls)
+                        dspy_calls[method] = row.opt_calls
                 else:
-                    row = run_promptlathe(t, server, args, work, dspy_calls)
+                    row = run_promptlathe(t, servers, args, work, list(dspy_calls.values()), method)
                 if row.error is None:
                     log(
                         f"  -> {100 * row.accuracy:.1f}% on {row.n}, {row.opt_calls} "
@@ -748,6 +861,8 @@ def main(argv: list[str] | None = None) -> int:
         raise
     finally:
         server.stop()
+        if proposer is not None:
+            proposer.stop()
         if tmp is not None:
             tmp.cleanup()
     report(rows, args, model_path, dspy_version)

@@ -31,10 +31,14 @@ def test_optimize_table_keeps_brackets_in_instructions() -> None:
         calls_used=40,
         budget=40,
         trials={"complete": 3},
+        optimizer="reflect",
+        notes=["reflect under-searched: only 1 round(s) [see the plan]"],
     )
     text = _render(optimize_table(result))
     assert "Answer with [bold] [A], [B] or [red]." in text
     assert "Reply [yes] or [no]." in text
+    assert "complete 3 (reflect)" in text
+    assert "reflect under-searched: only 1 round(s) [see the plan]" in " ".join(text.split())
 
 
 def test_optimize_table_says_when_the_winner_is_no_better_than_a_constant() -> None:
@@ -62,6 +66,8 @@ def test_optimize_table_says_when_the_winner_is_no_better_than_a_constant() -> N
         calls_used=40,
         budget=40,
         trials={"complete": 3},
+        optimizer="joint",
+        notes=[],
         baselines=base,
         seed_baselines=None,
     )
