@@ -23,20 +23,22 @@ from promptlathe.optimizers import (
 from promptlathe.store import Store
 from tests.test_optimize import make_task
 
-REFLECTION = "A language model was given this instruction"
+REFLECTION = "You are improving the instruction a language model is given"
 REFLECTED = "Rewrite the input in upper case letters, keeping every word."
 
 
 def noisy_model(req: GenerationRequest) -> str:
-    """Uppercases when told to, but not always: "upper" in the instruction gets inputs whose
-    number is not a multiple of 4 right (~75 %), "capital" those not a multiple of 3 (~67 %),
-    two or more exemplars those not a multiple of 5 (~80 %); otherwise it echoes the input
-    (right only when it is already upper case). Proposers get plausible, differing answers."""
+    """Uppercases when told to, but not always. The instruction decides when it has a keyword:
+    "every word" gets inputs whose number is not a multiple of 10 right (~90 %), "upper" those
+    not a multiple of 4 (~75 %), "capital" those not a multiple of 3 (~67 %), "reverse" none;
+    without one, two or more exemplars get those not a multiple of 5 right (~80 %), and
+    otherwise it echoes the input (wrong). Proposers get plausible, differing answers."""
     msgs = req.chat_messages
     text = " ".join(m["content"] for m in msgs) if msgs else (req.prompt or "")
     if REFLECTION in text:
         return (
-            f"Diagnosis: it repeated the input unchanged.\nNew instruction:\n```\n{REFLECTED}\n```"
+            f"Task: upper-case it.\nDiagnosis: it repeated the input unchanged.\n"
+            f"New instruction:\n```\n{REFLECTED}\n```"
         )
     if "I gave a friend an instruction" in text:
         return "The instruction was to write the input in capital letters."
@@ -51,10 +53,11 @@ def noisy_model(req: GenerationRequest) -> str:
             break
     digits = re.findall(r"\d+", query)
     i = int(digits[-1]) if digits else 1
-    if "upper" in system and i % 4:
-        return query.upper()
-    if "capital" in system and i % 3:
-        return query.upper()
+    if "reverse" in system:
+        return " ".join(reversed(query.split()))
+    for key, mod in (("every word", 10), ("upper", 4), ("capital", 3)):
+        if key in system:
+            return query.upper() if i % mod else query
     if n_demos >= 2 and i % 5:
         return query.upper()
     return query

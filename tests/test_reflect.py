@@ -110,7 +110,8 @@ def test_children_race_their_parent_and_survivors_join_the_joint_search(tmp_path
     assert run_log and all(e.parent for e in run_log)
     child = run_log[0]
     assert child.prompt["instruction"] == REFLECTED
-    assert child.state == "complete"  # ~75 % against the seed's ~0 %
+    assert child.state == "complete"  # ~90 % against its parent's ~80 % (seed + demos)
+    assert len(child.prompt["exemplars"]) == 3  # reflection starts from the seed with demos
     cands = (tmp_path / "run" / "candidates.json").read_text()
     assert child.prompt["instruction"] in cands  # in the joint search's instructions
     assert result.test is not None and result.test.mean > 0.6
@@ -135,7 +136,7 @@ def test_a_child_worse_than_its_parent_is_stopped_early(tmp_path: Path) -> None:
             return "Diagnosis: x\nNew instruction:\n```\nReverse the order of the words.\n```"
         return noisy_model(req)
 
-    # A seed that is right ~75 % of the time: the reflected child (always wrong) must lose.
+    # A seed right ~75 % of the time: the reflected child (always wrong) must lose.
     cfg = _cfg(tmp_path, "reflect", budget_calls=200, instruction="Write it in upper case.")
     optimize(lm=make_lm(worse), **vars(cfg))
     children = [e for e in result_log(tmp_path) if e.source == "reflect"]
@@ -158,3 +159,17 @@ def test_a_big_enough_budget_has_no_warning(tmp_path: Path) -> None:
     run = Optimization(_cfg(tmp_path, "reflect", budget_calls=600), lm=make_lm())
     assert not any(line.startswith("warning:") for line in run.plan_lines())
     run.close()
+
+
+def test_reflections_that_echo_the_reflection_prompt_are_filtered() -> None:
+    from promptlathe.proposers import filter_instructions
+
+    kept, rejected = filter_instructions(
+        [
+            "Determine if the expected answer is obtained from the input.",
+            "Compare the model's output with the input and fix it.",
+            "Rewrite the sentence so that it states the opposite.",
+        ]
+    )
+    assert kept == ["Rewrite the sentence so that it states the opposite."]
+    assert all("echoes the template" in why for _, why in rejected)

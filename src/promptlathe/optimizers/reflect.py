@@ -1,7 +1,8 @@
 """``--optimizer reflect``: reflective prompt evolution (after GEPA, Agrawal et al., 2025),
 done with our racing and statistics.
 
-1. The seed instruction is scored on all of validation.
+1. The seed instruction is scored on all of validation (with the first demo set's exemplars
+   when the seed prompt has none: see :meth:`ReflectOptimizer.root`).
 2. Each round picks a parent from the **Pareto front** of fully scored candidates (a
    candidate stays on it while it is the best on some validation example; parents are drawn
    in proportion to how many examples they lead), so the search does not collapse onto one
@@ -32,6 +33,7 @@ from promptlathe.optimizers._protocol import Optimizer, register
 from promptlathe.optimizers._racing import Incumbent
 from promptlathe.optimizers._runlog import LogEntry
 from promptlathe.optimizers._stages import JOINT_INSTRUCTIONS, ensure_demos, top_instructions
+from promptlathe.prompts import Exemplar, Prompt
 from promptlathe.proposers import ReflectProposer, Trace
 
 STUDY = "reflect"
@@ -133,13 +135,13 @@ class ReflectOptimizer(Optimizer):
             ctx.save_state({"reflect_cap": ctx.budget.used + int(share)})
         cap = ctx.load_state()["reflect_cap"]
         study = ctx.study(STUDY, incumbent=lambda: self._parent)
-        seed = ctx.seed_prompt
+        root = self.root(ctx)
         with ctx.stage_limit(cap):
             try:
-                if seed.hash not in ctx.known():
-                    self._parent = None  # the seed is scored on all of validation
+                if root.hash not in ctx.known():
+                    self._parent = None  # the root is scored on all of validation
                     ctx.emit("reflect", "scoring the seed instruction on validation")
-                    ctx.race(seed, study=study, source="seed")
+                    ctx.race(root, study=study, source="seed")
                 idle = 0
                 for r in range(MAX_ROUNDS):
                     remaining = ctx.budget.remaining
@@ -155,6 +157,20 @@ class ReflectOptimizer(Optimizer):
             except BudgetExhausted as exc:
                 ctx.emit("reflect", f"reflection stopped: {exc}")
         ctx.set_space(top_instructions(ctx, self._entries(ctx), JOINT_INSTRUCTIONS))
+
+    @staticmethod
+    def root(ctx: RunContext) -> Prompt:
+        """Where reflection starts: the seed prompt, with the first demo set's exemplars when
+        the seed has none. Small models often answer nothing right zero-shot whatever the
+        instruction says, which leaves reflection no signal; with demos, the failures it
+        reads are near misses, and instructions are judged as the joint search will use
+        them."""
+        seed = ctx.seed_prompt
+        sets = ctx.load_state().get("demo_sets") or []
+        if seed.exemplars or not ctx.cfg.max_shots or not sets:
+            return seed
+        demos = tuple(Exemplar(**e) for e in sets[0]["exemplars"][: ctx.cfg.max_shots])
+        return seed.with_(exemplars=demos)
 
     @staticmethod
     def _entries(ctx: RunContext) -> list[LogEntry]:

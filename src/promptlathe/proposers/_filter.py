@@ -135,6 +135,11 @@ _TEMPLATE_PHRASES = (
     "previous instruction",
     "instructions above",
     "above instructions",
+    # the reflection prompt (examples with expected answers and the model's outputs)
+    "expected answer",
+    "model's output",
+    "model's answer",
+    "correct and incorrect",
 )
 _META_REQUEST = re.compile(
     r"\b(?:write|generate|create|propose|produce|give|come up with)\s+(?:an?\s+|the\s+)?"

@@ -18,23 +18,28 @@ from dataclasses import dataclass
 from promptlathe.lms import LM, GenerationRequest
 from promptlathe.proposers._filter import _strip_markdown, _strip_prefixes
 
-REFLECT_TEMPLATE = """A language model was given this instruction for a task:
+REFLECT_TEMPLATE = """You are improving the instruction a language model is given for a task. \
+The task is defined by examples: each input has an expected answer.
+
+The current instruction:
 ```
 {instruction}
 ```
 
-Here is how it did on some examples. Each shows the input, the model's output, the answer \
-read from that output, the expected answer, and whether it was correct.
+Examples, with what the model answered under the current instruction:
 
 {examples}
 
-First, in two or three sentences, diagnose why the model got the incorrect examples wrong: \
-what it misunderstood, or which output format it got wrong. Then write an improved \
-instruction that fixes these failures and keeps the correct examples correct. The \
-instruction must be general (it will be used on new inputs): do not quote the examples. \
-Keep it under 60 words.
+Step 1. Task: in one sentence, say how each expected answer is obtained from its input (look \
+at every example, correct and incorrect).
+Step 2. Diagnosis: in one or two sentences, say why the model's outputs differ from the \
+expected answers.
+Step 3. Write an improved instruction that tells the model exactly how to produce the \
+expected answer from a new input, including the answer's format. It must be general (it \
+will be used on new inputs): do not quote the examples. Keep it under 60 words.
 
 Answer in exactly this form:
+Task: <one sentence>
 Diagnosis: <your diagnosis>
 New instruction:
 ```
@@ -70,22 +75,25 @@ def format_traces(traces: Sequence[Trace]) -> str:
         blocks.append(
             f"Example {i} ({verdict})\n"
             f"Input: {_cut(t.input)}\n"
+            f"Expected answer: {_cut(t.target, 120)}\n"
             f"Model output: {_cut(t.output) or '(empty)'}\n"
-            f"Answer read from the output: {_cut(t.answer, 120) or '(none)'}\n"
-            f"Expected answer: {_cut(t.target, 120)}"
+            f"Answer read from the output: {_cut(t.answer, 120) or '(none)'}"
         )
     return "\n\n".join(blocks)
 
 
 def reflect_prompt(instruction: str, traces: Sequence[Trace]) -> str:
     return REFLECT_TEMPLATE.format(
-        instruction=instruction.strip() or "(no instruction)", examples=format_traces(traces)
+        instruction=instruction.strip() or "(none: the model was only given the input)",
+        examples=format_traces(traces),
     )
 
 
 _MARKER = re.compile(r"new\s+instruction\s*[:：]?", re.I)
 _FENCE = re.compile(r"```[^\n`]*\n?")
-_DIAGNOSIS = re.compile(r"diagnosis\s*[:：]\s*(.*?)(?=new\s+instruction|```|$)", re.I | re.S)
+_DIAGNOSIS = re.compile(
+    r"((?:task\s*[:：].*?)?diagnosis\s*[:：]\s*.*?)(?=new\s+instruction|```|$)", re.I | re.S
+)
 _ENDS_SENTENCE = re.compile(r"[.!?)\]\"'”’»]\s*$")
 
 
