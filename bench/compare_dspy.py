@@ -437,44 +437,38 @@ class DSPyHarness:
         self.counter = CallCounter()
         if hasattr(dspy, "configure_cache"):
             dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)
-        # Instance callbacks survive lm.copy(), which BootstrapFewShot (rounds > 1) and
-        # MIPROv2's instruction proposer use; lm.history does not (copies start empty).
-        lm_kw: dict[str, Any] = {}
-        if "engine" in inspect.signature(dspy.LM.__init__).parameters:
-            # DSPy 3.4's default engine (lm15) sends OpenAI's `max_completion_tokens`, which
-            # llama-cpp-python's server ignores: every DSPy call would then generate until the
-            # context is full. The LiteLLM engine sends `max_tokens`.
-            lm_kw["engine"] = "litellm"
-        self.lm = dspy.LM(
-            f"openai/{server.alias}",
-            api_base=server.base_url,
-            api_key="none",
-            temperature=0.0,
-            max_tokens=args.max_tokens,
-            cache=False,
-            callbacks=[self.counter],
-            **lm_kw,
-        )
+        self.lm = self._lm(server, temperature=0.0, max_tokens=args.max_tokens)
         self._check_max_tokens()
         # MIPROv2's proposer writes structured, multi-field answers (dataset summary,
         # instruction); 64 tokens truncate them. GEPA's reflection LM rewrites whole
-        # instructions. Both run on the proposer's server when there is one.
-        prop = servers.proposer
-        if prop is None:
-            self.prompt_lm = self.lm.copy(max_tokens=args.proposer_max_tokens)
-        else:
-            self.prompt_lm = dspy.LM(
-                f"openai/{prop.alias}",
-                api_base=prop.base_url,
-                api_key="none",
-                temperature=1.0,
-                max_tokens=args.proposer_max_tokens,
-                cache=False,
-                callbacks=[self.counter],
-                **lm_kw,
-            )
+        # instructions (GEPA's documentation samples it at temperature 1). Both run on the
+        # proposer's server when there is one.
+        self.prompt_lm = self._lm(
+            servers.proposer or server, temperature=1.0, max_tokens=args.proposer_max_tokens
+        )
         dspy.configure(lm=self.lm)
         self.version = getattr(dspy, "__version__", "?")
+
+    def _lm(self, server: Server, temperature: float, max_tokens: int) -> Any:
+        """A ``dspy.LM`` on ``server`` that counts its calls. (Instance callbacks survive
+        ``lm.copy()``, which BootstrapFewShot and MIPROv2's proposer use; ``lm.history`` does
+        not: copies start empty.)"""
+        kw: dict[str, Any] = {}
+        if "engine" in inspect.signature(self.dspy.LM.__init__).parameters:
+            # DSPy 3.4's default engine (lm15) sends OpenAI's `max_completion_tokens`, which
+            # llama-cpp-python's server ignores: every DSPy call would then generate until the
+            # context is full. The LiteLLM engine sends `max_tokens`.
+            kw["engine"] = "litellm"
+        return self.dspy.LM(
+            f"openai/{server.alias}",
+            api_base=server.base_url,
+            api_key="none",
+            temperature=temperature,
+            max_tokens=max_tokens,
+            cache=False,
+            callbacks=[self.counter],
+            **kw,
+        )
 
     def _check_max_tokens(self) -> None:
         """One call that must stop at max_tokens (outside every measured phase)."""

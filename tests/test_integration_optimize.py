@@ -13,6 +13,25 @@ from tests.conftest import TEST_MODEL, run_cli
 pytestmark = pytest.mark.integration
 
 
+def assert_run_reproduces(out: Path, tmp_path: Path) -> None:
+    """``run`` with the run's artifact prints, for two test inputs, the answers the metric
+    extracted when the run scored them (greedy decoding, a fresh cache)."""
+    best = Prompt.load(out / "best_prompt.json")
+    records = json.loads((out / "test_records.json").read_text())["winner"]
+    assert records[0]["prompt_hash"] == best.hash
+    r = run_cli(
+        "run",
+        "--prompt",
+        str(out / "best_prompt.json"),
+        records[0]["input"],
+        records[1]["input"],
+        "--cache",
+        str(tmp_path / "fresh.sqlite"),
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [" ".join(records[i]["answer"].split()) for i in (0, 1)]
+
+
 def test_optimize_cli_end_to_end_and_run_reproduces(shared_data: Path, tmp_path: Path) -> None:
     test_file = tmp_path / "negation.test.jsonl"
     lines = (shared_data / "ape" / "negation.test.jsonl").read_text().splitlines()[:6]
@@ -54,7 +73,7 @@ def test_optimize_cli_end_to_end_and_run_reproduces(shared_data: Path, tmp_path:
     result = json.loads((out / "result.json").read_text())
     assert result["calls_used"] <= 40
     assert result["test"]["n"] == 6 and result["seed_test"]["n"] == 6
-    best = Prompt.load(out / "best_prompt.json")
+    Prompt.load(out / "best_prompt.json")  # the artifact loads
     saved = json.loads((out / "best_prompt.json").read_text())
     assert saved["model"] == TEST_MODEL and saved["scores"]["test"] == result["test"]["accuracy"]
 
@@ -68,20 +87,7 @@ def test_optimize_cli_end_to_end_and_run_reproduces(shared_data: Path, tmp_path:
     assert "Is the winner really better?" in html and report["significance"]["verdict"][:20] in html
 
     # `run` applies the artifact and reproduces the recorded test outputs (greedy decoding).
-    records = json.loads((out / "test_records.json").read_text())["winner"]
-    assert records[0]["prompt_hash"] == best.hash
-    r2 = run_cli(
-        "run",
-        "--prompt",
-        str(out / "best_prompt.json"),
-        records[0]["input"],
-        records[1]["input"],
-        "--cache",
-        str(tmp_path / "fresh.sqlite"),
-    )
-    assert r2.returncode == 0, r2.stderr
-    # It prints the answer the metric extracted when the run scored that output.
-    assert r2.stdout.splitlines() == [" ".join(records[i]["answer"].split()) for i in (0, 1)]
+    assert_run_reproduces(out, tmp_path)
 
     # The same command again with --resume makes no new call.
     r3 = run_cli(*args, "--resume")
@@ -197,17 +203,4 @@ def test_reflect_cli_end_to_end_and_run_reproduces(shared_data: Path, tmp_path: 
     assert log[0].source == "seed" and log[0].state == "complete"
     assert "Is the winner really better?" in (out / "report.html").read_text()
 
-    best = Prompt.load(out / "best_prompt.json")
-    records = json.loads((out / "test_records.json").read_text())["winner"]
-    assert records[0]["prompt_hash"] == best.hash
-    r2 = run_cli(
-        "run",
-        "--prompt",
-        str(out / "best_prompt.json"),
-        records[0]["input"],
-        records[1]["input"],
-        "--cache",
-        str(tmp_path / "fresh.sqlite"),
-    )
-    assert r2.returncode == 0, r2.stderr
-    assert r2.stdout.splitlines() == [" ".join(records[i]["answer"].split()) for i in (0, 1)]
+    assert_run_reproduces(out, tmp_path)

@@ -21,7 +21,7 @@ from promptlathe.optimizers import (
     optimizer_names,
 )
 from promptlathe.store import Store
-from tests.test_optimize import make_task
+from tests.test_optimize import _user_inputs, make_task
 
 REFLECTION = "You are improving the instruction a language model is given"
 REFLECTED = "Rewrite the input in upper case letters, keeping every word."
@@ -91,14 +91,6 @@ def _cfg(tmp_path: Path, optimizer: str, **kw) -> OptimizeConfig:
         optimizer=optimizer,
     )
     return OptimizeConfig(**{**base, **kw})
-
-
-def _user_inputs(lm: ScriptedLM) -> list[str]:
-    return [
-        [m["content"] for m in r.chat_messages if m["role"] == "user"][-1]
-        for r in lm.calls
-        if any(m["role"] == "user" for m in r.chat_messages)
-    ]
 
 
 def test_every_optimizer_is_registered_under_its_name() -> None:
