@@ -92,6 +92,17 @@ def test_identity_and_limits(make_lm: Factory) -> None:
     assert lm.count_tokens("Hello there, world.") >= 1
 
 
+def test_capabilities_are_declared_and_kept_by_the_cache(make_lm: Factory, tmp_path: Path) -> None:
+    lm = make_lm()
+    caps = lm.capabilities
+    assert caps.context_window == lm.context_window > 0
+    assert caps.can_score == lm.can_score and caps.chat == lm.chat
+    assert not caps.labels_in_one_pass or caps.can_score  # one pass needs log-probabilities
+    store = Store(tmp_path / "caps.db")
+    assert CachedLM(lm, store).capabilities == caps
+    store.close()
+
+
 def test_scoring_is_a_log_probability_or_a_declared_refusal(make_lm: Factory) -> None:
     lm = make_lm()
     try:

@@ -10,6 +10,7 @@ from typing import Any
 
 from promptlathe.lms._base import (
     LM,
+    Capabilities,
     Generation,
     GenerationRequest,
     LabelChoice,
@@ -69,6 +70,7 @@ def get_lm(model: str = DEFAULT_MODEL, base_url: str | None = None, **kwargs: An
 __all__ = [
     "DEFAULT_MODEL",
     "LM",
+    "Capabilities",
     "MODELS",
     "CachedLM",
     "EmbeddedModel",

@@ -208,6 +208,23 @@ def request_key(model_id: str, kind: str, payload: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do, declared by the backend (callers never guess it from a URL).
+
+    Attributes:
+        can_score: log-probabilities are available (:meth:`LM.score`, :meth:`LM.choose`).
+        labels_in_one_pass: choosing a label costs about one pass over the prompt.
+        chat: it renders chat messages itself (a chat template, or a chat endpoint).
+        context_window: prompt plus output tokens it takes.
+    """
+
+    can_score: bool
+    labels_in_one_pass: bool
+    chat: bool
+    context_window: int
+
+
 class LM(ABC):
     """A language model backend.
 
@@ -224,6 +241,18 @@ class LM(ABC):
     labels_in_one_pass: bool = False
     """Whether :meth:`choose` costs about one pass over the prompt (so scoring labels is
     cheaper than generating an answer); otherwise it costs a scoring call per label."""
+    chat: bool = True
+    """Whether the backend renders chat messages its own way (the model's chat template, or
+    a chat endpoint); an embedded model without a template falls back to ChatML."""
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            can_score=self.can_score,
+            labels_in_one_pass=self.labels_in_one_pass,
+            chat=self.chat,
+            context_window=self.context_window,
+        )
 
     @abstractmethod
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:

@@ -133,6 +133,7 @@ class LlamaCppLM(LM):
         self.context_window = n_ctx
         self.stats = LMStats()
         self._formatter = self._make_formatter(llama_cpp)
+        self.chat = self._formatter is not None
         # Identity for cache keys: the weights' bytes, the chat template that renders
         # messages, and a salt for changes in how outputs are produced.
         template = self._llm.metadata.get("tokenizer.chat_template") or ""
