@@ -152,7 +152,11 @@ def test_under_search_is_said_in_the_plan_and_in_the_result(tmp_path: Path) -> N
     result = run.run()
     run.close()
     assert any("under-searched" in n for n in result.notes)
-    assert ReflectOptimizer().warnings(run.plan)
+    warning = ReflectOptimizer().warnings(run.plan, run.plan_for)[0]
+    need = int(warning.split("--budget-calls ")[1].split()[0])
+    # the budget it names does give three rounds, and one call less does not
+    assert ReflectOptimizer().rounds(run.plan_for(need)) >= 3
+    assert ReflectOptimizer().rounds(run.plan_for(need - 1)) < 3
 
 
 def test_a_big_enough_budget_has_no_warning(tmp_path: Path) -> None:

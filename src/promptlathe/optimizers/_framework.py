@@ -10,7 +10,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -209,12 +209,12 @@ class Optimization:
         test_examples = load_examples(cfg.test) if cfg.test else None
         self._check_data(resume)
         self.meta = read_meta(cfg.task)
-        self.plan = make_plan(
-            cfg,
-            len(examples),
-            len(test_examples) if test_examples is not None else None,
-            scoring=not cfg.base_url,
+        n_test = len(test_examples) if test_examples is not None else None
+        self.plan = make_plan(cfg, len(examples), n_test, scoring=not cfg.base_url)
+        self.plan_for: Callable[[int], Plan] = lambda budget: make_plan(
+            replace(cfg, budget_calls=budget), len(examples), n_test, scoring=not cfg.base_url
         )
+        """The plan this run would have with another ``--budget-calls``."""
         self.split, self.confirm, self.test = self._split(examples, test_examples)
         targets = [e.target for e in examples]
         typed = cfg.metric if code_metric_ok or not is_code_metric(cfg.metric) else None
@@ -340,7 +340,7 @@ class Optimization:
         lines.append(f"answers: {self.decode_reason}")
         lines.append(f"optimizer: {self.optimizer.name} ({self.optimizer.summary})")
         lines += self.plan.describe(self.optimizer.plan_lines(self.plan))
-        lines += [f"warning: {w}" for w in self.optimizer.warnings(self.plan)]
+        lines += [f"warning: {w}" for w in self.optimizer.warnings(self.plan, self.plan_for)]
         test = 2 * self.plan.n_test
         total = self.plan.budget + test + (analysis_calls or 0)
         parts = [f"search ≤ {self.plan.budget}", f"test {test}"]

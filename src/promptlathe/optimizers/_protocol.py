@@ -12,6 +12,7 @@ model call and raced candidate is already in the store (cached calls cost nothin
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
@@ -35,9 +36,10 @@ class Optimizer(ABC):
         """How this optimizer spends the search calls, printed before the run (indented
         stage lines in the plan's style)."""
 
-    def warnings(self, plan: Plan) -> list[str]:
+    def warnings(self, plan: Plan, plan_for: Callable[[int], Plan]) -> list[str]:
         """Known weaknesses of this run's budget (e.g. too few rounds to search), printed
-        with the plan before any model call."""
+        with the plan before any model call; ``plan_for(budget)`` is the plan the same run
+        would have with another budget (to say which budget would do)."""
         return []
 
     @abstractmethod

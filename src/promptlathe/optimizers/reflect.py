@@ -24,9 +24,11 @@ fewer than ``MIN_ROUNDS`` rounds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-from promptlathe.errors import BudgetExhausted
+from promptlathe.errors import BudgetExhausted, PromptlatheError
 from promptlathe.optimizers._config import Plan
 from promptlathe.optimizers._context import RunContext
 from promptlathe.optimizers._protocol import Optimizer, register
@@ -114,15 +116,31 @@ class ReflectOptimizer(Optimizer):
             f"  joint search         ≈ {plan.search_limit - plan.n_boot - share:>5} calls",
         ]
 
-    def warnings(self, plan: Plan) -> list[str]:
+    def warnings(self, plan: Plan, plan_for: Callable[[int], Plan]) -> list[str]:
         r = self.rounds(plan)
         if r >= MIN_ROUNDS:
             return []
-        need = plan.budget + (MIN_ROUNDS - r) * self.round_cost(plan) * 2
+        need = self._budget_for(MIN_ROUNDS, plan.budget, plan_for)
+        advice = (
+            f"--budget-calls {need} or more gives it {MIN_ROUNDS}"
+            if need is not None
+            else "raise --budget-calls"
+        )
         return [
             f"the budget allows only about {r} reflection round(s) (fewer than {MIN_ROUNDS}): "
-            f"reflect will under-search; --budget-calls {need} or more gives it {MIN_ROUNDS}"
+            f"reflect will under-search; {advice}"
         ]
+
+    def _budget_for(self, rounds: int, budget: int, plan_for: Callable[[int], Plan]) -> int | None:
+        """The smallest budget above ``budget`` whose plan allows ``rounds`` rounds (the split
+        sizes grow with the budget, so each candidate budget is planned in full)."""
+        for b in range(budget + 1, max(2000, 20 * budget)):
+            try:
+                if self.rounds(plan_for(b)) >= rounds:
+                    return b
+            except PromptlatheError:
+                continue
+        return None
 
     # ---- the search ------------------------------------------------------------------------
     def prepare(self, ctx: RunContext) -> None:
