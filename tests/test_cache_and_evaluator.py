@@ -344,7 +344,9 @@ def test_evaluator_accuracy_records_and_ci(store: Store) -> None:
         targets=["a0"],
         score=1.0,
         cached=False,
+        tokens=r0.tokens,
     )
+    assert r0.tokens > 0 and res.tokens_per_example == pytest.approx(res.tokens / 5)
     assert r0.correct
     assert r1.output == "wrong" and r1.score == 0.0 and not r1.correct
 

@@ -719,9 +719,9 @@ def run_cmd(
     decode_labels = _file_labels(data, prompt)
     with _open_lm(model_name, base_url, n_ctx, cache) as lm:
         evaluator = Evaluator(lm, scorer, dec, labels=decode_labels)
-        gens = evaluator.answer(p, texts)
-    for g in gens:
-        typer.echo(g.text.strip() if raw else " ".join(scorer.extract(g.text).split()))
+        outcomes = evaluator.answer(p, texts)
+    for o in outcomes:
+        typer.echo(o.text.strip() if raw else " ".join(o.answer.split()))
 
 
 def _str_field(data: dict[str, object], key: str, where: Path) -> str | None:

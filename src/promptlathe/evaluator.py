@@ -12,9 +12,10 @@ from typing import Any
 from promptlathe._stats import wilson_interval
 from promptlathe.errors import PromptlatheError, PromptTooLongError
 from promptlathe.lms import LM, Generation, GenerationRequest, LabelRequest, request_key
-from promptlathe.metrics import Metric
+from promptlathe.metrics import Metric, final_answer
 from promptlathe.prompts import Prompt
 from promptlathe.store import Store
+from promptlathe.strategies import Call, Strategy, get_strategy
 from promptlathe.tasks import Example
 
 Progress = Callable[[int, int], None]
@@ -23,12 +24,31 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class Decoding:
-    """Decoding parameters shared by every request of an evaluation (greedy by default)."""
+    """Decoding parameters shared by every request of an evaluation (greedy by default).
+
+    ``reasoning_tokens`` caps the output of reasoned calls (chain of thought and the
+    strategies built on it); ``max_tokens`` caps direct answers."""
 
     max_tokens: int = 64
     temperature: float = 0.0
     top_p: float = 1.0
     seed: int = 0
+    reasoning_tokens: int = 256
+
+
+@dataclass
+class Outcome:
+    """A strategy's answer to one input: the combined output, its extracted answer, and the
+    tokens (prompt + output, every call of the input) it cost."""
+
+    text: str
+    answer: str
+    tokens: int
+    request_hash: str
+    cached: bool
+    calls: int
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
 
 @dataclass
@@ -44,6 +64,8 @@ class Record:
     targets: list[str]
     score: float
     cached: bool = False
+    tokens: int = 0
+    """Prompt + output tokens of every model call this example took (the strategy's cost)."""
 
     @property
     def correct(self) -> bool:
@@ -80,6 +102,11 @@ class EvalResult:
     def tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
+    @property
+    def tokens_per_example(self) -> float:
+        """Mean tokens (prompt + output, all calls) per example, cached ones included."""
+        return sum(r.tokens for r in self.records) / self.n if self.records else 0.0
+
     def summary(self) -> dict[str, Any]:
         lo, hi = self.ci
         return {
@@ -87,6 +114,7 @@ class EvalResult:
             "accuracy": self.mean,
             "ci95": [lo, hi],
             "n": self.n,
+            "tokens_per_example": self.tokens_per_example,
             "lm_calls": self.calls,
             "cache_hits": self.cache_hits,
             "prompt_tokens": self.prompt_tokens,
@@ -162,19 +190,80 @@ class Evaluator:
             return LabelRequest.text(text, [sep + lab for lab in self.labels])
         return LabelRequest.chat(prompt.render_messages(query), self.labels)
 
-    def answer(self, prompt: Prompt, queries: Sequence[str]) -> list[Generation]:
-        """The model's outputs for ``queries`` (generated, or the chosen labels)."""
-        return self._outputs([self._request(prompt, q) for q in queries])
+    def answer(self, prompt: Prompt, queries: Sequence[str]) -> list[Outcome]:
+        """The prompt's answers to ``queries``, its strategy executed (samples, votes and
+        all): what a deployed prompt answers."""
+        return self._run(prompt, queries)
 
-    def _request(self, prompt: Prompt, query: str) -> GenerationRequest | LabelRequest:
-        if self.labels is None:
-            return self.request(prompt, query)
-        return self.label_request(prompt, query)
+    def strategy(self, prompt: Prompt) -> Strategy:
+        return get_strategy(prompt.strategy, where=f"prompt {prompt.hash}")
 
-    def _outputs(self, reqs: Sequence[GenerationRequest | LabelRequest]) -> list[Generation]:
-        if self.labels is None:
-            return self.lm.generate(reqs)  # type: ignore[arg-type]
-        choices = self.lm.choose(reqs)  # type: ignore[arg-type]
+    def _run(self, prompt: Prompt, queries: Sequence[str]) -> list[Outcome]:
+        """Execute ``prompt``'s strategy on ``queries``: every call of the batch goes to the
+        backend at once, then each input's outputs are combined and read by the metric."""
+        strat = self.strategy(prompt)
+        plans = [strat.calls(prompt, q) for q in queries]
+        flat = [c for plan in plans for c in plan]
+        reqs = [self._request_for(c) for c in flat]
+        gens: list[Generation | None] = [None] * len(reqs)
+        gen_idx = [i for i, r in enumerate(reqs) if isinstance(r, GenerationRequest)]
+        lab_idx = [i for i, r in enumerate(reqs) if isinstance(r, LabelRequest)]
+        for idx, outs in (
+            (gen_idx, self.lm.generate([reqs[i] for i in gen_idx]) if gen_idx else []),  # type: ignore[misc]
+            (lab_idx, self._choices([reqs[i] for i in lab_idx]) if lab_idx else []),  # type: ignore[misc]
+        ):
+            for i, g in zip(idx, outs, strict=True):
+                gens[i] = g
+        out: list[Outcome] = []
+        pos = 0
+        for plan in plans:
+            part = [g for g in gens[pos : pos + len(plan)] if g is not None]
+            keys = [self._key(r) for r in reqs[pos : pos + len(plan)]]
+            pos += len(plan)
+            texts = [g.text for g in part]
+            text = strat.combine(plan, texts, self.answer_reader(strat)) if plan else ""
+            pt = sum(g.prompt_tokens for g in part)
+            ct = sum(g.completion_tokens for g in part)
+            out.append(
+                Outcome(
+                    text=text,
+                    answer=self.metric.extract(self.final(strat, text)),
+                    tokens=pt + ct,
+                    request_hash=(keys[0] if len(keys) == 1 else _combined(keys))[:16],
+                    cached=all(g.cached for g in part),
+                    calls=sum(not g.cached for g in part),
+                    prompt_tokens=sum(g.prompt_tokens for g in part if not g.cached),
+                    completion_tokens=sum(g.completion_tokens for g in part if not g.cached),
+                )
+            )
+        return out
+
+    @staticmethod
+    def final(strat: Strategy, text: str) -> str:
+        """What the metric reads of an output: its final answer if it is reasoned."""
+        return final_answer(text) if strat.reasoning else text
+
+    def answer_reader(self, strat: Strategy) -> Callable[[str], str]:
+        """An output's answer as votes count it (the metric's extraction, spacing folded)."""
+        return lambda text: " ".join(self.metric.extract(self.final(strat, text)).split())
+
+    def _request_for(self, call: Call) -> GenerationRequest | LabelRequest:
+        if self.labels is not None and not call.reasoning and call.temperature is None:
+            return self.label_request(call.prompt, call.query)
+        return self.request(
+            call.prompt,
+            call.query,
+            max_tokens=self.decoding.reasoning_tokens if call.reasoning else None,
+            temperature=call.temperature,
+            sample=call.sample,
+        )
+
+    def _key(self, req: GenerationRequest | LabelRequest) -> str:
+        kind = "generate" if isinstance(req, GenerationRequest) else "labels"
+        return request_key(self.lm.model_id, kind, req.payload())
+
+    def _choices(self, reqs: Sequence[LabelRequest]) -> list[Generation]:
+        assert self.labels is not None
         return [
             Generation(
                 text=self.labels[c.index],
@@ -182,16 +271,26 @@ class Evaluator:
                 completion_tokens=c.completion_tokens,
                 cached=c.cached,
             )
-            for c in choices
+            for c in self.lm.choose(reqs)
         ]
 
-    def request(self, prompt: Prompt, query: str) -> GenerationRequest:
+    def request(
+        self,
+        prompt: Prompt,
+        query: str,
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        sample: int = 0,
+    ) -> GenerationRequest:
+        """The generation request for ``query``; sample ``i`` of a strategy's samples is
+        seeded with the run's seed + ``i``, so each sample is its own cache entry."""
         d = self.decoding
         params = {
-            "max_tokens": d.max_tokens,
-            "temperature": d.temperature,
+            "max_tokens": max_tokens or d.max_tokens,
+            "temperature": d.temperature if temperature is None else temperature,
             "top_p": d.top_p,
-            "seed": d.seed,
+            "seed": d.seed + sample,
         }
         if prompt.format.mode == "completion":
             return GenerationRequest.text(
@@ -217,6 +316,7 @@ class Evaluator:
         if len(set(ids)) != len(ids):
             dup = next(i for i in ids if ids.count(i) > 1)
             raise PromptlatheError(f"example id {dup!r} occurs more than once; ids must be unique")
+        strat = self.strategy(prompt)
         stored = self.store.get_records(self.run, phash) if self.store is not None else {}
         done: dict[str, Record] = {}
         for ex in examples:
@@ -224,7 +324,7 @@ class Evaluator:
             # A stored output counts only if made for the same input; it is re-scored against
             # the current targets (they may have been corrected since).
             if rec is not None and rec["input"] == ex.input:
-                answer, score = self.metric(rec["output"], ex.targets)
+                answer, score = self.metric(self.final(strat, rec["output"]), ex.targets)
                 done[ex.id] = Record(
                     **{**rec, "answer": answer, "score": score, "targets": list(ex.targets)},
                     cached=True,
@@ -238,31 +338,30 @@ class Evaluator:
         for start in range(0, len(todo), self.batch_size):
             batch = todo[start : start + self.batch_size]
             try:
-                reqs = [self._request(prompt, ex.input) for ex in batch]
-                gens = self._outputs(reqs)
+                outs = self._run(prompt, [ex.input for ex in batch])
             except PromptTooLongError as exc:
                 ids = ", ".join(ex.id for ex in batch[:3])
                 raise PromptTooLongError(f"example {ids}: {exc}") from None
-            kind = "generate" if self.labels is None else "labels"
-            for ex, req, gen in zip(batch, reqs, gens, strict=True):
-                answer, score = self.metric(gen.text, ex.targets)
+            for ex, o in zip(batch, outs, strict=True):
+                answer, score = self.metric(self.final(strat, o.text), ex.targets)
                 rec = Record(
                     example_id=ex.id,
                     input=ex.input,
                     prompt_hash=phash,
-                    request_hash=request_key(self.lm.model_id, kind, req.payload())[:16],
-                    output=gen.text,
+                    request_hash=o.request_hash,
+                    output=o.text,
                     answer=answer,
                     targets=list(ex.targets),
                     score=score,
-                    cached=gen.cached,
+                    cached=o.cached,
+                    tokens=o.tokens,
                 )
-                if gen.cached:
+                if o.cached:
                     result.cache_hits += 1
                 else:
-                    result.calls += 1
-                    result.prompt_tokens += gen.prompt_tokens
-                    result.completion_tokens += gen.completion_tokens
+                    result.calls += o.calls
+                    result.prompt_tokens += o.prompt_tokens
+                    result.completion_tokens += o.completion_tokens
                 if self.store is not None:
                     d = asdict(rec)
                     d.pop("cached")
@@ -275,6 +374,10 @@ class Evaluator:
         result.records = [done[ex.id] for ex in examples]
         result.wall_seconds = time.perf_counter() - t0
         return result
+
+
+def _combined(keys: Sequence[str]) -> str:
+    return hashlib.sha256("|".join(keys).encode()).hexdigest()
 
 
 DECODE_MODES = ("auto", "generate", "labels")

@@ -70,13 +70,48 @@ class Format:
         return tuple(dict.fromkeys(s for s in stops if s.strip() or "\n" in s))
 
 
+MAX_STRATEGY_K = 20
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    """Which run-time strategy answers with a prompt, and its ``k``.
+
+    The strategy itself (how it calls the model and combines the answers) lives in
+    :mod:`promptlathe.strategies`; a prompt only names it. ``k`` is the number of samples
+    (``self_consistency``), option orders (``choice_shuffle``) or exemplars chosen per input
+    (``knn_demos``, whose pool is the prompt's exemplars); other strategies have ``k = 1``.
+    """
+
+    name: str = "direct"
+    k: int = 1
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise PromptlatheError("strategy name must be a non-empty string")
+        if isinstance(self.k, bool) or not isinstance(self.k, int):
+            raise PromptlatheError(f"strategy k {self.k!r} must be an integer")
+        if not 1 <= self.k <= MAX_STRATEGY_K:
+            raise PromptlatheError(f"strategy k {self.k} must be between 1 and {MAX_STRATEGY_K}")
+
+    @property
+    def is_direct(self) -> bool:
+        return self.name == "direct" and self.k == 1
+
+    def label(self) -> str:
+        """``cot``, ``self_consistency k=5``: how reports name it."""
+        return self.name if self.k == 1 else f"{self.name} k={self.k}"
+
+
 @dataclass(frozen=True)
 class Prompt:
-    """An instruction, ordered exemplars and a format. Immutable; hashable by content."""
+    """An instruction, ordered exemplars, a format and a run-time strategy. Immutable;
+    hashable by content."""
 
     instruction: str = ""
     exemplars: tuple[Exemplar, ...] = ()
     format: Format = field(default_factory=Format)
+    strategy: StrategySpec = field(default_factory=StrategySpec)
 
     # ---- rendering -----------------------------------------------------------------------
     def render_messages(self, query: str) -> list[Message]:
@@ -119,12 +154,16 @@ class Prompt:
 
     # ---- identity and serialisation -----------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "promptlathe_prompt": SCHEMA_VERSION,
             "instruction": self.instruction,
             "exemplars": [asdict(e) for e in self.exemplars],
             "format": asdict(self.format),
         }
+        # Written only when not the default, so direct prompts keep their hashes and files.
+        if not self.strategy.is_direct:
+            d["strategy"] = asdict(self.strategy)
+        return d
 
     @property
     def hash(self) -> str:
@@ -165,7 +204,12 @@ class Prompt:
             fmt_obj = Format(**fmt)
         except (PromptlatheError, TypeError, ValueError) as exc:
             raise PromptlatheError(f"{where}: field 'format': {exc}") from None
-        return cls(instruction=instruction, exemplars=exemplars, format=fmt_obj)
+        return cls(
+            instruction=instruction,
+            exemplars=exemplars,
+            format=fmt_obj,
+            strategy=_strategy_of(data.get("strategy"), where),
+        )
 
     @classmethod
     def from_json(cls, text: str, where: str = "prompt") -> Prompt:
@@ -181,6 +225,17 @@ class Prompt:
         if "exemplars" in changes:
             changes["exemplars"] = tuple(changes["exemplars"])
         return replace(self, **changes)
+
+
+def _strategy_of(raw: Any, where: str) -> StrategySpec:
+    if raw is None:
+        return StrategySpec()
+    if not isinstance(raw, dict) or set(raw) - {"name", "k"}:
+        raise PromptlatheError(f"{where}: field 'strategy' must be an object {{name, k}}")
+    try:
+        return StrategySpec(**raw)
+    except PromptlatheError as exc:
+        raise PromptlatheError(f"{where}: field 'strategy': {exc}") from None
 
 
 def _parse_json(text: str, where: str) -> Any:

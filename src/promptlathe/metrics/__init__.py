@@ -13,6 +13,7 @@ from promptlathe.metrics._choice import CHOICE_TARGET, Choice
 from promptlathe.metrics._extract import extract_answer, normalize
 from promptlathe.metrics._labels import LabelMetric, label_set_of
 from promptlathe.metrics._numeric import Numeric
+from promptlathe.metrics._reasoning import final_answer
 from promptlathe.metrics._text import (
     Contains,
     Exact,
@@ -177,6 +178,7 @@ __all__ = [
     "SetEqual",
     "TokenF1",
     "extract_answer",
+    "final_answer",
     "get_metric",
     "is_code_metric",
     "label_set_of",

@@ -1,0 +1,45 @@
+"""The final answer of a reasoned output: the span a metric then extracts its answer from.
+
+A chain of thought mentions many candidate answers before it settles on one ("... is not (0,
+0), so we are not where we started. So the answer is No."). Its answer is what follows the
+last "the answer is" / "Answer:", else the last ``\\boxed{...}``, else the last line.
+LaTeX wrappers small models like to write (``\\(\\boxed{\\text{Yes}}\\)``) are dropped.
+"""
+
+from __future__ import annotations
+
+import re
+
+_MARKER = re.compile(
+    r"\banswer\s*(?:is|would\s+be|will\s+be|:|=)\s*:?", re.IGNORECASE
+)
+_BOXED = re.compile(r"\\boxed\s*\{((?:[^{}]|\{[^{}]*\})*)\}")
+_TEXT = re.compile(r"\\(?:text|textbf|mathrm)\s*\{([^{}]*)\}")
+_MATH_DELIMS = re.compile(r"\\[()\[\]]|\$\$?")
+
+
+def _unlatex(text: str) -> str:
+    text = _BOXED.sub(r"\1", text)
+    text = _TEXT.sub(r"\1", text)
+    return _MATH_DELIMS.sub("", text)
+
+
+def final_answer(output: str) -> str:
+    """The span of a reasoned ``output`` that states its final answer ("" when the output
+    stops before giving one, e.g. cut off at the token limit)."""
+    text = output.strip()
+    if not text:
+        return ""
+    boxed = _BOXED.findall(text)
+    for m in reversed(list(_MARKER.finditer(text))):
+        rest = text[m.end() :]
+        if not rest.strip():
+            return ""  # cut off right where the answer was to come
+        line = next(ln for ln in rest.splitlines() if ln.strip())
+        span = _unlatex(line).strip().strip("*").strip()
+        if span.strip(" .,:;!\"'*"):
+            return re.sub(r"[.\s]+$", "", span)
+    if boxed:
+        return _unlatex(boxed[-1]).strip()
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    return _unlatex(lines[-1]).strip() if lines else ""

@@ -1,0 +1,158 @@
+"""The strategy protocol: how a prompt answers one input at run time.
+
+A strategy turns (prompt, input) into the model calls to make (:meth:`Strategy.calls`) and
+their outputs into one output (:meth:`Strategy.combine`). The evaluator executes it the same
+way during the search, on test, in ``promptlathe run`` and through the Python API, so a
+deployed prompt behaves as it was evaluated. A new strategy is one new module in this
+package with a :func:`register`-ed subclass; nothing else changes.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+from promptlathe.errors import PromptlatheError
+from promptlathe.prompts import Prompt, StrategySpec
+
+AnswerOf = Callable[[str], str]
+"""An output's normalised answer, as the metric reads it (what votes are counted over)."""
+
+Demos = Literal["fixed", "rationale", "pool"]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One model call a strategy makes for one input.
+
+    Attributes:
+        prompt: the prompt as sent (with the reasoning trigger, or the exemplars chosen for
+            this input).
+        query: the input as sent (with its options reordered, for ``choice_shuffle``).
+        sample: the call's index among the input's samples; it is added to the decoding
+            seed, so every sample is its own cache entry.
+        temperature: ``None``: the run's decoding temperature (greedy by default).
+        reasoning: the answer is reasoned: generated (even where labels are scored), with
+            the reasoning token limit, and read by the metric from its final answer.
+        relabel: option letter as sent → letter in the original input.
+    """
+
+    prompt: Prompt
+    query: str
+    sample: int = 0
+    temperature: float | None = None
+    reasoning: bool = False
+    relabel: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """What :meth:`Strategy.applies` may look at: the training inputs and targets."""
+
+    inputs: Sequence[str]
+    targets: Sequence[str]
+
+
+class Strategy(ABC):
+    """A run-time strategy, configured with its ``k``.
+
+    Class attributes:
+        name: the name in ``--strategies`` and in prompt files.
+        summary: one line for ``--help`` and the plan.
+        ks: the values of ``k`` the search tries.
+        reasoning: outputs are reasoned (read by their final answer).
+        demos: where a searched candidate's exemplars come from: ``fixed`` (the demo sets),
+            ``rationale`` (demos carrying validated reasoning), ``pool`` (the whole labeled
+            train pool, from which ``k`` are chosen per input).
+        calls_per_input: model calls per input, as a function of ``k`` (its cost factor).
+    """
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    ks: ClassVar[tuple[int, ...]] = (1,)
+    reasoning: ClassVar[bool] = False
+    demos: ClassVar[Demos] = "fixed"
+
+    def __init__(self, k: int = 1) -> None:
+        self.k = k
+
+    @property
+    def spec(self) -> StrategySpec:
+        return StrategySpec(self.name, self.k)
+
+    def calls_per_input(self) -> int:
+        return 1
+
+    def applies(self, task: TaskView) -> str | None:
+        """Why this strategy cannot apply to the task (``None``: it can)."""
+        return None
+
+    @abstractmethod
+    def calls(self, prompt: Prompt, query: str) -> list[Call]:
+        """The calls to make for ``query``."""
+
+    def combine(self, calls: Sequence[Call], outputs: Sequence[str], answer_of: AnswerOf) -> str:
+        """One output from the calls' outputs (default: the only one)."""
+        return outputs[0]
+
+
+STRATEGIES: dict[str, type[Strategy]] = {}
+
+
+def register(cls: type[Strategy]) -> type[Strategy]:
+    """Class decorator: make ``cls`` available as ``--strategies cls.name``."""
+    STRATEGIES[cls.name] = cls
+    return cls
+
+
+def strategy_names() -> list[str]:
+    _load_builtins()
+    return sorted(STRATEGIES, key=lambda n: (n != "direct", n))
+
+
+def get_strategy(spec: StrategySpec | str, where: str = "strategy") -> Strategy:
+    """The strategy a prompt names, configured with its ``k``.
+
+    Raises:
+        PromptlatheError: an unknown name (one line naming ``where``).
+    """
+    _load_builtins()
+    if isinstance(spec, str):
+        spec = StrategySpec(spec)
+    cls = STRATEGIES.get(spec.name)
+    if cls is None:
+        raise PromptlatheError(
+            f"{where}: strategy {spec.name!r} is not one of {', '.join(strategy_names())}"
+        )
+    return cls(spec.k)
+
+
+def majority(answers: Sequence[str]) -> int:
+    """Index of the first answer of the most frequent non-empty answer (ties: the one seen
+    first; all empty: 0)."""
+    counts = Counter(a for a in answers if a)
+    if not counts:
+        return 0
+    top = max(counts.values())
+    return next(i for i, a in enumerate(answers) if a and counts[a] == top)
+
+
+def with_trigger(prompt: Prompt, trigger: str) -> Prompt:
+    """``prompt`` with a reasoning trigger after its instruction."""
+    instruction = f"{prompt.instruction}\n\n{trigger}" if prompt.instruction else trigger
+    return prompt.with_(instruction=instruction)
+
+
+def _load_builtins() -> None:
+    """Import every public module of this package: each registers its strategy."""
+    import importlib
+    import pkgutil
+
+    import promptlathe.strategies as package
+
+    for mod in pkgutil.iter_modules(package.__path__):
+        if not mod.name.startswith("_"):
+            importlib.import_module(f"{package.__name__}.{mod.name}")

@@ -1,0 +1,22 @@
+"""``cot``: zero-shot chain of thought: reason step by step, then a final answer line."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from promptlathe.prompts import Prompt
+from promptlathe.strategies._protocol import Call, Strategy, register, with_trigger
+
+ANSWER_LINE = "End with the final answer on its own line, as: So the answer is <answer>."
+COT_TRIGGER = f"Think step by step. {ANSWER_LINE}"
+
+
+@register
+class ChainOfThought(Strategy):
+    name = "cot"
+    summary = "reason step by step, then a final answer line (one long call)"
+    reasoning = True
+    trigger: ClassVar[str] = COT_TRIGGER
+
+    def calls(self, prompt: Prompt, query: str) -> list[Call]:
+        return [Call(with_trigger(prompt, self.trigger), query, reasoning=True)]
