@@ -11,3 +11,5 @@ MAX_SHOTS = (0, 16)
 VAL_SIZE = (4, 100_000)
 CONFIRM_SIZE = (0, 100_000)
 THREADS = (1, 1024)
+MAX_COST = (1, 10**9)  # tokens per example
+REASONING_TOKENS = (16, 32768)

@@ -19,9 +19,11 @@ from promptlathe._limits import (
     BUDGET_CALLS,
     BUDGET_TOKENS,
     CONFIRM_SIZE,
+    MAX_COST,
     MAX_SHOTS,
     MAX_TOKENS,
     N_CTX,
+    REASONING_TOKENS,
     SEED,
     THREADS,
     VAL_SIZE,
@@ -312,7 +314,11 @@ def optimize_cmd(
     ] = 600,
     budget_tokens: Annotated[
         int | None,
-        typer.Option(help="Optional cap on tokens.", min=BUDGET_TOKENS[0], max=BUDGET_TOKENS[1]),
+        typer.Option(
+            help="Optional cap on the search's tokens (prompt + output, every call).",
+            min=BUDGET_TOKENS[0],
+            max=BUDGET_TOKENS[1],
+        ),
     ] = None,
     max_shots: Annotated[
         int,
@@ -321,6 +327,32 @@ def optimize_cmd(
         ),
     ] = 4,
     max_tokens: MaxTokensOpt = 64,
+    strategies: Annotated[
+        str,
+        typer.Option(
+            help="Run-time strategies searched, comma-separated, or 'all': direct, cot, "
+            "plan_and_solve, cot_demos, self_consistency, choice_shuffle, knn_demos.",
+        ),
+    ] = "direct",
+    max_cost_per_example: Annotated[
+        int | None,
+        typer.Option(
+            metavar="TOKENS",
+            help="The winner may cost at most this many tokens per example (prompt + output, "
+            "every call of its strategy).",
+            min=MAX_COST[0],
+            max=MAX_COST[1],
+        ),
+    ] = None,
+    reasoning_tokens: Annotated[
+        int,
+        typer.Option(
+            help="Output cap of reasoned answers (cot, plan_and_solve, cot_demos, "
+            "self_consistency).",
+            min=REASONING_TOKENS[0],
+            max=REASONING_TOKENS[1],
+        ),
+    ] = 256,
     seed: SeedOpt = 0,
     out: Annotated[Path | None, typer.Option(help="Run directory (default: runs/<task>).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out.")] = False,
@@ -452,6 +484,9 @@ def optimize_cmd(
         prescreen=prescreen,
         decode=decode,
         optimizer=optimizer,
+        strategies=strategies.split(","),
+        max_cost_per_example=max_cost_per_example,
+        reasoning_tokens=reasoning_tokens,
     )
     display = OptimizeDisplay(budget_calls, enabled=progress)
     run = Optimization(cfg, resume=resume, callback=display)

@@ -11,9 +11,11 @@ from promptlathe._limits import (
     BUDGET_CALLS,
     BUDGET_TOKENS,
     CONFIRM_SIZE,
+    MAX_COST,
     MAX_SHOTS,
     MAX_TOKENS,
     N_CTX,
+    REASONING_TOKENS,
     SEED,
     THREADS,
     VAL_SIZE,
@@ -63,6 +65,11 @@ class OptimizeConfig:
             ``reflect``; see ``promptlathe.optimizers``).
         decode: ``"auto"`` (score the labels of a classification task on an embedded model,
             else generate), ``"generate"`` or ``"labels"`` (see :func:`choose_decode`).
+        strategies: the run-time strategies searched (names of
+            :mod:`promptlathe.strategies`, or ``["all"]``); ``["direct"]`` searches none.
+        max_cost_per_example: the winner may cost at most this many tokens (prompt + output,
+            every call) per example; candidates over it are stopped at their first rung.
+        reasoning_tokens: output cap of reasoned calls (chain of thought and kin).
     """
 
     task: str
@@ -91,9 +98,15 @@ class OptimizeConfig:
     prescreen: str | None = None
     decode: str = "auto"
     optimizer: str = "joint"
+    strategies: list[str] = field(default_factory=lambda: ["direct"])
+    max_cost_per_example: int | None = None
+    reasoning_tokens: int = 256
 
     def __post_init__(self) -> None:
         from promptlathe.optimizers._protocol import optimizer_names
+        from promptlathe.strategies import parse_strategies
+
+        self.strategies = parse_strategies(self.strategies)
 
         if self.optimizer not in optimizer_names():
             raise PromptlatheError(
@@ -132,6 +145,8 @@ class OptimizeConfig:
             ("--val-size", self.val_size, *VAL_SIZE),
             ("--confirm-size", self.confirm_size, *CONFIRM_SIZE),
             ("--threads", self.threads, *THREADS),
+            ("--max-cost-per-example", self.max_cost_per_example, *MAX_COST),
+            ("--reasoning-tokens", self.reasoning_tokens, *REASONING_TOKENS),
         ):
             if value is None:
                 continue

@@ -209,6 +209,7 @@ class RunContext:
                 self.plan.rungs,
                 self.known(),
                 calls=lambda: self.budget.used,
+                max_cost=self.cfg.max_cost_per_example,
             )
         except BudgetExhausted:
             self._log(prompt, source, parent, "failed", start, trial)
@@ -239,6 +240,8 @@ class RunContext:
                 state=state,
                 calls=self.budget.used - start,
                 calls_at_end=self.budget.used,
+                note=str(trial.user_attrs.get("stopped", "")),
+                extra={"tokens_per_example": trial.user_attrs.get("tokens_per_example")},
             )
         )
 

@@ -31,6 +31,7 @@ from promptlathe.optimizers._protocol import Optimizer, get_optimizer
 from promptlathe.optimizers._runlog import RunLog
 from promptlathe.prompts import Prompt
 from promptlathe.store import Store, is_server_url
+from promptlathe.strategies import TaskView, get_strategy, search_specs
 from promptlathe.tasks import Example, Split, load_examples, read_meta
 
 log = logging.getLogger("promptlathe.optimize")
@@ -263,7 +264,9 @@ class Optimization:
         )
         if proposer_lm is None and (lm is not None or same_model):
             self._proposer_lm = self.task_lm
-        self.decoding = Decoding(max_tokens=cfg.max_tokens, seed=cfg.seed)
+        self.decoding = Decoding(
+            max_tokens=cfg.max_tokens, seed=cfg.seed, reasoning_tokens=cfg.reasoning_tokens
+        )
         self.evaluator = Evaluator(
             self.task_lm, self.metric, self.decoding, self.store, "opt", labels=self.decode_labels
         )
@@ -339,6 +342,7 @@ class Optimization:
         lines.append(f"proposer: {self.proposer_name} ({self.proposer_reason()})")
         lines.append(f"answers: {self.decode_reason}")
         lines.append(f"optimizer: {self.optimizer.name} ({self.optimizer.summary})")
+        lines.append(self._strategy_line())
         lines += self.plan.describe(self.optimizer.plan_lines(self.plan))
         lines += [f"warning: {w}" for w in self.optimizer.warnings(self.plan, self.plan_for)]
         test = 2 * self.plan.n_test
@@ -348,6 +352,22 @@ class Optimization:
             parts.append(f"report analyses ≤ {analysis_calls}")
         lines.append(f"all model calls: ≤ {total} ({' + '.join(parts)})")
         return lines
+
+    def _strategy_line(self) -> str:
+        train = self.split.train
+        view = TaskView([e.input for e in train], [e.target for e in train])
+        specs, skipped = search_specs(self.cfg.strategies, view, self.cfg.max_shots)
+        if [s.name for s in specs] == ["direct"] and not skipped:
+            line = "strategies: direct only (--strategies all searches reasoning and voting)"
+        else:
+            names = ", ".join(dict.fromkeys(s.name for s in specs))
+            line = f"strategies: {names} searched"
+            line += "".join(f"; {n} left out: {why}" for n, why in skipped.items())
+            if any(get_strategy(s).reasoning for s in specs):
+                line += f"; reasoned answers up to {self.cfg.reasoning_tokens} tokens"
+        if self.cfg.max_cost_per_example is not None:
+            line += f"; the winner costs ≤ {self.cfg.max_cost_per_example} tokens per example"
+        return line
 
     def proposer_reason(self) -> str:
         if self.cfg.proposer_base_url:

@@ -105,10 +105,13 @@ def race(
     val: Sequence[Example],
     evaluator: Evaluator,
     rungs: Sequence[int],
+    max_cost: float | None = None,
 ) -> float:
     """Evaluate ``prompt`` rung by rung, reporting to ``trial``; raises ``TrialPruned``.
 
-    Records are persisted by the evaluator, so a re-raced prompt costs no new calls.
+    A candidate that costs more than ``max_cost`` tokens per example is stopped after its
+    first rung, whatever its score (it could not be the winner). Records are persisted by
+    the evaluator, so a re-raced prompt costs no new calls.
     """
     trial.set_user_attr("prompt_hash", prompt.hash)
     trial.set_user_attr("prompt", prompt.to_dict())
@@ -118,7 +121,13 @@ def race(
         scores = [rec.score for rec in res.records]
         mean = res.mean
         trial.set_user_attr("scores", scores)
+        trial.set_user_attr("tokens_per_example", res.tokens_per_example)
         trial.report(mean, step=r)
+        if max_cost is not None and res.tokens_per_example > max_cost:
+            trial.set_user_attr(
+                "stopped", f"{res.tokens_per_example:.0f} tokens per example > {max_cost:g}"
+            )
+            raise optuna.TrialPruned(f"over the cost cap at {r} examples")
         if r < len(val) and trial.should_prune():
             raise optuna.TrialPruned(f"pruned at {r} examples with mean {mean:.3f}")
     return mean

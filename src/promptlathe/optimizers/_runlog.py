@@ -38,6 +38,7 @@ class LogEntry:
         calls: model calls made while it was raced (by every process of the run).
         calls_at_end: the run's call count when its race ended (orders the log in time).
         note: why it was stopped, or other short remarks.
+        extra: ``tokens_per_example`` (prompt + output tokens, every call, per example).
     """
 
     id: str
@@ -61,6 +62,12 @@ class LogEntry:
     @property
     def n(self) -> int:
         return len(self.scores)
+
+    @property
+    def tokens_per_example(self) -> float | None:
+        """Mean tokens per validation example it was scored on (``None``: not recorded)."""
+        t = self.extra.get("tokens_per_example")
+        return float(t) if isinstance(t, int | float) else None
 
     def to_prompt(self) -> Prompt:
         return Prompt.from_dict(self.prompt, where=f"run log entry {self.id}")

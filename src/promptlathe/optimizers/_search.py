@@ -14,7 +14,8 @@ from promptlathe.errors import BudgetExhausted
 from promptlathe.evaluator import Evaluator
 from promptlathe.optimizers._racing import RacingPruner, race
 from promptlathe.optimizers._runlog import LogEntry
-from promptlathe.prompts import Exemplar, Format, Prompt
+from promptlathe.prompts import Exemplar, Format, Prompt, StrategySpec
+from promptlathe.strategies import get_strategy
 from promptlathe.tasks import Example
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -29,6 +30,11 @@ class Space:
     orders: tuple[tuple[int, ...], ...]
     formats: tuple[Format, ...]
     max_shots: int
+    strategies: tuple[StrategySpec, ...] = (StrategySpec(),)
+    rationale_sets: tuple[tuple[Exemplar, ...], ...] = ()
+    """Demo sets whose outputs carry validated reasoning (``cot_demos``)."""
+    pool: tuple[Exemplar, ...] = ()
+    """The labeled train pool ``knn_demos`` chooses from per input."""
 
     def distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
         d: dict[str, optuna.distributions.BaseDistribution] = {
@@ -39,20 +45,39 @@ class Space:
             d["shots"] = IntDistribution(0, self.max_shots)
             d["demo_set"] = CategoricalDistribution(list(range(len(self.demo_sets))))
             d["order"] = CategoricalDistribution(list(range(len(self.orders))))
+        if len(self.strategies) > 1:
+            d["strategy"] = CategoricalDistribution(list(range(len(self.strategies))))
         return d
 
     def prompt(self, params: dict[str, int]) -> Prompt:
         shots = int(params.get("shots", 0))
+        spec = self.strategies[int(params.get("strategy", 0))]
+        demos = get_strategy(spec).demos
         exemplars: list[Exemplar] = []
-        if shots:
-            demos = self.demo_sets[params["demo_set"]]
-            order = [i for i in self.orders[params["order"]] if i < len(demos)]
-            exemplars = [demos[i] for i in order][:shots]
+        if demos == "pool":  # the whole pool; k of them are chosen per input
+            exemplars = list(self.pool)
+            spec = StrategySpec(spec.name, max(1, shots))
+        elif demos == "rationale":
+            exemplars = self._ordered(self.rationale_sets, params, max(1, shots))
+        elif shots:
+            exemplars = self._ordered(self.demo_sets, params, shots)
         return Prompt(
             instruction=self.instructions[params["instruction"]],
             exemplars=tuple(exemplars),
             format=self.formats[params["format"]],
+            strategy=spec,
         )
+
+    def _ordered(
+        self, sets: Sequence[tuple[Exemplar, ...]], params: dict[str, int], shots: int
+    ) -> list[Exemplar]:
+        if not sets:
+            return []
+        demos = sets[int(params.get("demo_set", 0)) % len(sets)]
+        ranked = self.orders[int(params.get("order", 0))] if self.orders else ()
+        order = [i for i in ranked if i < len(demos)]
+        order += [i for i in range(len(demos)) if i not in order]
+        return [demos[i] for i in order][:shots]
 
 
 class ReplayableTPESampler(optuna.samplers.TPESampler):
@@ -139,6 +164,7 @@ def run_trial(
     rungs: Sequence[int],
     known: Mapping[str, LogEntry],
     calls: Callable[[], int] | None = None,
+    max_cost: float | None = None,
 ) -> str:
     """Race one asked trial and tell the study. Returns the outcome.
 
@@ -184,7 +210,7 @@ def run_trial(
             trial.set_user_attr("calls_at_end", calls())
 
     try:
-        value = race(trial, prompt, val, evaluator, rungs)
+        value = race(trial, prompt, val, evaluator, rungs, max_cost)
     except optuna.TrialPruned:
         stamp()
         study.tell(trial, state=TrialState.PRUNED)

@@ -15,13 +15,17 @@ from promptlathe.optimizers._exemplars import DemoSet, bootstrap, demo_sets, lab
 from promptlathe.optimizers._exemplars import sample_demos as sample_exemplars
 from promptlathe.optimizers._runlog import LogEntry
 from promptlathe.optimizers._search import Space
-from promptlathe.prompts import Exemplar
+from promptlathe.prompts import Exemplar, StrategySpec
+from promptlathe.strategies import TaskView, search_specs
 
 N_DEMO_SETS = 9
 N_ORDERS = 4
 JOINT_INSTRUCTIONS = 4
 MAX_JOINT_TRIALS = 300
 MAX_IDLE_TRIALS = 40
+N_RATIONALE_SETS = 4
+KNN_POOL = 200
+"""Labeled train examples ``knn_demos`` chooses from (they travel in the exported prompt)."""
 
 
 def ensure_demos(ctx: RunContext) -> None:
@@ -56,6 +60,58 @@ def ensure_demos(ctx: RunContext) -> None:
             ],
             "orders": orders(k, N_ORDERS, ctx.seed),
             "n_bootstrapped": len(boot),
+        }
+    )
+
+
+def strategy_choices(ctx: RunContext) -> tuple[list[StrategySpec], dict[str, str]]:
+    """The (strategy, k) choices of ``--strategies`` that apply to the task, and why the
+    others do not."""
+    train = ctx.data.train
+    view = TaskView([e.input for e in train], [e.target for e in train])
+    return search_specs(ctx.cfg.strategies, view, ctx.cfg.max_shots)
+
+
+def ensure_strategies(ctx: RunContext) -> None:
+    """Once per run: the strategy choices, the rationale demo sets of ``cot_demos`` (the
+    task's ``rationale`` fields, then the model's own reasoning on train inputs where the
+    metric validated its final answer) and the pool of ``knn_demos``."""
+    if "strategies" in ctx.load_state():
+        return
+    specs, skipped = strategy_choices(ctx)
+    names = {s.name for s in specs}
+    rationale_sets: list[list[dict[str, str]]] = []
+    k, train = ctx.cfg.max_shots, ctx.data.train
+    if "cot_demos" in names:
+        given = [
+            Exemplar(e.input, str(e.extra["rationale"]))
+            for e in train
+            if isinstance(e.extra.get("rationale"), str) and e.extra["rationale"].strip()
+        ]
+        boot: list[Exemplar] = []
+        if len(given) < k * N_RATIONALE_SETS:
+            used = {d.input for d in given}
+            inputs = [e for e in train if e.input not in used][: min(ctx.plan.n_boot, 3 * k)]
+            teacher = ctx.seed_prompt.with_(exemplars=(), strategy=StrategySpec("cot"))
+            ctx.emit("bootstrap", f"reasoning on {len(inputs)} train examples (cot_demos)")
+            try:
+                boot = bootstrap(ctx.evaluator, teacher, inputs)
+            except BudgetExhausted:
+                boot = []
+            ctx.emit("bootstrap", f"{len(boot)} validated rationales from {len(inputs)} tries")
+        rpool = given + boot
+        sets = demo_sets(rpool, [], k, N_RATIONALE_SETS, ctx.seed) if rpool else []
+        rationale_sets = [[asdict(e) for e in s.exemplars] for s in sets]
+        if not rationale_sets:
+            specs = [s for s in specs if s.name != "cot_demos"]
+            skipped["cot_demos"] = "no rationale: no train example has one and none validated"
+    pool = labeled(train)[:KNN_POOL] if "knn_demos" in names else []
+    ctx.save_state(
+        {
+            "strategies": [asdict(s) for s in specs],
+            "strategies_skipped": skipped,
+            "rationale_sets": rationale_sets,
+            "knn_pool": [asdict(e) for e in pool],
         }
     )
 
@@ -98,6 +154,7 @@ def top_instructions(ctx: RunContext, entries: Sequence[LogEntry], k: int) -> li
 
 
 def space_of(ctx: RunContext) -> Space:
+    ensure_strategies(ctx)
     state = ctx.load_state()
     return Space(
         instructions=tuple(state["joint_instructions"]),
@@ -105,6 +162,11 @@ def space_of(ctx: RunContext) -> Space:
         orders=tuple(tuple(o) for o in state["orders"]),
         formats=tuple(format_space(ctx.seed_prompt.format)),
         max_shots=ctx.cfg.max_shots,
+        strategies=tuple(StrategySpec(**s) for s in state["strategies"]) or (StrategySpec(),),
+        rationale_sets=tuple(
+            tuple(Exemplar(**e) for e in s) for s in state.get("rationale_sets", [])
+        ),
+        pool=tuple(Exemplar(**e) for e in state.get("knn_pool", [])),
     )
 
 
@@ -119,13 +181,17 @@ def joint_search(ctx: RunContext) -> None:
     study = ctx.study("joint")
     dists = space.distributions()
     if not study.trials:
-        # The seed configuration with the best instruction, zero- and k-shot.
+        # The seed configuration with the best instruction, zero- and k-shot; then each
+        # other strategy once with it (cheapest first), so every strategy is raced.
         shots = {"shots": ctx.cfg.max_shots, "demo_set": 0, "order": 0} if "shots" in dists else {}
-        study.enqueue_trial({"instruction": 0, "format": 0, **shots})
+        first = {"strategy": 0} if "strategy" in dists else {}
+        study.enqueue_trial({"instruction": 0, "format": 0, **shots, **first})
         if "shots" in dists:
             study.enqueue_trial(
-                {"instruction": 0, "format": 0, "shots": 0, "demo_set": 0, "order": 0}
+                {"instruction": 0, "format": 0, "shots": 0, "demo_set": 0, "order": 0, **first}
             )
+        for i in range(1, len(space.strategies)):
+            study.enqueue_trial({"instruction": 0, "format": 0, **shots, "strategy": i})
     idle = 0
     while len(study.trials) < MAX_JOINT_TRIALS and idle < MAX_IDLE_TRIALS:
         if ctx.budget.remaining is not None and ctx.budget.remaining <= 0:

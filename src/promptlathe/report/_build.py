@@ -108,6 +108,18 @@ def build(
         score_rows.insert(0, {"name": "validation (search)", "a": _fmt_score(*val), "b": b_val})
     leaderboard = _leaderboard(trials)
     sample = winner_records[0]["input"] if winner_records else "<input>"
+    cost = _cost(winner, baseline, winner_records, baseline_records, trials)
+    if cost["winner"]["test_tokens"] is not None:
+        w, b = cost["winner"]["test_tokens"], cost["seed"]["test_tokens"]
+        score_rows.append(
+            {
+                "name": "tokens per test example (prompt + output, every call)",
+                "a": f"{w:.0f} ({winner.strategy.label()})",
+                "b": f"{b:.0f} ({baseline.strategy.label()})"
+                if b is not None and baseline
+                else "-",
+            }
+        )
     return {
         "title": title,
         "model": model,
@@ -136,8 +148,42 @@ def build(
         "diffs": diffs,
         "wording_only": wording_only,
         "n_test": len(winner_records),
+        "cost": cost,
         **(extra or {}),
     }
+
+
+def _tokens(records: Sequence[dict[str, Any]]) -> float | None:
+    toks = [r.get("tokens") for r in records]
+    if not toks or not all(isinstance(t, int | float) and t > 0 for t in toks):
+        return None
+    return sum(toks) / len(toks)  # type: ignore[arg-type]
+
+
+def _cost(
+    winner: Prompt,
+    baseline: Prompt | None,
+    winner_records: Sequence[dict[str, Any]],
+    baseline_records: Sequence[dict[str, Any]],
+    trials: Sequence[dict[str, Any]],
+) -> dict[str, Any]:
+    """What the winner and the seed cost per example: on test, and on validation as the
+    search measured them (for the accuracy-versus-cost chart)."""
+    by_hash = {t.get("prompt_hash"): t for t in trials}
+
+    def one(p: Prompt | None, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        t = by_hash.get(p.hash) if p is not None else None
+        return {
+            "strategy": p.strategy.label() if p is not None else None,
+            "test_tokens": _tokens(records),
+            "val_tokens": t.get("tokens_per_example") if t else None,
+            "val": t.get("value") if t else None,
+        }
+
+    out = {"winner": one(winner, winner_records), "seed": one(baseline, baseline_records)}
+    w, s = out["winner"]["test_tokens"], out["seed"]["test_tokens"]
+    out["ratio"] = w / s if w and s else None
+    return out
 
 
 def _search_note(trials: Sequence[dict[str, Any]], counts: dict[str, int] | None) -> str:
@@ -169,10 +215,13 @@ def _leaderboard(trials: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         seen.add(p.hash)
         n = len(t.get("scores") or [])
+        tpe = t.get("tokens_per_example")
         rows.append(
             {
                 "instruction": p.instruction or "(none)",
-                "shots": len(p.exemplars),
+                "strategy": p.strategy.label(),
+                "tokens": f"{tpe:.0f}" if isinstance(tpe, int | float) else "-",
+                "shots": len(p.exemplars) if p.strategy.name != "knn_demos" else p.strategy.k,
                 "format": _fmt_format(p),
                 "val": _fmt_score(t["value"], n),
                 "val_mean": t["value"],
@@ -205,7 +254,23 @@ def plots_for(report: dict[str, Any]) -> dict[str, str | None]:
             vals.append(row["accuracy"])
             cis.append(wilson_interval(row["accuracy"] * row["n"], row["n"]))
         fmt_plot = _plots.bars_with_ci(labels, vals, cis, "accuracy by format")
+    costed = [
+        (
+            float(t["tokens_per_example"]),
+            float(t["value"]),
+            Prompt.from_dict(t["prompt"]).strategy.name,
+        )
+        for t in trials
+        if t["state"] == "complete" and t.get("tokens_per_example") and t.get("prompt")
+    ]
+    cost = report.get("cost") or {}
+    marks = [
+        (float(cost[k]["val_tokens"]), float(cost[k]["val"]), k)
+        for k in ("winner", "seed")
+        if cost.get(k) and cost[k].get("val_tokens") and cost[k].get("val") is not None
+    ]
     return {
+        "cost": _plots.accuracy_vs_cost(costed, marks) if costed else None,
         "progress": _plots.best_vs_calls(points),
         "leaderboard": _plots.bars_with_ci(
             [f"{i + 1}. {r['instruction']}" for i, r in enumerate(lb[:10])],

@@ -70,3 +70,49 @@ def bars_with_ci(
     ax.set_title(title, fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     return _png(fig)
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats on both cost (lower) and score (higher),
+    cheapest first."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front, best = [], float("-inf")
+    for i in order:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+def accuracy_vs_cost(
+    points: Sequence[tuple[float, float, str]], marks: Sequence[tuple[float, float, str]] = ()
+) -> str | None:
+    """Validation score against tokens per example of every fully evaluated candidate
+    (``(tokens, score, strategy)``), its Pareto front, and labelled ``marks`` (winner,
+    seed)."""
+    if not points:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    strategies = sorted({s for _, _, s in points})
+    cmap = plt.get_cmap("tab10")
+    for k, strat in enumerate(strategies):
+        xs = [x for x, _, s in points if s == strat]
+        ys = [y for _, y, s in points if s == strat]
+        ax.scatter(xs, ys, s=22, color=cmap(k % 10), label=strat)
+    front = [points[i] for i in pareto_front([(x, y) for x, y, _ in points])]
+    ax.step(
+        [x for x, _, _ in front],
+        [y for _, y, _ in front],
+        where="post",
+        color="#d62728",
+        label="Pareto front",
+    )
+    for x, y, text in marks:
+        ax.annotate(text, (x, y), textcoords="offset points", xytext=(6, -10), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("tokens per example (prompt + output, every call; log scale)")
+    ax.set_ylabel("validation score")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, borderaxespad=0.0)
+    return _png(fig)

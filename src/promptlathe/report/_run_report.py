@@ -33,6 +33,7 @@ def _trials(run: Optimization, confirmed: dict[str, dict[str, Any]]) -> list[dic
                 "prompt_hash": e.id,
                 "parent": e.parent,
                 "scores": list(e.scores),
+                "tokens_per_example": e.tokens_per_example,
                 "confirm": conf.get("confirm"),
                 "confirm_n": conf.get("confirm_n"),
             }

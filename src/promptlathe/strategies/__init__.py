@@ -14,7 +14,9 @@ from promptlathe.strategies._protocol import (
     TaskView,
     get_strategy,
     majority,
+    parse_strategies,
     register,
+    search_specs,
     strategy_names,
     with_trigger,
 )
@@ -26,7 +28,9 @@ __all__ = [
     "TaskView",
     "get_strategy",
     "majority",
+    "parse_strategies",
     "register",
+    "search_specs",
     "strategy_names",
     "with_trigger",
 ]

@@ -86,6 +86,10 @@ class Strategy(ABC):
     def calls_per_input(self) -> int:
         return 1
 
+    def relative_cost(self) -> int:
+        """A rough cost per input in direct answers (a reasoned call writes ~8x more)."""
+        return self.calls_per_input() * (8 if self.reasoning else 1)
+
     def applies(self, task: TaskView) -> str | None:
         """Why this strategy cannot apply to the task (``None``: it can)."""
         return None
@@ -128,6 +132,47 @@ def get_strategy(spec: StrategySpec | str, where: str = "strategy") -> Strategy:
             f"{where}: strategy {spec.name!r} is not one of {', '.join(strategy_names())}"
         )
     return cls(spec.k)
+
+
+def parse_strategies(text: str | Sequence[str], option: str = "--strategies") -> list[str]:
+    """Strategy names from ``"direct,cot"`` / ``"all"`` (or a list of names), checked.
+
+    Raises:
+        PromptlatheError: an unknown name (one line naming the option).
+    """
+    names = [n.strip() for n in (text.split(",") if isinstance(text, str) else text)]
+    names = [n for n in names if n]
+    known = strategy_names()
+    if names == ["all"]:
+        return known
+    bad = [n for n in names if n not in known]
+    if bad or not names:
+        raise PromptlatheError(
+            f"{option} {','.join(bad) or text!r}: not a strategy; choose among "
+            f"{', '.join(known)} (comma-separated) or all"
+        )
+    return list(dict.fromkeys(names))
+
+
+def search_specs(
+    names: Sequence[str], task: TaskView, max_shots: int
+) -> tuple[list[StrategySpec], dict[str, str]]:
+    """The (strategy, k) choices a search tries for ``names`` on this task, ``direct``
+    first, and why each left-out strategy cannot apply. Strategies whose ``k`` is the
+    number of exemplars get it from the searched shots (their spec here has ``k = 1``)."""
+    specs: list[StrategySpec] = []
+    skipped: dict[str, str] = {}
+    for name in sorted(names, key=lambda n: (n != "direct", strategy_names().index(n))):
+        strat = get_strategy(name)
+        why = strat.applies(task)
+        if why is None and strat.demos != "fixed" and not max_shots:
+            why = "needs exemplars (--max-shots is 0)"
+        if why is not None:
+            skipped[name] = why
+            continue
+        specs += [StrategySpec(name, k) for k in type(strat).ks]
+    specs.sort(key=lambda s: (not s.is_direct, get_strategy(s).relative_cost()))
+    return specs, skipped
 
 
 def majority(answers: Sequence[str]) -> int:

@@ -1,0 +1,368 @@
+"""Run-time strategies: one conformance suite over every registered strategy, then each
+strategy's own behaviour (the vote, un-shuffling options, kNN exemplars per input, rationale
+demos only from validated outputs, sample cache keys), and the search choosing among them
+under a cost cap. The scripted model is noisy: every strategy is right on some inputs and
+wrong on others."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from promptlathe.errors import PromptlatheError
+from promptlathe.evaluator import Decoding, Evaluator
+from promptlathe.lms import CachedLM, GenerationRequest, ScriptedLM
+from promptlathe.metrics import get_metric
+from promptlathe.optimizers import Optimization, OptimizeConfig, RunLog
+from promptlathe.prompts import Exemplar, Prompt, StrategySpec
+from promptlathe.store import Store
+from promptlathe.strategies import (
+    STRATEGIES,
+    TaskView,
+    get_strategy,
+    majority,
+    parse_strategies,
+    search_specs,
+    strategy_names,
+)
+from promptlathe.strategies.choice_shuffle import parse_options, shuffled
+from promptlathe.strategies.knn_demos import nearest
+from promptlathe.tasks import Example
+
+COLOURS = ["red", "blue", "green"]
+
+
+def mc_example(i: int) -> Example:
+    """Item ``i`` is COLOURS[i % 3]; the options are rotated by ``i // 3`` so the right
+    letter varies."""
+    opts = [COLOURS[(j + i // 3) % 3] for j in range(3)]
+    right = COLOURS[i % 3]
+    text = f"What colour is item {i}?\nOptions:\n" + "\n".join(
+        f"({chr(65 + j)}) {o}" for j, o in enumerate(opts)
+    )
+    return Example(id=f"ex{i}", input=text, targets=(f"({chr(65 + opts.index(right))})",))
+
+
+def _query(req: GenerationRequest) -> str:
+    msgs = req.chat_messages
+    text = msgs[-1]["content"] if msgs else (req.prompt or "")
+    return text.split("Input: ", 1)[-1]
+
+
+def _system(req: GenerationRequest) -> str:
+    return " ".join(m["content"] for m in req.chat_messages if m["role"] == "system")
+
+
+def _letter_of(query: str, colour: str) -> str:
+    for line in query.splitlines():
+        m = re.match(r"\((\w)\) (\w+)", line)
+        if m and m.group(2) == colour:
+            return f"({m.group(1)})"
+    return "(A)"
+
+
+def reasoning_model(req: GenerationRequest) -> str:
+    """Direct: right when the item number is even, else "(A)" (position bias). Reasoned:
+    right unless the number is a multiple of 7 (greedy) or ``(number + seed) % 4 == 0``
+    (sampled: the majority of 3 or 5 samples is mostly right)."""
+    q = _query(req)
+    nums = re.findall(r"item (\d+)", q)
+    i = int(nums[0]) if nums else 0
+    right = _letter_of(q, COLOURS[i % 3])
+    wrong = _letter_of(q, COLOURS[(i + 1) % 3])
+    system = _system(req)
+    if "step by step" in system or "devise a plan" in system:
+        ok = (i + req.seed) % 4 != 0 if req.temperature > 0 else i % 7 != 0
+        steps = " ".join(f"Step {k}: looking at item {i}." for k in range(6))
+        return f"{steps}\nSo the answer is {right if ok else wrong}."
+    return right if i % 2 == 0 else "(A)"
+
+
+def make_evaluator(respond=reasoning_model, store: Store | None = None) -> Evaluator:
+    lm = ScriptedLM(respond, model_id="scripted-mc")
+    inner = CachedLM(lm, store) if store is not None else lm
+    return Evaluator(inner, get_metric("choice"), Decoding(), store=store)
+
+
+# ---- conformance: every registered strategy ---------------------------------------------
+@pytest.fixture(params=strategy_names())
+def strategy(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+def _prompt_for(name: str) -> Prompt:
+    k = type(get_strategy(name)).ks[0]
+    pool = [Exemplar(mc_example(i).input, mc_example(i).target) for i in range(100, 112)]
+    return Prompt(
+        instruction="Answer with the letter.",
+        exemplars=tuple(pool[:2] if name != "knn_demos" else pool),
+        strategy=StrategySpec(name, 2 if name == "knn_demos" else k),
+    )
+
+
+def test_every_strategy_evaluates_caches_and_round_trips(tmp_path: Path, strategy: str) -> None:
+    store = Store(tmp_path / "s.db")
+    ev = make_evaluator(store=store)
+    prompt = _prompt_for(strategy)
+    examples = [mc_example(i) for i in range(12)]
+    first = ev.evaluate(prompt, examples)
+    assert first.calls == len(examples) * get_strategy(prompt.strategy).calls_per_input()
+    assert all(r.tokens > 0 for r in first.records) and first.tokens_per_example > 0
+    assert 0.0 < first.mean <= 1.0
+    # A second evaluation (new evaluator, same store) makes no call and gives the same scores.
+    again = make_evaluator(store=store).evaluate(prompt, examples)
+    assert again.calls == 0 and [r.score for r in again.records] == [
+        r.score for r in first.records
+    ]
+    assert again.tokens_per_example == pytest.approx(first.tokens_per_example)
+    # The prompt file keeps the strategy, and answering (what `run` does) matches the records.
+    path = tmp_path / "p.json"
+    prompt.save(path)
+    loaded = Prompt.load(path)
+    assert loaded == prompt and loaded.hash == prompt.hash
+    answers = make_evaluator(store=store).answer(loaded, [e.input for e in examples])
+    assert [a.answer for a in answers] == [r.answer for r in first.records]
+    store.close()
+
+
+def test_every_strategy_has_a_name_summary_and_ks() -> None:
+    assert {
+        "direct",
+        "cot",
+        "plan_and_solve",
+        "cot_demos",
+        "self_consistency",
+        "choice_shuffle",
+        "knn_demos",
+    } <= set(STRATEGIES)
+    for name in strategy_names():
+        cls = type(get_strategy(name))
+        assert cls.name == name and cls.summary and cls.ks and all(k >= 1 for k in cls.ks)
+
+
+# ---- the prompt names its strategy ------------------------------------------------------
+def test_a_direct_prompt_keeps_its_hash_and_file_shape() -> None:
+    p = Prompt(instruction="x")
+    assert "strategy" not in p.to_dict()
+    cot = p.with_(strategy=StrategySpec("cot"))
+    assert cot.hash != p.hash and cot.to_dict()["strategy"] == {"name": "cot", "k": 1}
+
+
+def test_bad_strategies_are_one_line_errors(tmp_path: Path) -> None:
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"instruction": "x", "strategy": {"name": "cot", "k": 0}}))
+    with pytest.raises(PromptlatheError, match=r"p.json: field 'strategy'.*between 1"):
+        Prompt.load(path)
+    with pytest.raises(PromptlatheError, match="'telepathy' is not one of"):
+        make_evaluator().evaluate(
+            Prompt(strategy=StrategySpec("telepathy")), [mc_example(0)]
+        )
+    with pytest.raises(PromptlatheError, match="--strategies 'nope'"):
+        parse_strategies("cot,nope")
+    assert parse_strategies("all") == strategy_names()
+
+
+# ---- reasoning and answer extraction ----------------------------------------------------
+def test_cot_reasons_with_the_reasoning_limit_and_is_read_by_its_final_answer() -> None:
+    ev = make_evaluator()
+    prompt = Prompt(instruction="Answer.", strategy=StrategySpec("cot"))
+    res = ev.evaluate(prompt, [mc_example(i) for i in range(14)])
+    lm = ev.lm
+    assert isinstance(lm, ScriptedLM)
+    assert all(r.max_tokens == Decoding().reasoning_tokens for r in lm.calls)
+    assert all("Think step by step" in _system(r) for r in lm.calls)
+    # The reasoning mentions no letter before its last line; wrong on multiples of 7 only.
+    assert [r.score for r in res.records] == [0.0 if i % 7 == 0 else 1.0 for i in range(14)]
+
+
+# ---- self-consistency: the vote and the samples ------------------------------------------
+def test_majority_takes_the_most_frequent_non_empty_answer_first_seen_on_ties() -> None:
+    assert majority(["a", "b", "b", "a", "b"]) == 1
+    assert majority(["", "", "c"]) == 2
+    assert majority(["x", "y"]) == 0
+    assert majority(["", ""]) == 0
+
+
+def test_self_consistency_votes_and_keeps_each_sample_as_its_own_cache_entry(
+    tmp_path: Path,
+) -> None:
+    store = Store(tmp_path / "s.db")
+    ev = make_evaluator(store=store)
+    prompt = Prompt(instruction="Answer.", strategy=StrategySpec("self_consistency", 5))
+    examples = [mc_example(i) for i in range(1, 13)]
+    res = ev.evaluate(prompt, examples)
+    lm = ev.lm.inner  # type: ignore[attr-defined]
+    # Five samples per input, seeded 0..4 at temperature 0.7: five distinct cache entries.
+    assert res.calls == 60 and len(lm.calls) == 60
+    assert {(r.seed, r.temperature) for r in lm.calls} == {(s, 0.7) for s in range(5)}
+    keys = {ev._key(r) for r in lm.calls}
+    assert len(keys) == 60
+    for ex, rec in zip(examples, res.records, strict=True):
+        i = int(ex.id[2:])
+        votes_right = sum((i + s) % 4 != 0 for s in range(5))
+        assert rec.score == (1.0 if votes_right >= 3 else 0.0)
+        assert rec.output.startswith("Step 0")  # the winning sample's whole reasoning
+    # Greedy cot with the same instruction is another cache entry again.
+    ev.evaluate(prompt.with_(strategy=StrategySpec("cot")), examples[:1])
+    assert len(lm.calls) == 61
+    store.close()
+
+
+# ---- choice shuffling -------------------------------------------------------------------
+def test_options_are_parsed_only_when_lettered_in_order() -> None:
+    assert [b for _, b in parse_options(mc_example(0).input)] == ["red", "blue", "green"]
+    assert parse_options("Q?\n(A) x") == []
+    assert parse_options("Q?\n(A) x\n(C) y") == []
+
+
+def test_choice_shuffle_maps_each_answer_back_to_the_original_options() -> None:
+    text = mc_example(4).input  # options blue, green, red; item 4 is blue
+    for sample in range(5):
+        shown, relabel = shuffled(text, sample)
+        assert sorted(shown.splitlines()) == sorted(text.splitlines()) or sample > 0
+        for line in shown.splitlines():
+            m = re.match(r"\((\w)\) (\w+)", line)
+            if m:  # the letter shown maps back to the letter of the same text in the original
+                assert _letter_of(text, m.group(2)) == relabel[f"({m.group(1)})"]
+
+    def knows_it(req: GenerationRequest) -> str:  # answers the right text wherever it is
+        q = _query(req)
+        i = int(re.findall(r"item (\d+)", q)[0])
+        return _letter_of(q, COLOURS[i % 3])
+
+    ev = make_evaluator(knows_it)
+    prompt = Prompt(strategy=StrategySpec("choice_shuffle", 5))
+    res = ev.evaluate(prompt, [mc_example(i) for i in range(9)])
+    assert res.mean == 1.0
+
+
+def test_choice_shuffle_cancels_a_position_bias() -> None:
+    """A model that always answers (A) is right on a third of the inputs whatever the
+    order; direct, it is right exactly where the answer is (A). Three rotations give each
+    option one vote, and the tie goes to the unshuffled copy's answer."""
+    ev = make_evaluator(lambda req: "(A)")
+    examples = [mc_example(i) for i in range(9)]
+    shuffled_res = ev.evaluate(Prompt(strategy=StrategySpec("choice_shuffle", 3)), examples)
+    direct = ev.evaluate(Prompt(), examples)
+    assert [r.answer for r in shuffled_res.records] == ["(A)"] * 9
+    assert shuffled_res.mean == direct.mean
+
+
+def test_choice_shuffle_applies_to_multiple_choice_tasks_only() -> None:
+    strat = get_strategy(StrategySpec("choice_shuffle", 3))
+    mc = [mc_example(i) for i in range(10)]
+    assert strat.applies(TaskView([e.input for e in mc], [e.target for e in mc])) is None
+    assert "multiple-choice" in (strat.applies(TaskView(["a b", "c d"], ["A B", "C D"])) or "")
+
+
+# ---- kNN exemplars ----------------------------------------------------------------------
+def test_knn_picks_the_most_similar_train_examples_per_input_most_similar_last() -> None:
+    pool = (
+        "the cat sat on the mat",
+        "stock prices fell sharply",
+        "a cat sat on a hat",
+        "rain is expected tomorrow",
+        "markets and stock prices rose",
+    )
+    assert nearest(pool, "the cat sat on the rug", 2) == [0, 2]
+    assert nearest(pool, "stock prices rose today", 2) == [4, 1]
+    assert nearest(pool, pool[0], 1) == [2]  # an identical input is never its own demo
+
+    seen: list[list[str]] = []
+
+    def record(req: GenerationRequest) -> str:
+        seen.append([m["content"] for m in req.chat_messages if m["role"] == "assistant"])
+        return "ok"
+
+    exemplars = [Exemplar(p, f"out:{j}") for j, p in enumerate(pool)]
+    prompt = Prompt(exemplars=tuple(exemplars), strategy=StrategySpec("knn_demos", 2))
+    ev = Evaluator(ScriptedLM(record), get_metric("exact"), Decoding())
+    ev.answer(prompt, ["the cat sat on the rug", "stock prices rose today"])
+    assert seen == [["out:2", "out:0"], ["out:1", "out:4"]]
+
+
+# ---- the search ---------------------------------------------------------------------------
+def make_mc_task(path: Path, n: int = 150) -> Path:
+    path.write_text(
+        "".join(
+            json.dumps({"input": e.input, "target": e.target}) + "\n"
+            for e in (mc_example(i) for i in range(n))
+        )
+    )
+    return path
+
+
+def _cfg(tmp_path: Path, **kw) -> OptimizeConfig:
+    base = dict(
+        task=str(make_mc_task(tmp_path / "mc.jsonl")),
+        out=str(tmp_path / "run"),
+        budget_calls=700,
+        max_shots=2,
+        model="scripted-mc",
+        instruction="Answer with the letter of the right option.",
+        val_size=24,
+        confirm_size=12,
+        metric="choice",
+        strategies=["all"],
+    )
+    return OptimizeConfig(**{**base, **kw})
+
+
+def test_search_specs_order_cheapest_first_and_say_what_cannot_apply() -> None:
+    mc = [mc_example(i) for i in range(10)]
+    view = TaskView([e.input for e in mc], [e.target for e in mc])
+    specs, skipped = search_specs(strategy_names(), view, max_shots=2)
+    labels = [s.label() for s in specs]
+    assert labels[0] == "direct" and labels[-1] == "self_consistency k=5"
+    assert {"choice_shuffle k=3", "cot", "knn_demos"} <= set(labels) and not skipped
+    free = TaskView(["a b"] * 10, ["A B"] * 10)
+    specs, skipped = search_specs(strategy_names(), free, max_shots=0)
+    assert set(skipped) == {"choice_shuffle", "knn_demos", "cot_demos"}
+
+
+def test_the_search_chooses_a_strategy_and_the_artifact_executes_it(tmp_path: Path) -> None:
+    lm = ScriptedLM(reasoning_model, model_id="scripted-mc")
+    run = Optimization(_cfg(tmp_path), lm=lm)
+    assert any(line.startswith("strategies: direct, ") for line in run.plan_lines())
+    result = run.run()
+    run.close()
+    best = result.best_prompt
+    # Direct answers are right on half the inputs; reasoning on ~6 in 7 (greedy) or more.
+    assert get_strategy(best.strategy).reasoning
+    assert result.test is not None and result.test.mean > result.seed_test.mean  # type: ignore[union-attr]
+    entries = RunLog(Store(tmp_path / "run" / "calls.sqlite")).entries()
+    raced = {e.to_prompt().strategy.name for e in entries}
+    assert {"direct", "cot", "self_consistency", "choice_shuffle"} <= raced
+    assert all(e.tokens_per_example for e in entries if e.state == "complete")
+    # Rationale demos are the model's reasoning where its final answer was right.
+    state = json.loads((tmp_path / "run" / "candidates.json").read_text())
+    metric = get_metric("choice")
+    by_input = {mc_example(i).input: mc_example(i).target for i in range(150)}
+    rationales = [e for s in state["rationale_sets"] for e in s]
+    assert rationales
+    for ex in rationales:
+        assert "So the answer is" in ex["output"]
+        assert metric.extract(ex["output"]) == by_input[ex["input"]]
+    # The exported prompt answers as it was evaluated.
+    loaded = Prompt.load(result.best_prompt_path)
+    assert loaded == best
+    ev = Evaluator(ScriptedLM(reasoning_model), get_metric("choice"), Decoding())
+    test_records = json.loads((tmp_path / "run" / "test_records.json").read_text())["winner"]
+    outs = ev.answer(loaded, [r["input"] for r in test_records])
+    assert [o.answer for o in outs] == [r["answer"] for r in test_records]
+
+
+def test_a_cost_cap_keeps_expensive_strategies_from_winning(tmp_path: Path) -> None:
+    lm = ScriptedLM(reasoning_model, model_id="scripted-mc")
+    run = Optimization(_cfg(tmp_path, max_cost_per_example=60), lm=lm)
+    assert "costs ≤ 60 tokens per example" in "\n".join(run.plan_lines())
+    result = run.run()
+    run.close()
+    assert not get_strategy(result.best_prompt.strategy).reasoning
+    entries = RunLog(Store(tmp_path / "run" / "calls.sqlite")).entries()
+    over = [e for e in entries if "tokens per example >" in e.note]
+    assert over and all(e.state == "pruned" for e in over)
+    assert all((e.tokens_per_example or 0) <= 60 for e in entries if e.state == "complete")
