@@ -204,3 +204,61 @@ def test_reflect_cli_end_to_end_and_run_reproduces(shared_data: Path, tmp_path: 
     assert "Is the winner really better?" in (out / "report.html").read_text()
 
     assert_run_reproduces(out, tmp_path)
+
+
+def test_optimize_with_strategies_end_to_end_and_run_reproduces(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """``--strategies all`` on the real model and a multiple-choice task: several strategies
+    are raced with their token costs logged, the report has the cost comparison, and
+    ``run`` with the exported prompt executes its strategy and reproduces the test answers."""
+    from promptlathe.optimizers import RunLog
+    from promptlathe.store import Store
+
+    rows = (shared_data / "bbh" / "disambiguation_qa.test.jsonl").read_text().splitlines()
+    task, test_file = tmp_path / "dqa.jsonl", tmp_path / "dqa.test.jsonl"
+    task.write_text("\n".join(rows[:48]) + "\n")
+    test_file.write_text("\n".join(rows[48:52]) + "\n")
+    out = tmp_path / "run"
+    r = run_cli(
+        "optimize",
+        "--task",
+        str(task),
+        "--test",
+        str(test_file),
+        "--model",
+        TEST_MODEL,
+        "--proposer-model",
+        TEST_MODEL,
+        "--strategies",
+        "all",
+        "--reasoning-tokens",
+        "24",
+        "--budget-calls",
+        "120",
+        "--val-size",
+        "8",
+        "--confirm-size",
+        "4",
+        "--max-shots",
+        "2",
+        "--max-tokens",
+        "8",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--no-report",
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "strategies: direct, " in r.stderr
+    result = json.loads((out / "result.json").read_text())
+    assert result["calls_used"] <= 120
+    store = Store(out / "calls.sqlite")
+    entries = RunLog(store).entries()
+    store.close()
+    raced = {e.to_prompt().strategy.name for e in entries}
+    assert len(raced) >= 3, raced
+    assert all((e.tokens_per_example or 0) > 0 for e in entries if e.scores)
+    records = json.loads((out / "test_records.json").read_text())["winner"]
+    assert all(rec["tokens"] > 0 for rec in records)
+    assert_run_reproduces(out, tmp_path)

@@ -29,6 +29,7 @@ from promptlathe.strategies import (
     strategy_names,
 )
 from promptlathe.strategies.choice_shuffle import parse_options, shuffled
+from promptlathe.strategies.cot import COT_TRIGGER
 from promptlathe.strategies.knn_demos import nearest
 from promptlathe.tasks import Example
 
@@ -73,8 +74,7 @@ def reasoning_model(req: GenerationRequest) -> str:
     i = int(nums[0]) if nums else 0
     right = _letter_of(q, COLOURS[i % 3])
     wrong = _letter_of(q, COLOURS[(i + 1) % 3])
-    system = _system(req)
-    if "step by step" in system or "devise a plan" in system:
+    if "step by step" in q or "devise a plan" in q:
         ok = (i + req.seed) % 4 != 0 if req.temperature > 0 else i % 7 != 0
         steps = " ".join(f"Step {k}: looking at item {i}." for k in range(6))
         return f"{steps}\nSo the answer is {right if ok else wrong}."
@@ -173,7 +173,7 @@ def test_cot_reasons_with_the_reasoning_limit_and_is_read_by_its_final_answer() 
     lm = ev.lm
     assert isinstance(lm, ScriptedLM)
     assert all(r.max_tokens == Decoding().reasoning_tokens for r in lm.calls)
-    assert all("Think step by step" in _system(r) for r in lm.calls)
+    assert all(_query(r).endswith(COT_TRIGGER) for r in lm.calls)
     # The reasoning mentions no letter before its last line; wrong on multiples of 7 only.
     assert [r.score for r in res.records] == [0.0 if i % 7 == 0 else 1.0 for i in range(14)]
 

@@ -185,10 +185,12 @@ def majority(answers: Sequence[str]) -> int:
     return next(i for i, a in enumerate(answers) if a and counts[a] == top)
 
 
-def with_trigger(prompt: Prompt, trigger: str) -> Prompt:
-    """``prompt`` with a reasoning trigger after its instruction."""
-    instruction = f"{prompt.instruction}\n\n{trigger}" if prompt.instruction else trigger
-    return prompt.with_(instruction=instruction)
+def with_trigger(query: str, trigger: str) -> str:
+    """``query`` followed by a reasoning trigger. The trigger goes with the input, not the
+    instruction: in a system message a small chat model reads past it (qwen2.5-coder-0.5b
+    answered BBH navigate with a bare "No" 60 times out of 60) and after the input it
+    reasons first."""
+    return f"{query}\n\n{trigger}"
 
 
 def _load_builtins() -> None:

@@ -7,8 +7,11 @@ from typing import ClassVar
 from promptlathe.prompts import Prompt
 from promptlathe.strategies._protocol import Call, Strategy, register, with_trigger
 
-ANSWER_LINE = "End with the final answer on its own line, as: So the answer is <answer>."
-COT_TRIGGER = f"Think step by step. {ANSWER_LINE}"
+ANSWER_LINE = "Then finish with a last line of the form: So the answer is <answer>."
+COT_TRIGGER = (
+    "Before answering, reason step by step: write out your reasoning first, in a few short "
+    f"steps. {ANSWER_LINE}"
+)
 
 
 @register
@@ -19,4 +22,4 @@ class ChainOfThought(Strategy):
     trigger: ClassVar[str] = COT_TRIGGER
 
     def calls(self, prompt: Prompt, query: str) -> list[Call]:
-        return [Call(with_trigger(prompt, self.trigger), query, reasoning=True)]
+        return [Call(prompt, with_trigger(query, self.trigger), reasoning=True)]

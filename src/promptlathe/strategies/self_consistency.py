@@ -31,9 +31,9 @@ class SelfConsistency(Strategy):
         return self.k
 
     def calls(self, prompt: Prompt, query: str) -> list[Call]:
-        p = with_trigger(prompt, COT_TRIGGER)
+        q = with_trigger(query, COT_TRIGGER)
         return [
-            Call(p, query, sample=i, temperature=TEMPERATURE, reasoning=True)
+            Call(prompt, q, sample=i, temperature=TEMPERATURE, reasoning=True)
             for i in range(self.k)
         ]
 
