@@ -524,3 +524,39 @@ def test_extraction_on_real_outputs_of_the_embedded_model(row: dict) -> None:
     """Outputs of qwen2.5-coder-0.5b (committed fixture) and the answer each must give."""
     metric = get_metric(row["metric"], row["labels"] or [])
     assert metric.extract(row["output"]) == row["answer"]
+
+
+def _reasoning_outputs() -> list[dict]:
+    path = Path(__file__).parent / "fixtures" / "reasoning_outputs.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.mark.parametrize("row", _reasoning_outputs(), ids=lambda r: f"{r['task']}:{r['answer']}")
+def test_final_answers_of_real_reasoned_outputs(row: dict) -> None:
+    """Chains of thought of qwen2.5-coder-0.5b (cot on BBH navigate; committed fixture): the
+    answer is what the last "the answer is" states, whatever the reasoning said before."""
+    from promptlathe.metrics import final_answer
+
+    metric = get_metric(row["metric"], row["labels"] or [])
+    assert metric.extract(final_answer(row["output"])) == row["answer"]
+
+
+@pytest.mark.parametrize(
+    ("output", "span"),
+    [
+        ("Step 1: (B) looks right.\nSo the answer is (C).", "(C)"),
+        ("16 - 3 - 4 = 9; 9 * 2 = 18.\nThe answer is 18.", "18"),
+        ('we conclude the answer is "No."\n\nSo, the answer is \\boxed{No}.', "No"),
+        ("So, the answer is \\(\\boxed{\\text{Yes}}\\).", "Yes"),
+        ("Total = 2 + 1 = 3 bolts\n\\[\\boxed{3}\\]", "3"),
+        ("Final answer:\n(A) the cat", "(A) the cat"),
+        ("So, the answer is No. The instructions show that x.", "No"),
+        ("Let me count. First, 4. Then 5. So, the answer is", ""),  # cut off
+        ("x = 4\nSo, Josh made a profit of $50,000.", "So, Josh made a profit of 50,000"),
+        ("", ""),
+    ],
+)
+def test_final_answer_spans(output: str, span: str) -> None:
+    from promptlathe.metrics import final_answer
+
+    assert final_answer(output) == span

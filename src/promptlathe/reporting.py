@@ -150,9 +150,15 @@ def optimize_table(result: Any) -> Table:
         if p is None:
             return Text("-")
         f = p.format
+        shots = (
+            f"{p.strategy.k} of {len(p.exemplars)} exemplars per input"
+            if p.strategy.name == "knn_demos"
+            else f"{len(p.exemplars)} exemplars"
+        )
         return Text(  # plain text: an instruction's [brackets] are not rich markup
-            f"{p.instruction or '(no instruction)'}\n{len(p.exemplars)} exemplars · "
+            f"{p.instruction or '(no instruction)'}\n{shots} · "
             f"{f.mode} · {f.input_label!r}/{f.output_label!r} sep {f.separator!r}"
+            f"\nstrategy: {p.strategy.label()}"
         )
 
     def score(v: float | None, n: int) -> str:
@@ -174,6 +180,14 @@ def optimize_table(result: Any) -> Table:
         score(seed.confirm, seed.confirm_n) if seed else "-",
     )
     t.add_row("[bold]test (untouched)", test_s(result.test), test_s(result.seed_test))
+    if hasattr(result.test, "tokens_per_example") and hasattr(
+        result.seed_test, "tokens_per_example"
+    ):
+        t.add_row(
+            "tokens per test example",
+            f"{result.test.tokens_per_example:.0f}",
+            f"{result.seed_test.tokens_per_example:.0f}",
+        )
     wb, sb = getattr(result, "baselines", None), getattr(result, "seed_baselines", None)
     if wb is not None and wb.balanced_accuracy is not None:
         t.add_row(

@@ -37,9 +37,15 @@ def final_answer(output: str) -> str:
             return ""  # cut off right where the answer was to come
         line = next(ln for ln in rest.splitlines() if ln.strip())
         span = _unlatex(line).strip().strip("*").strip()
+        # "No. The instructions show ..." -> "No": the answer ends where a sentence begins.
+        span = re.split(r"(?<=[.!?])\s+(?=[A-Z])", span, maxsplit=1)[0]
         if span.strip(" .,:;!\"'*"):
-            return re.sub(r"[.\s]+$", "", span)
+            return _trim(span)
     if boxed:
-        return _unlatex(boxed[-1]).strip()
+        return _trim(_unlatex(boxed[-1]))
     lines = [ln for ln in text.splitlines() if ln.strip()]
-    return _unlatex(lines[-1]).strip() if lines else ""
+    return _trim(_unlatex(lines[-1])) if lines else ""
+
+
+def _trim(span: str) -> str:
+    return re.sub(r"[.\s]+$", "", span.strip())
