@@ -366,3 +366,16 @@ def test_a_cost_cap_keeps_expensive_strategies_from_winning(tmp_path: Path) -> N
     over = [e for e in entries if "tokens per example >" in e.note]
     assert over and all(e.state == "pruned" for e in over)
     assert all((e.tokens_per_example or 0) <= 60 for e in entries if e.state == "complete")
+
+
+def test_run_refuses_a_prompt_file_with_an_unknown_strategy_before_any_model(
+    tmp_path: Path,
+) -> None:
+    from tests.conftest import run_cli
+
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"instruction": "x", "strategy": {"name": "zz", "k": 1}}))
+    r = run_cli("run", "--prompt", str(path), "hello", timeout=120)
+    assert r.returncode != 0
+    assert f"{path}: strategy 'zz' is not one of" in r.stderr
+    assert "Traceback" not in r.stderr

@@ -43,6 +43,7 @@ from promptlathe.metrics import Metric, get_metric, task_metric
 from promptlathe.prompts import Exemplar, Format, Prompt, read_prompt_file
 from promptlathe.reporting import err_console, eval_table, out_console, progress_bar
 from promptlathe.store import Store
+from promptlathe.strategies import get_strategy
 from promptlathe.tasks import Example, Fields, load_examples, read_meta
 
 if TYPE_CHECKING:
@@ -225,7 +226,7 @@ def eval_cmd(
     if prompt is not None and instruction is not None:
         raise PromptlatheError("give either --instruction or --prompt, not both")
     base = (
-        Prompt.load(prompt)
+        _load_prompt(prompt)
         if prompt
         else Prompt(instruction=instruction or "", format=Format(mode=mode))
     )
@@ -659,8 +660,8 @@ def analyze_cmd(
     """Run the trust analyses (significance, bound, format/order sensitivity) on any prompt."""
     from promptlathe.report import AnalysisSizes, analyze, build, write
 
-    winner = Prompt.load(prompt)
-    base = Prompt.load(baseline) if baseline else None
+    winner = _load_prompt(prompt)
+    base = _load_prompt(baseline) if baseline else None
     examples = load_examples(task)[:limit] if limit else load_examples(task)
     meta = read_meta(task)
     scorer = task_metric(metric, meta.metric, meta.path, [e.target for e in examples])
@@ -737,6 +738,7 @@ def run_cmd(
     """Apply a saved prompt to new inputs and print the answers, one line per input."""
     data = read_prompt_file(prompt)
     p = Prompt.from_dict(data, where=str(prompt))
+    get_strategy(p.strategy, where=str(prompt))  # an unknown strategy fails before any model
     labels = data.get("labels", [])
     if not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
         raise PromptlatheError(f"{prompt}: field 'labels' must be a list of strings")
@@ -757,6 +759,13 @@ def run_cmd(
         outcomes = evaluator.answer(p, texts)
     for o in outcomes:
         typer.echo(o.text.strip() if raw else " ".join(o.answer.split()))
+
+
+def _load_prompt(path: Path) -> Prompt:
+    """A prompt file, its strategy checked (one line naming the file, before any model)."""
+    p = Prompt.load(path)
+    get_strategy(p.strategy, where=str(path))
+    return p
 
 
 def _str_field(data: dict[str, object], key: str, where: Path) -> str | None:
