@@ -343,7 +343,8 @@ class Evaluator:
                 ids = ", ".join(ex.id for ex in batch[:3])
                 raise PromptTooLongError(f"example {ids}: {exc}") from None
             for ex, o in zip(batch, outs, strict=True):
-                answer, score = self.metric(self.final(strat, o.text), ex.targets)
+                # The outcome's answer is already the metric's extraction of the final answer.
+                answer, score = o.answer, float(self.metric.score(o.answer, ex.targets))
                 rec = Record(
                     example_id=ex.id,
                     input=ex.input,

@@ -29,9 +29,10 @@ from promptlathe.optimizers._context import RunContext, SearchData
 from promptlathe.optimizers._lock import RunLock
 from promptlathe.optimizers._protocol import Optimizer, get_optimizer
 from promptlathe.optimizers._runlog import RunLog
+from promptlathe.optimizers._stages import strategy_choices
 from promptlathe.prompts import Prompt
 from promptlathe.store import Store, is_server_url
-from promptlathe.strategies import TaskView, get_strategy, search_specs
+from promptlathe.strategies import get_strategy
 from promptlathe.tasks import Example, Split, load_examples, read_meta
 
 log = logging.getLogger("promptlathe.optimize")
@@ -354,9 +355,7 @@ class Optimization:
         return lines
 
     def _strategy_line(self) -> str:
-        train = self.split.train
-        view = TaskView([e.input for e in train], [e.target for e in train])
-        specs, skipped = search_specs(self.cfg.strategies, view, self.cfg.max_shots)
+        specs, skipped = strategy_choices(self.ctx)
         if [s.name for s in specs] == ["direct"] and not skipped:
             line = "strategies: direct only (--strategies all searches reasoning and voting)"
         else:
