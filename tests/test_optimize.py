@@ -400,6 +400,30 @@ def test_pooled_score_keeps_a_clear_validation_lead() -> None:
     )
 
 
+def test_winner_breaks_near_ties_by_cost_and_exact_ties_for_the_seed() -> None:
+    from promptlathe.optimizers._framework import Candidate, choose_winner
+
+    def cand(name: str, val: float, confirm: float, tokens: float) -> Candidate:
+        return Candidate(Prompt(name), val, 40, confirm, 20, tokens=tokens)
+
+    seed = cand("seed", 0.55, 0.55, 80)
+    # A reasoning strategy one example ahead at 3x the tokens: the seed keeps it.
+    costly = cand("cot", 0.55, 0.60, 260)
+    assert costly.pooled - seed.pooled == pytest.approx(1 / 60)
+    assert choose_winner([costly, seed], seed) is seed
+    # Two examples ahead is evidence: the costlier candidate wins.
+    better = cand("cot2", 0.575, 0.60, 260)
+    assert choose_winner([better, seed], seed) is better
+    # Similar cost: the higher pooled score wins, ties go to the seed.
+    near = cand("other", 0.55, 0.60, 90)
+    assert choose_winner([near, seed], seed) is near
+    twin = cand("twin", 0.55, 0.55, 80)
+    assert choose_winner([twin, seed], seed) is seed
+    # Unknown cost: no cost rule.
+    blind = Candidate(Prompt("x"), 0.55, 40, 0.60, 20)
+    assert choose_winner([blind, seed], seed) is blind
+
+
 # ---- hardening: stratified demos, racing ties at zero, trivial baselines ---------------------
 def test_demo_sets_of_a_classification_task_cover_its_labels() -> None:
     import numpy as np

@@ -114,9 +114,7 @@ def test_every_strategy_evaluates_caches_and_round_trips(tmp_path: Path, strateg
     assert 0.0 < first.mean <= 1.0
     # A second evaluation (new evaluator, same store) makes no call and gives the same scores.
     again = make_evaluator(store=store).evaluate(prompt, examples)
-    assert again.calls == 0 and [r.score for r in again.records] == [
-        r.score for r in first.records
-    ]
+    assert again.calls == 0 and [r.score for r in again.records] == [r.score for r in first.records]
     assert again.tokens_per_example == pytest.approx(first.tokens_per_example)
     # The prompt file keeps the strategy, and answering (what `run` does) matches the records.
     path = tmp_path / "p.json"
@@ -157,9 +155,7 @@ def test_bad_strategies_are_one_line_errors(tmp_path: Path) -> None:
     with pytest.raises(PromptlatheError, match=r"p.json: field 'strategy'.*between 1"):
         Prompt.load(path)
     with pytest.raises(PromptlatheError, match="'telepathy' is not one of"):
-        make_evaluator().evaluate(
-            Prompt(strategy=StrategySpec("telepathy")), [mc_example(0)]
-        )
+        make_evaluator().evaluate(Prompt(strategy=StrategySpec("telepathy")), [mc_example(0)])
     with pytest.raises(PromptlatheError, match="--strategies 'nope'"):
         parse_strategies("cot,nope")
     assert parse_strategies("all") == strategy_names()

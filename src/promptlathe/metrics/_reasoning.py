@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import re
 
-_MARKER = re.compile(
-    r"\banswer\s*(?:is|would\s+be|will\s+be|:|=)\s*:?", re.IGNORECASE
-)
+_MARKER = re.compile(r"\banswer\s*(?:is|would\s+be|will\s+be|:|=)\s*:?", re.IGNORECASE)
 _BOXED = re.compile(r"\\boxed\s*\{((?:[^{}]|\{[^{}]*\})*)\}")
 _TEXT = re.compile(r"\\(?:text|textbf|mathrm)\s*\{([^{}]*)\}")
 _MATH_DELIMS = re.compile(r"\\[()\[\]]|\$\$?")

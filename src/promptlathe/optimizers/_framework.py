@@ -51,6 +51,8 @@ class Candidate:
     confirm: float | None = None
     confirm_n: int = 0
     source: str = ""
+    tokens: float | None = None
+    """Tokens per example (prompt + output, every call) when the run log recorded them."""
 
     @property
     def pooled(self) -> float:
@@ -68,6 +70,37 @@ class Candidate:
         ]
         total = sum(n for _, n in parts)
         return sum(m * n for m, n in parts) / total if total else 0.0
+
+    @property
+    def n(self) -> int:
+        """Examples behind :attr:`pooled`."""
+        return self.val_n + (self.confirm_n if self.confirm is not None else 0)
+
+
+COSTLIER = 1.5
+"""A candidate this many times the tokens per example of another counts as costlier."""
+
+
+def choose_winner(contenders: list[Candidate], seed: Candidate | None) -> Candidate:
+    """The best pooled score; on a near-tie, the cheaper candidate.
+
+    The seed wins exact ties (a new prompt wins only on evidence). A candidate that costs at
+    least :data:`COSTLIER` times the tokens of another must also beat it by more than one
+    example of the pooled count: a reasoning strategy that ties a direct answer at three
+    times the tokens is not a win.
+    """
+    best = max(contenders, key=lambda c: (c.pooled, c is seed, c.val))
+    if best.tokens is None:
+        return best
+    margin = 1.0 / max(best.n, 1) + 1e-9
+    cheaper = [
+        c
+        for c in contenders
+        if c.tokens is not None
+        and c.tokens * COSTLIER <= best.tokens
+        and c.pooled >= best.pooled - margin
+    ]
+    return max(cheaper, key=lambda c: (c.pooled, c is seed, c.val)) if cheaper else best
 
 
 @dataclass
@@ -546,7 +579,13 @@ class Optimization:
         """Re-score the top candidates of the run log on the confirmation split, which the
         search never saw."""
         cands = [
-            Candidate(e.to_prompt(), e.mean or 0.0, e.n, source=f"{e.source} {e.id[:8]}")
+            Candidate(
+                e.to_prompt(),
+                e.mean or 0.0,
+                e.n,
+                source=f"{e.source} {e.id[:8]}",
+                tokens=e.tokens_per_example,
+            )
             for e in self.log.complete()
         ]
         seed = next((c for c in cands if c.prompt.hash == self.seed_prompt.hash), None)
@@ -565,11 +604,13 @@ class Optimization:
             except BudgetExhausted:
                 break
             c.confirm, c.confirm_n = res.mean, res.n
+            if c.tokens is None and res.n:
+                c.tokens = res.tokens_per_example
         confirmed = [c for c in top if c.confirm is not None] or top[:1]
         # The seed is one more candidate, judged the same way; on a tie it stays (a new
-        # prompt wins only on evidence).
+        # prompt wins only on evidence), and on a near-tie the cheaper one wins.
         contenders = confirmed + ([seed] if seed.confirm is not None and seed not in top else [])
-        best = max(contenders, key=lambda c: (c.pooled, c is seed, c.val))
+        best = choose_winner(contenders, seed)
         return best, seed, pool
 
     def _baselines(self, res: EvalResult | None) -> Baselines | None:
