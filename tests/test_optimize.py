@@ -450,6 +450,12 @@ def test_racing_drops_a_candidate_tied_with_the_incumbent_at_zero() -> None:
     strong = Incumbent(0.9, (1.0,) * 22 + (0.0,) * 2)
     reason = should_stop([1.0] + [0.0] * 7, 24, strong, 0.5)
     assert reason is not None
+    # A hard task: the incumbent is right 2 times in 24. Eight misses are what a candidate
+    # just as good would score more often than not, so it goes on; at 30 % they are not.
+    weak = Incumbent(2 / 24, (1.0,) * 2 + (0.0,) * 22)
+    assert should_stop([0.0] * 8, 24, weak, 0.1) is None
+    fair = Incumbent(0.3, (1.0,) * 7 + (0.0,) * 17)
+    assert should_stop([0.0] * 8, 24, fair, 0.1) == "scored 0 on 8 examples"
 
 
 def test_the_result_compares_the_winner_with_constant_answers(tmp_path: Path) -> None:

@@ -6,8 +6,11 @@ incumbent are paired. A trial is pruned at a rung when
 * it cannot beat the incumbent even if it got every remaining example right (futility), or
 * a one-sided paired sign test over the examples seen so far says it is worse than the
   incumbent at level ``alpha``, or
-* after at least ``ZERO_RUNG`` examples it has scored nothing (ties at zero included), or its
-  95 % Wilson upper bound is below the incumbent's lower bound.
+* after at least ``ZERO_RUNG`` examples it has scored nothing, and either the incumbent scored
+  nothing too (a tie at zero) or a candidate as good as the incumbent would score nothing that
+  often with probability below ``alpha`` (on a hard task, where the incumbent is right one
+  time in sixteen, eight misses say nothing), or
+* its 95 % Wilson upper bound is below the incumbent's lower bound.
 
 Only contenders reach the full validation set.
 """
@@ -61,9 +64,12 @@ def should_stop(
     if best_possible <= incumbent.value:
         return f"cannot win: at most {best_possible:.3f} <= incumbent {incumbent.value:.3f}"
     if sum(scores) == 0 and n >= ZERO_RUNG:
-        # All wrong so far: it cannot show it beats the incumbent, even if that too scores 0
-        # (a tie at zero is where a chatty output format blinds a search).
-        return f"scored 0 on {n} examples"
+        # All wrong so far. At a tie at zero it cannot show it beats the incumbent (that is
+        # where a chatty output format blinds a search); against an incumbent that is right
+        # at rate p, all wrong is evidence only when (1 - p) ** n is small.
+        miss_all = (1.0 - min(max(incumbent.value, 0.0), 1.0)) ** n
+        if incumbent.value <= 0 or miss_all < alpha:
+            return f"scored 0 on {n} examples"
     if n >= ZERO_RUNG and incumbent.scores:
         upper = wilson_interval(sum(scores), n)[1]
         lower = wilson_interval(sum(incumbent.scores), len(incumbent.scores))[0]
