@@ -146,6 +146,9 @@ def run_task(t: TaskData, lm: Any, args: argparse.Namespace, work: Path) -> dict
     pool = write_jsonl(work / "pool.jsonl", t.train + t.val)
     test = write_jsonl(work / "test.jsonl", t.test)
     for mode, strategies in (("optimize direct", ["direct"]), ("optimize strategies", ["all"])):
+        if args.fixed_only:
+            row[mode] = None
+            continue
         t0 = time.perf_counter()
         result = optimize(
             str(pool),
@@ -195,6 +198,9 @@ def table(rows: list[dict[str, Any]], fixed: list[str]) -> str:
             cells.append("n/a" if not v else f"{100 * v['acc']:.0f} ({v['tokens']:.0f})")
         for c in ("optimize direct", "optimize strategies"):
             v = r[c]
+            if v is None:
+                cells.append("-")
+                continue
             cells.append(f"{100 * v['acc']:.0f} ({v['tokens']:.0f}; {v['strategy']})")
             sums[c] += v["acc"]
         best = max(fixed_accs, key=lambda k: fixed_accs[k])
@@ -205,9 +211,10 @@ def table(rows: list[dict[str, Any]], fixed: list[str]) -> str:
     opt, direct, best = (
         100 * sums[k] / n for k in ("optimize strategies", "optimize direct", "best")
     )
+    lines += ["", "cells: test accuracy % (tokens per example; the winner's strategy)"]
+    if any(r["optimize strategies"] is None for r in rows):
+        return "\n".join(lines)
     lines += [
-        "",
-        "cells: test accuracy % (tokens per example; the winner's strategy)",
         f"mean: optimize strategies {opt:.1f} · optimize direct {direct:.1f} · best fixed in "
         f"hindsight {best:.1f}",
         f"target 1 (within 1 point of best fixed): {opt - best:+.1f} -> "
@@ -231,6 +238,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-tokens", type=int, default=64)
     p.add_argument("--reasoning-tokens", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--fixed-only", action="store_true", help="only the fixed strategies, no optimize runs"
+    )
     p.add_argument("--work", type=Path, default=None, help="keep runs here (default: a temp dir)")
     p.add_argument("--json", type=Path, default=None, help="write the rows here too")
     return p.parse_args(argv)
@@ -251,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
             args.json.write_text(json.dumps(rows, indent=1) + "\n")
     print(f"$ python bench/strategies.py {' '.join(argv if argv is not None else sys.argv[1:])}")
     secs = time.perf_counter() - t0
-    print(f"model {args.model}, optimize budget {args.budget} calls, {secs:.0f} s")
+    runs = "fixed strategies only" if args.fixed_only else f"optimize budget {args.budget} calls"
+    print(f"model {args.model}, {runs}, {secs:.0f} s")
     print(table(rows, args.fixed))
     model.close()
     return 0
