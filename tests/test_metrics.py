@@ -87,6 +87,8 @@ def test_extract_answer_strips_surrounding_quotes() -> None:
         ("(B)", "b"),
         ("“quoted”", "quoted"),
         ("a.b", "a.b"),  # only the edges are stripped
+        ("] ] >", "] ] >"),  # nothing but punctuation: kept, or every such text would match
+        ("  )  ", ")"),
     ],
 )
 def test_normalize(text: str, expected: str) -> None:
@@ -122,6 +124,15 @@ def test_normalized_metric() -> None:
     assert m('"Paris"', ["Paris"])[1] == 1.0
     assert m("Paris, France", ["Paris"])[1] == 0.0
     assert m("Output: yes", ["Yes"]) == ("yes", 1.0)
+
+
+def test_punctuation_only_targets_are_not_matched_by_any_punctuation() -> None:
+    # BBH dyck_languages: the target is closing brackets. Stripped to "", the constant ")"
+    # scored 100 % on every example.
+    for metric in (NormalizedExact(), Contains(), TokenF1()):
+        assert metric(") ]", [") ]"])[1] == 1.0, metric.name
+        assert metric(")", ["] ]"])[1] == 0.0, metric.name
+        assert metric("} >", ["] ] >"])[1] < 1.0, metric.name
 
 
 # ---- contains -----------------------------------------------------------------------------

@@ -62,12 +62,17 @@ def extract_answer(output: str) -> str:
 
 
 def normalize(text: str) -> str:
-    """Lower-case, collapse whitespace, strip surrounding quotes and trailing punctuation."""
+    """Lower-case, collapse whitespace, strip surrounding quotes and trailing punctuation.
+
+    Text that is nothing but punctuation (a Dyck word's closing brackets) keeps it: stripped,
+    every such answer would equal every such target.
+    """
     t = " ".join(text.lower().split())
-    return t.strip(_PUNCT_EDGE + " ").strip()
+    return t.strip(_PUNCT_EDGE + " ").strip() or t
 
 
 def tokens(text: str) -> list[str]:
-    """Lower-cased word tokens with punctuation removed."""
+    """Lower-cased word tokens with punctuation removed (punctuation-only text keeps its
+    punctuation tokens, as :func:`normalize` does)."""
     t = text.lower().translate(str.maketrans(string.punctuation, " " * len(string.punctuation)))
-    return t.split()
+    return t.split() or text.lower().split()
