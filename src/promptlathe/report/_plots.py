@@ -19,6 +19,16 @@ def _png(fig: plt.Figure) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def _score_png(fig: plt.Figure, ax: plt.Axes) -> str:
+    """Finish a plot of validation scores (0 to 1) and render it."""
+    ax.set_ylabel("validation score")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    # Outside the axes, so it never hides a point (the winner is often in a corner).
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, borderaxespad=0.0)
+    return _png(fig)
+
+
 def best_vs_calls(points: Sequence[tuple[int, float, str]]) -> str | None:
     """Scatter of every trial (calls when it ended, score) and the running best of complete ones.
 
@@ -43,12 +53,7 @@ def best_vs_calls(points: Sequence[tuple[int, float, str]]) -> str | None:
     if xs:
         ax.step(xs, ys, where="post", color="#d62728", label="best so far (full validation)")
     ax.set_xlabel("LM calls used")
-    ax.set_ylabel("validation score")
-    ax.set_ylim(-0.02, 1.02)
-    ax.grid(alpha=0.3)
-    # Outside the axes, so it never hides a point (the winner is often in a corner).
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, borderaxespad=0.0)
-    return _png(fig)
+    return _score_png(fig, ax)
 
 
 def bars_with_ci(
@@ -111,8 +116,4 @@ def accuracy_vs_cost(
         ax.annotate(text, (x, y), textcoords="offset points", xytext=(6, -10), fontsize=8)
     ax.set_xscale("log")
     ax.set_xlabel("tokens per example (prompt + output, every call; log scale)")
-    ax.set_ylabel("validation score")
-    ax.set_ylim(-0.02, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, borderaxespad=0.0)
-    return _png(fig)
+    return _score_png(fig, ax)
