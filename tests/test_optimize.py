@@ -23,6 +23,7 @@ from promptlathe.optimizers import (
     rungs_for,
     should_stop,
 )
+from promptlathe.optimizers._search import open_study
 
 WORDS = [
     "apple",
@@ -264,6 +265,38 @@ def test_resume_with_other_settings_is_refused(tmp_path: Path) -> None:
     other = {**vars(cfg), "max_shots": 2}
     with pytest.raises(PromptlatheError, match="max_shots"):
         optimize(lm=make_lm(), resume=True, **other)
+
+
+def _pop_trials(storage: str, queue) -> None:
+    study = open_study(storage, "pop", "random", 0, RacingPruner(8, lambda: None))
+    taken = []
+    while True:
+        trial = study.ask({"i": optuna.distributions.IntDistribution(0, 59)})
+        if trial.number >= 60:  # the queue is empty: a new trial, not an enqueued one
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            break
+        taken.append(trial.params["i"])
+        study.tell(trial, 0.0)
+    queue.put(taken)
+
+
+def test_two_processes_never_take_the_same_enqueued_trial(tmp_path: Path) -> None:
+    """SQLite has no row locks: without a write lock at the start of each transaction both
+    processes could read an enqueued trial as waiting and both run it."""
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    study = open_study(storage, "pop", "random", 0, RacingPruner(8, lambda: None))
+    for i in range(60):
+        study.enqueue_trial({"i": i})
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_pop_trials, args=(storage, queue)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    a, b = (queue.get(timeout=120) for _ in procs)
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    assert sorted(a + b) == list(range(60)), "an enqueued trial was run twice or never"
 
 
 def _worker(cfg: OptimizeConfig, queue) -> None:

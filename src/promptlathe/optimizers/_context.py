@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,7 +131,7 @@ class RunContext:
     def save_state(self, update: dict[str, Any]) -> None:
         """Merge ``update`` into the saved state (other keys are kept)."""
         merged = {**self.load_state(), **update}
-        tmp = self.state_path.with_suffix(".tmp")
+        tmp = self.state_path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(merged, indent=2, ensure_ascii=False))
         tmp.replace(self.state_path)
         if self.store.shared:

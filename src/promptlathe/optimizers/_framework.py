@@ -29,7 +29,7 @@ from promptlathe.optimizers._context import RunContext, SearchData
 from promptlathe.optimizers._lock import RunLock
 from promptlathe.optimizers._protocol import Optimizer, get_optimizer
 from promptlathe.optimizers._runlog import RunLog
-from promptlathe.optimizers._stages import strategy_choices
+from promptlathe.optimizers._stages import seed_joint_search, strategy_choices
 from promptlathe.prompts import Prompt
 from promptlathe.store import Store, is_server_url
 from promptlathe.strategies import get_strategy
@@ -534,6 +534,7 @@ class Optimization:
             self.emit("search", f"search stopped: {exc}")
         if "joint_instructions" not in self.ctx.load_state():
             self.ctx.set_space([self.seed_prompt.instruction])
+        seed_joint_search(self.ctx)
 
     def search(self) -> None:
         """The optimizer's shared search; several processes may run it at once."""

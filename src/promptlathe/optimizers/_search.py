@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import optuna
+import sqlalchemy
 from optuna.distributions import CategoricalDistribution, IntDistribution
 from optuna.trial import TrialState
 
@@ -116,7 +117,9 @@ def open_study(
     store: str | optuna.storages.BaseStorage = storage
     if storage.startswith("sqlite"):
         # Several worker processes share the file: wait for locks instead of failing.
-        store = optuna.storages.RDBStorage(storage, engine_kwargs={"connect_args": {"timeout": 60}})
+        rdb = optuna.storages.RDBStorage(storage, engine_kwargs={"connect_args": {"timeout": 60}})
+        serialize_sqlite(rdb.engine)
+        store = rdb
     return optuna.create_study(
         study_name=name,
         storage=store,
@@ -125,6 +128,26 @@ def open_study(
         pruner=pruner,
         load_if_exists=True,
     )
+
+
+def serialize_sqlite(engine: sqlalchemy.Engine) -> None:
+    """Make every transaction on ``engine`` take SQLite's write lock when it begins.
+
+    SQLite has no ``SELECT ... FOR UPDATE`` and Python's driver starts a transaction only at
+    the first write, so two processes could both read an enqueued trial as waiting and both
+    run it (Optuna's ``ask`` reads, then updates). With ``BEGIN IMMEDIATE`` the read and the
+    update are one locked step: the second process waits, then sees the trial taken. (The
+    SQLAlchemy documentation's recipe for pysqlite transactions.)"""
+
+    @sqlalchemy.event.listens_for(engine, "connect")
+    def _no_implicit_begin(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        dbapi_connection.isolation_level = None
+
+    @sqlalchemy.event.listens_for(engine, "begin")
+    def _begin_immediate(conn) -> None:  # type: ignore[no-untyped-def]
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # connections opened before the listeners are closed
 
 
 def fail_stale(study: optuna.Study) -> None:

@@ -170,6 +170,28 @@ def space_of(ctx: RunContext) -> Space:
     )
 
 
+def seed_joint_search(ctx: RunContext) -> None:
+    """Set up the joint search before it is shared: the strategy choices (which may reason on
+    train inputs) and the first trials: the seed configuration with the best instruction,
+    zero- and k-shot, then each other strategy once with it (cheapest first), so every
+    strategy is raced. Runs in the run's one main process, so worker processes never enqueue
+    the same trials or bootstrap the same rationales side by side."""
+    space = space_of(ctx)
+    study = ctx.study("joint")
+    if study.trials:
+        return
+    dists = space.distributions()
+    shots = {"shots": ctx.cfg.max_shots, "demo_set": 0, "order": 0} if "shots" in dists else {}
+    first = {"strategy": 0} if "strategy" in dists else {}
+    study.enqueue_trial({"instruction": 0, "format": 0, **shots, **first})
+    if "shots" in dists:
+        study.enqueue_trial(
+            {"instruction": 0, "format": 0, "shots": 0, "demo_set": 0, "order": 0, **first}
+        )
+    for i in range(1, len(space.strategies)):
+        study.enqueue_trial({"instruction": 0, "format": 0, **shots, "strategy": i})
+
+
 def joint_search(ctx: RunContext) -> None:
     """Optuna's TPE over instruction × shots × demo set × order × format, each trial raced;
     several processes may run it at once on one storage.
@@ -180,18 +202,6 @@ def joint_search(ctx: RunContext) -> None:
     space = space_of(ctx)
     study = ctx.study("joint")
     dists = space.distributions()
-    if not study.trials:
-        # The seed configuration with the best instruction, zero- and k-shot; then each
-        # other strategy once with it (cheapest first), so every strategy is raced.
-        shots = {"shots": ctx.cfg.max_shots, "demo_set": 0, "order": 0} if "shots" in dists else {}
-        first = {"strategy": 0} if "strategy" in dists else {}
-        study.enqueue_trial({"instruction": 0, "format": 0, **shots, **first})
-        if "shots" in dists:
-            study.enqueue_trial(
-                {"instruction": 0, "format": 0, "shots": 0, "demo_set": 0, "order": 0, **first}
-            )
-        for i in range(1, len(space.strategies)):
-            study.enqueue_trial({"instruction": 0, "format": 0, **shots, "strategy": i})
     idle = 0
     while len(study.trials) < MAX_JOINT_TRIALS and idle < MAX_IDLE_TRIALS:
         if ctx.budget.remaining is not None and ctx.budget.remaining <= 0:
