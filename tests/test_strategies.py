@@ -351,6 +351,25 @@ def test_the_search_chooses_a_strategy_and_the_artifact_executes_it(tmp_path: Pa
     assert [o.answer for o in outs] == [r["answer"] for r in test_records]
 
 
+def test_a_leader_that_samples_k_times_is_still_confirmed_against_the_seed(
+    tmp_path: Path,
+) -> None:
+    """The plan reserves one confirmation call per example and candidate; a self-consistency
+    leader needs k. The search stops early by the difference instead of leaving the leader
+    unconfirmed."""
+    cfg = _cfg(tmp_path, strategies=["direct", "self_consistency"], budget_calls=320)
+    lm = ScriptedLM(reasoning_model, model_id="scripted-mc")
+    run = Optimization(cfg, lm=lm)
+    result = run.run()
+    run.close()
+    finalists = [c for c in result.confirmed if c.prompt.strategy.name == "self_consistency"]
+    assert finalists, "a self-consistency candidate should lead validation"
+    n = result.plan.n_confirm
+    assert all(c.confirm_n == n for c in finalists)
+    assert result.seed is not None and result.seed.confirm_n == n
+    assert result.best.confirm_n == n and result.calls_used <= cfg.budget_calls
+
+
 def test_a_cost_cap_keeps_expensive_strategies_from_winning(tmp_path: Path) -> None:
     lm = ScriptedLM(reasoning_model, model_id="scripted-mc")
     run = Optimization(_cfg(tmp_path, max_cost_per_example=60), lm=lm)

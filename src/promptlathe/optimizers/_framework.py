@@ -599,7 +599,10 @@ class Optimization:
         if not self.confirm:
             return top[0], seed, pool
         self.emit("confirm", f"confirming {len(pool)} candidates on {len(self.confirm)} examples")
-        for c in pool:
+        # The seed right after the leader: if a costly strategy (k samples per input) spends
+        # the reserve, the leader has still been compared with the seed.
+        rest = [c for c in pool[1:] if c is not seed]
+        for c in [top[0], *([seed] if seed is not top[0] else []), *rest]:
             try:
                 res = self.evaluator.evaluate(c.prompt, self.confirm)
             except BudgetExhausted:

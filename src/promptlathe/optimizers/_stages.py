@@ -16,7 +16,7 @@ from promptlathe.optimizers._exemplars import sample_demos as sample_exemplars
 from promptlathe.optimizers._runlog import LogEntry
 from promptlathe.optimizers._search import Space
 from promptlathe.prompts import Exemplar, StrategySpec
-from promptlathe.strategies import TaskView, search_specs
+from promptlathe.strategies import TaskView, get_strategy, search_specs
 
 N_DEMO_SETS = 9
 N_ORDERS = 4
@@ -192,6 +192,18 @@ def seed_joint_search(ctx: RunContext) -> None:
         study.enqueue_trial({"instruction": 0, "format": 0, **shots, "strategy": i})
 
 
+def confirmation_need(ctx: RunContext) -> int:
+    """Calls the confirmation of today's leaders and the seed will take: the plan reserves one
+    call per example each, but a leader that samples k times per input needs k. The search
+    stops early by the difference, so the leader is always confirmed against the seed."""
+    seed = ctx.seed_prompt
+    prompts = [e.to_prompt() for e in ctx.log.complete()[: ctx.plan.confirm_top]]
+    if all(p.hash != seed.hash for p in prompts):
+        prompts.append(seed)
+    per_input = sum(get_strategy(p.strategy).calls_per_input() for p in prompts)
+    return max(ctx.plan.reserve_confirm, ctx.plan.n_confirm * per_input)
+
+
 def joint_search(ctx: RunContext) -> None:
     """Optuna's TPE over instruction × shots × demo set × order × format, each trial raced;
     several processes may run it at once on one storage.
@@ -204,6 +216,8 @@ def joint_search(ctx: RunContext) -> None:
     dists = space.distributions()
     idle = 0
     while len(study.trials) < MAX_JOINT_TRIALS and idle < MAX_IDLE_TRIALS:
+        reserve = confirmation_need(ctx)
+        ctx.budget.stage_limit = min(ctx.plan.search_limit, ctx.plan.budget - reserve)
         if ctx.budget.remaining is not None and ctx.budget.remaining <= 0:
             raise BudgetExhausted("search budget spent")
         trial = study.ask(dists)
