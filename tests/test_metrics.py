@@ -562,6 +562,9 @@ def test_final_answers_of_real_reasoned_outputs(row: dict) -> None:
         ("Total = 2 + 1 = 3 bolts\n\\[\\boxed{3}\\]", "3"),
         ("Final answer:\n(A) the cat", "(A) the cat"),
         ("So, the answer is No. The instructions show that x.", "No"),
+        ("So the answer is Mr. Smith. He sat left.", "Mr. Smith"),  # a title is no sentence end
+        ("The answer is J. R. R. Tolkien. He wrote it.", "J. R. R. Tolkien"),
+        ("The answer is no. Next, we", "no"),
         ("Let me count. First, 4. Then 5. So, the answer is", ""),  # cut off
         ("x = 4\nSo, Josh made a profit of $50,000.", "So, Josh made a profit of 50,000"),
         ("", ""),

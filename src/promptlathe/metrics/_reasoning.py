@@ -35,14 +35,28 @@ def final_answer(output: str) -> str:
             return ""  # cut off right where the answer was to come
         line = next(ln for ln in rest.splitlines() if ln.strip())
         span = _unlatex(line).strip().strip("*").strip()
-        # "No. The instructions show ..." -> "No": the answer ends where a sentence begins.
-        span = re.split(r"(?<=[.!?])\s+(?=[A-Z])", span, maxsplit=1)[0]
+        span = _first_sentence(span)
         if span.strip(" .,:;!\"'*"):
             return _trim(span)
     if boxed:
         return _trim(_unlatex(boxed[-1]))
     lines = [ln for ln in text.splitlines() if ln.strip()]
     return _trim(_unlatex(lines[-1])) if lines else ""
+
+
+_SENTENCE_END = re.compile(r"(\S*)[.!?]\s+(?=[A-Z])")
+_ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "jr", "sr", "prof", "vs", "mt", "ft"}
+
+
+def _first_sentence(span: str) -> str:
+    """ "No. The instructions show ..." -> "No": the answer ends where a sentence begins, but
+    not after a title or an initial ("Mr. Smith", "J. R. R. Tolkien")."""
+    for m in _SENTENCE_END.finditer(span):
+        word = m.group(1).lower().strip("(\"'")
+        if word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha()):
+            continue
+        return span[: m.start() + len(m.group(1))]
+    return span
 
 
 def _trim(span: str) -> str:
