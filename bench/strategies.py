@@ -119,13 +119,13 @@ def fixed_prompt(t: TaskData, spec: StrategySpec, ev: Evaluator, k: int) -> Prom
 
 
 def run_task(t: TaskData, lm: Any, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    # Model calls are cached (a stopped run resumes with none repeated); scores are not, so
+    # a metric that changed since re-scores every answer.
     store = Store(work / "fixed.sqlite")
     ev = Evaluator(
         CachedLM(lm, store),
         t.metric,
         Decoding(max_tokens=args.max_tokens, reasoning_tokens=args.reasoning_tokens),
-        store,
-        "bench",
     )
     row: dict[str, Any] = {"task": t.name, "n_test": len(t.test), "fixed": {}, "notes": t.notes}
     for item in args.fixed:
