@@ -351,6 +351,22 @@ def test_the_search_chooses_a_strategy_and_the_artifact_executes_it(tmp_path: Pa
     assert [o.answer for o in outs] == [r["answer"] for r in test_records]
 
 
+def test_the_plan_counts_k_calls_per_test_input_for_a_winner_that_samples(
+    tmp_path: Path,
+) -> None:
+    lm = ScriptedLM(reasoning_model, model_id="scripted-mc")
+    run = Optimization(_cfg(tmp_path, strategies=["direct", "self_consistency"]), lm=lm)
+    try:
+        lines = run.plan_lines(analysis_calls=100)
+    finally:
+        run.close()
+    n = run.plan.n_test
+    test = next(ln for ln in lines if "test (outside budget)" in ln)
+    assert f"≤{6 * n:>5} calls" in test and "up to 5 calls per input" in test
+    total = next(ln for ln in lines if ln.startswith("all model calls"))
+    assert f"≤ {700 + 6 * n + 500} " in total and "report analyses ≤ 500" in total
+
+
 def test_a_leader_that_samples_k_times_is_still_confirmed_against_the_seed(
     tmp_path: Path,
 ) -> None:

@@ -262,17 +262,27 @@ class Plan:
         """Calls available before confirmation."""
         return self.budget - self.reserve_confirm
 
-    def describe(self, search_lines: list[str]) -> list[str]:
-        """The plan as printed before a run; ``search_lines`` are the optimizer's stages."""
+    def test_calls(self, winner_k: int = 1, seed_k: int = 1) -> int:
+        """Calls of the test evaluation: winner and seed, ``k`` calls per input each (a
+        strategy that samples k times per input makes k)."""
+        return (winner_k + seed_k) * self.n_test
+
+    def describe(self, search_lines: list[str], winner_k: int = 1, seed_k: int = 1) -> list[str]:
+        """The plan as printed before a run; ``search_lines`` are the optimizer's stages,
+        ``winner_k`` the most calls per input a winner may make."""
         s = self.stages
+        test = self.test_calls(winner_k, seed_k)
+        sampled = f"; up to {winner_k} calls per input for the winner" if winner_k > 1 else ""
+        more = "; a leader that samples takes more from the search" if sampled else ""
         return [
             f"data: {self.n_train} train · {self.n_val} validation · {self.n_confirm} "
             f"confirmation · {self.n_test} test",
             f"budget: {self.budget} LM calls",
             *search_lines,
             f"  confirmation         ≤ {s['confirm']:>5} calls (top {self.confirm_top} + seed "
-            f"on {self.n_confirm} examples)",
-            f"  test (outside budget)  {2 * self.n_test:>5} calls (winner and seed)",
+            f"on {self.n_confirm} examples{more})",
+            f"  test (outside budget) {'≤' if sampled else ' '}{test:>5} calls (winner and seed"
+            f"{sampled})",
         ]
 
     def as_dict(self) -> dict[str, Any]:

@@ -377,13 +377,19 @@ class Optimization:
         lines.append(f"answers: {self.decode_reason}")
         lines.append(f"optimizer: {self.optimizer.name} ({self.optimizer.summary})")
         lines.append(self._strategy_line())
-        lines += self.plan.describe(self.optimizer.plan_lines(self.plan))
+        # A winner that samples k times per input (self-consistency, choice shuffling) makes
+        # k calls per test input, and k per analysed one.
+        seed_k = get_strategy(self.seed_prompt.strategy).calls_per_input()
+        specs, _ = strategy_choices(self.ctx)
+        win_k = max([seed_k, *(get_strategy(s).calls_per_input() for s in specs)])
+        test = self.plan.test_calls(win_k, seed_k)
+        lines += self.plan.describe(self.optimizer.plan_lines(self.plan), win_k, seed_k)
         lines += [f"warning: {w}" for w in self.optimizer.warnings(self.plan, self.plan_for)]
-        test = 2 * self.plan.n_test
-        total = self.plan.budget + test + (analysis_calls or 0)
-        parts = [f"search ≤ {self.plan.budget}", f"test {test}"]
-        if analysis_calls:
-            parts.append(f"report analyses ≤ {analysis_calls}")
+        analyses = win_k * (analysis_calls or 0)
+        total = self.plan.budget + test + analyses
+        parts = [f"search ≤ {self.plan.budget}", f"test {'≤ ' if win_k > 1 else ''}{test}"]
+        if analyses:
+            parts.append(f"report analyses ≤ {analyses}")
         lines.append(f"all model calls: ≤ {total} ({' + '.join(parts)})")
         return lines
 
