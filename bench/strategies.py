@@ -14,6 +14,8 @@ snarks), the first three other BBH tasks in alphabetical order, and GSM8K; nothi
 by how a strategy does on it. BBH has no train split: train, validation and test are carved
 from its test file (disjoint), as in bench/compare_dspy.py. The seed instruction is the
 task's own description from its meta file (empty for GSM8K). Run it alone on the machine.
+With ``--work DIR`` a stopped run goes on where it was when given the same command again:
+model calls are cached and optimize runs resume (the seconds printed are then this run's).
 """
 
 from __future__ import annotations
@@ -150,6 +152,7 @@ def run_task(t: TaskData, lm: Any, args: argparse.Namespace, work: Path) -> dict
             row[mode] = None
             continue
         t0 = time.perf_counter()
+        out = work / mode.replace(" ", "-")
         result = optimize(
             str(pool),
             test=str(test),
@@ -162,7 +165,8 @@ def run_task(t: TaskData, lm: Any, args: argparse.Namespace, work: Path) -> dict
             max_tokens=args.max_tokens,
             reasoning_tokens=args.reasoning_tokens,
             strategies=strategies,
-            out=str(work / mode.replace(" ", "-")),
+            out=str(out),
+            resume=(out / "config.json").exists(),  # a stopped bench goes on where it was
         )
         assert result.test is not None
         row[mode] = {
