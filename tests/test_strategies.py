@@ -16,7 +16,7 @@ from promptlathe.errors import PromptlatheError
 from promptlathe.evaluator import Decoding, Evaluator
 from promptlathe.lms import CachedLM, GenerationRequest, ScriptedLM
 from promptlathe.metrics import get_metric
-from promptlathe.optimizers import Optimization, OptimizeConfig, RunLog
+from promptlathe.optimizers import Optimization, OptimizeConfig, RunLog, optimize
 from promptlathe.prompts import Exemplar, Prompt, StrategySpec
 from promptlathe.store import Store
 from promptlathe.strategies import (
@@ -384,6 +384,20 @@ def test_a_leader_that_samples_k_times_is_still_confirmed_against_the_seed(
     assert all(c.confirm_n == n for c in finalists)
     assert result.seed is not None and result.seed.confirm_n == n
     assert result.best.confirm_n == n and result.calls_used <= cfg.budget_calls
+
+
+def test_the_result_names_the_strategies_the_budget_never_let_the_search_race(
+    tmp_path: Path,
+) -> None:
+    lm = ScriptedLM(reasoning_model, model_id="scripted-mc")
+    result = optimize(lm=lm, **vars(_cfg(tmp_path, budget_calls=250)))
+    entries = RunLog(Store(tmp_path / "run" / "calls.sqlite")).entries()
+    raced = {e.to_prompt().strategy.label() for e in entries if e.state != "failed"}
+    note = next(n for n in result.notes if n.startswith("strategies never raced"))
+    untried = set(note.split(": ", 1)[1].split(" (raise")[0].split(", "))
+    assert "self_consistency k=5" in untried and not untried & raced
+    specs = json.loads((tmp_path / "run" / "candidates.json").read_text())["strategies"]
+    assert len(untried | raced) == len(specs)
 
 
 def test_a_cost_cap_keeps_expensive_strategies_from_winning(tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ from promptlathe.optimizers._lock import RunLock
 from promptlathe.optimizers._protocol import Optimizer, get_optimizer
 from promptlathe.optimizers._runlog import RunLog
 from promptlathe.optimizers._stages import seed_joint_search, strategy_choices
-from promptlathe.prompts import Prompt
+from promptlathe.prompts import Prompt, StrategySpec
 from promptlathe.store import Store, is_server_url
 from promptlathe.strategies import get_strategy
 from promptlathe.tasks import Example, Split, load_examples, read_meta
@@ -576,11 +576,31 @@ class Optimization:
             baselines=self._baselines(test),
             seed_baselines=self._baselines(seed_test),
             optimizer=self.optimizer.name,
-            notes=self.optimizer.result_notes(self.ctx),
+            notes=[*self.optimizer.result_notes(self.ctx), *self._strategy_notes()],
         )
         self._write(result)
         self.emit("done", f"wrote {result.best_prompt_path}")
         return result
+
+    def _strategy_notes(self) -> list[str]:
+        """Which searched strategies the budget never let the search race."""
+        specs = [StrategySpec(**x) for x in self.ctx.load_state().get("strategies", [])]
+        raced = {
+            e.to_prompt().strategy for e in self.log.entries() if e.state in ("complete", "pruned")
+        }
+        # knn_demos' k is the searched number of shots, not part of its choice
+        names = {r.name for r in raced}
+        untried = [
+            s.label()
+            for s in specs
+            if s not in raced and not (get_strategy(s).demos == "pool" and s.name in names)
+        ]
+        if len(specs) < 2 or not untried:
+            return []
+        return [
+            f"strategies never raced within the budget: {', '.join(untried)} (raise "
+            "--budget-calls to try them)"
+        ]
 
     def _stage_confirm(self) -> tuple[Candidate, Candidate | None, list[Candidate]]:
         """Re-score the top candidates of the run log on the confirmation split, which the
