@@ -386,15 +386,36 @@ def test_a_leader_that_samples_k_times_is_still_confirmed_against_the_seed(
     assert result.best.confirm_n == n and result.calls_used <= cfg.budget_calls
 
 
+def test_the_strategy_screen_races_the_best_screened_first_on_a_small_budget(
+    tmp_path: Path,
+) -> None:
+    """At 150 calls, racing strategies cheapest first spent the budget on direct answers and
+    voting before any reasoning was tried; the screen looks at each on the first rung, and
+    the best screened is raced first."""
+    lm = ScriptedLM(reasoning_model, model_id="scripted-mc")
+    result = optimize(lm=lm, **vars(_cfg(tmp_path, budget_calls=150)))
+    state = json.loads((tmp_path / "run" / "candidates.json").read_text())
+    screen = state["strategy_screen"]
+    assert {"direct", "cot"} <= {r["strategy"] for r in screen}
+    assert all(r["n"] == 8 for r in screen)
+    top = max(r["score"] for r in screen)
+    joint = [e for e in RunLog(Store(tmp_path / "run" / "calls.sqlite")).entries()]
+    joint = [e for e in joint if e.source == "joint"]
+    first = next(r for r in screen if r["strategy"] == joint[0].to_prompt().strategy.label())
+    assert first["score"] == top > min(r["score"] for r in screen)
+    assert get_strategy(result.best_prompt.strategy).reasoning
+    assert result.test is not None and result.test.mean > result.seed_test.mean  # type: ignore[union-attr]
+
+
 def test_the_result_names_the_strategies_the_budget_never_let_the_search_race(
     tmp_path: Path,
 ) -> None:
     lm = ScriptedLM(reasoning_model, model_id="scripted-mc")
-    result = optimize(lm=lm, **vars(_cfg(tmp_path, budget_calls=250)))
+    result = optimize(lm=lm, **vars(_cfg(tmp_path, budget_calls=150)))
     entries = RunLog(Store(tmp_path / "run" / "calls.sqlite")).entries()
     raced = {e.to_prompt().strategy.label() for e in entries if e.state != "failed"}
     note = next(n for n in result.notes if n.startswith("strategies never raced"))
-    untried = set(note.split(": ", 1)[1].split(" (raise")[0].split(", "))
+    untried = {u.split(" (")[0] for u in note.split(": ", 1)[1].split(" (raise")[0].split(", ")}
     assert "self_consistency k=5" in untried and not untried & raced
     specs = json.loads((tmp_path / "run" / "candidates.json").read_text())["strategies"]
     assert len(untried | raced) == len(specs)

@@ -583,8 +583,11 @@ class Optimization:
         return result
 
     def _strategy_notes(self) -> list[str]:
-        """Which searched strategies the budget never let the search race."""
-        specs = [StrategySpec(**x) for x in self.ctx.load_state().get("strategies", [])]
+        """Which searched strategies the budget never let the search race (with their screen
+        score when they were screened)."""
+        state = self.ctx.load_state()
+        specs = [StrategySpec(**x) for x in state.get("strategies", [])]
+        screened = {r["strategy"]: r for r in state.get("strategy_screen", [])}
         raced = {
             e.to_prompt().strategy for e in self.log.entries() if e.state in ("complete", "pruned")
         }
@@ -597,9 +600,15 @@ class Optimization:
         ]
         if len(specs) < 2 or not untried:
             return []
+        shown = [
+            f"{u} ({screened[u]['score']:.2f} on {screened[u]['n']} screened examples)"
+            if u in screened
+            else u
+            for u in untried
+        ]
         return [
-            f"strategies never raced within the budget: {', '.join(untried)} (raise "
-            "--budget-calls to try them)"
+            f"strategies never raced within the budget: {', '.join(shown)} (raise "
+            "--budget-calls to race them)"
         ]
 
     def _stage_confirm(self) -> tuple[Candidate, Candidate | None, list[Candidate]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict
+from typing import Any
 
 import numpy as np
 
@@ -173,23 +174,68 @@ def space_of(ctx: RunContext) -> Space:
 def seed_joint_search(ctx: RunContext) -> None:
     """Set up the joint search before it is shared: the strategy choices (which may reason on
     train inputs) and the first trials: the seed configuration with the best instruction,
-    zero- and k-shot, then each other strategy once with it (cheapest first), so every
-    strategy is raced. Runs in the run's one main process, so worker processes never enqueue
-    the same trials or bootstrap the same rationales side by side."""
+    k-shot and zero-shot, and with each other strategy, in the order of the strategy screen
+    (:func:`screen_strategies`). Runs in the run's one main process, so worker processes never
+    enqueue the same trials or bootstrap the same rationales side by side."""
     space = space_of(ctx)
     study = ctx.study("joint")
     if study.trials:
         return
     dists = space.distributions()
     shots = {"shots": ctx.cfg.max_shots, "demo_set": 0, "order": 0} if "shots" in dists else {}
-    first = {"strategy": 0} if "strategy" in dists else {}
-    study.enqueue_trial({"instruction": 0, "format": 0, **shots, **first})
-    if "shots" in dists:
-        study.enqueue_trial(
-            {"instruction": 0, "format": 0, "shots": 0, "demo_set": 0, "order": 0, **first}
-        )
-    for i in range(1, len(space.strategies)):
-        study.enqueue_trial({"instruction": 0, "format": 0, **shots, "strategy": i})
+    order = screen_strategies(ctx, space, shots) if "strategy" in dists else [0]
+    for i in order:
+        first = {"strategy": i} if "strategy" in dists else {}
+        study.enqueue_trial({"instruction": 0, "format": 0, **shots, **first})
+        if i == 0 and "shots" in dists:
+            study.enqueue_trial(
+                {"instruction": 0, "format": 0, "shots": 0, "demo_set": 0, "order": 0, **first}
+            )
+
+
+def screen_strategies(ctx: RunContext, space: Space, shots: dict[str, int]) -> list[int]:
+    """Score the seed configuration with every strategy on the first rung of validation
+    (cheapest first, until the budget runs out) and return the strategies best first (ties:
+    cheaper first; unscreened ones last).
+
+    Racing one strategy after another to the end of validation spent small budgets on the
+    first few and never reached the rest (at 200 calls, self-consistency was never tried).
+    The screen looks at every one on a few examples first; the races that follow start from
+    these scores (the same examples, served from the cache), so the best screened is raced
+    first and becomes the incumbent the others are pruned against."""
+    state = ctx.load_state()
+    rows: list[dict[str, Any]] | None = state.get("strategy_screen")
+    if rows is None:
+        rows = []
+        rung = ctx.data.val[: ctx.plan.rungs[0]]
+        rest = len(ctx.data.val) - len(rung)
+        keep = 0  # calls to finish racing the best screened so far
+        for i, spec in enumerate(space.strategies):
+            prompt = space.prompt({"instruction": 0, "format": 0, **shots, "strategy": i})
+            cost = len(rung) * get_strategy(spec).calls_per_input()
+            left = ctx.budget.remaining
+            if left is not None and left < cost + keep:
+                ctx.emit("screen strategies", f"{spec.label()} left out: budget")
+                continue
+            try:
+                res = ctx.evaluator.evaluate(prompt, rung)
+            except BudgetExhausted:
+                ctx.emit("screen strategies", f"budget spent before {spec.label()}")
+                break
+            rows.append(
+                {"strategy": spec.label(), "index": i, "score": res.mean, "n": res.n}
+                | {"tokens_per_example": res.tokens_per_example}
+            )
+            best = min(rows, key=lambda r: (-r["score"], r["index"]))
+            keep = rest * get_strategy(space.strategies[best["index"]]).calls_per_input()
+            ctx.emit(
+                "screen strategies",
+                f"{spec.label()}: {res.mean:.2f} on {res.n} examples, "
+                f"{res.tokens_per_example:.0f} tokens per example",
+            )
+        ctx.save_state({"strategy_screen": rows})
+    ranked = [r["index"] for r in sorted(rows, key=lambda r: (-r["score"], r["index"]))]
+    return ranked + [i for i in range(len(space.strategies)) if i not in ranked]
 
 
 def confirmation_need(ctx: RunContext) -> int:
