@@ -195,8 +195,9 @@ def seed_joint_search(ctx: RunContext) -> None:
 
 def screen_strategies(ctx: RunContext, space: Space, shots: dict[str, int]) -> list[int]:
     """Score the seed configuration with every strategy on the first rung of validation
-    (cheapest first, until the budget runs out) and return the strategies best first (ties:
-    cheaper first; unscreened ones last).
+    (cheapest first; one whose screen would leave too few calls to finish racing the best so
+    far is skipped) and return the strategies best first (ties: cheaper first; unscreened
+    ones last). The scores are saved in the state (``strategy_screen``).
 
     Racing one strategy after another to the end of validation spent small budgets on the
     first few and never reached the rest (at 200 calls, self-consistency was never tried).
@@ -223,8 +224,13 @@ def screen_strategies(ctx: RunContext, space: Space, shots: dict[str, int]) -> l
                 ctx.emit("screen strategies", f"budget spent before {spec.label()}")
                 break
             rows.append(
-                {"strategy": spec.label(), "index": i, "score": res.mean, "n": res.n}
-                | {"tokens_per_example": res.tokens_per_example}
+                {
+                    "strategy": spec.label(),
+                    "index": i,
+                    "score": res.mean,
+                    "n": res.n,
+                    "tokens_per_example": res.tokens_per_example,
+                }
             )
             best = min(rows, key=lambda r: (-r["score"], r["index"]))
             keep = rest * get_strategy(space.strategies[best["index"]]).calls_per_input()
