@@ -8,6 +8,8 @@ from dataclasses import asdict
 from typing import Any
 
 import numpy as np
+import optuna
+from optuna.trial import TrialState
 
 from promptlathe.errors import BudgetExhausted
 from promptlathe.formats import format_space
@@ -256,6 +258,11 @@ def confirmation_need(ctx: RunContext) -> int:
     return max(ctx.plan.reserve_confirm, ctx.plan.n_confirm * per_input)
 
 
+def waiting(study: optuna.Study) -> bool:
+    """Whether the study has queued trials no process has taken yet."""
+    return bool(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+
+
 def joint_search(ctx: RunContext) -> None:
     """Optuna's TPE over instruction × shots × demo set × order × format, each trial raced;
     several processes may run it at once on one storage.
@@ -270,10 +277,18 @@ def joint_search(ctx: RunContext) -> None:
     while len(study.trials) < MAX_JOINT_TRIALS and idle < MAX_IDLE_TRIALS:
         reserve = confirmation_need(ctx)
         ctx.budget.stage_limit = min(ctx.plan.search_limit, ctx.plan.budget - reserve)
-        if ctx.budget.remaining is not None and ctx.budget.remaining <= 0:
+        spent = ctx.budget.remaining is not None and ctx.budget.remaining <= 0
+        # With the budget spent, the queued first trials are still raced: the strategy
+        # screen's examples are cached, so a race that needs no new call is free.
+        if spent and not waiting(study):
             raise BudgetExhausted("search budget spent")
         trial = study.ask(dists)
         prompt = space.prompt(trial.params)
-        outcome = ctx.race(prompt, study=study, source="joint", trial=trial)
+        try:
+            outcome = ctx.race(prompt, study=study, source="joint", trial=trial)
+        except BudgetExhausted:
+            if not waiting(study):
+                raise
+            outcome = "failed"
         idle = idle + 1 if outcome in ("duplicate", "skipped") else 0
         ctx.emit("joint search", f"trial {trial.number}: {outcome}")
