@@ -376,11 +376,11 @@ class Optimization:
         lines.append(f"proposer: {self.proposer_name} ({self.proposer_reason()})")
         lines.append(f"answers: {self.decode_reason}")
         lines.append(f"optimizer: {self.optimizer.name} ({self.optimizer.summary})")
-        lines.append(self._strategy_line())
+        specs, skipped = strategy_choices(self.ctx)
+        lines.append(self._strategy_line(specs, skipped))
         # A winner that samples k times per input (self-consistency, choice shuffling) makes
         # k calls per test input, and k per analysed one.
         seed_k = get_strategy(self.seed_prompt.strategy).calls_per_input()
-        specs, _ = strategy_choices(self.ctx)
         win_k = max([seed_k, *(get_strategy(s).calls_per_input() for s in specs)])
         test = self.plan.test_calls(win_k, seed_k)
         lines += self.plan.describe(self.optimizer.plan_lines(self.plan), win_k, seed_k)
@@ -393,8 +393,7 @@ class Optimization:
         lines.append(f"all model calls: ≤ {total} ({' + '.join(parts)})")
         return lines
 
-    def _strategy_line(self) -> str:
-        specs, skipped = strategy_choices(self.ctx)
+    def _strategy_line(self, specs: list[StrategySpec], skipped: dict[str, str]) -> str:
         if [s.name for s in specs] == ["direct"] and not skipped:
             line = "strategies: direct only (--strategies all searches reasoning and voting)"
         else:
