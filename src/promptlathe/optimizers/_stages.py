@@ -234,7 +234,7 @@ def screen_strategies(ctx: RunContext, space: Space, shots: dict[str, int]) -> l
                     "tokens_per_example": res.tokens_per_example,
                 }
             )
-            best = min(rows, key=lambda r: (-r["score"], r["index"]))
+            best = min(rows, key=_screen_rank)
             keep = rest * get_strategy(space.strategies[best["index"]]).calls_per_input()
             ctx.emit(
                 "screen strategies",
@@ -242,8 +242,13 @@ def screen_strategies(ctx: RunContext, space: Space, shots: dict[str, int]) -> l
                 f"{res.tokens_per_example:.0f} tokens per example",
             )
         ctx.save_state({"strategy_screen": rows})
-    ranked = [r["index"] for r in sorted(rows, key=lambda r: (-r["score"], r["index"]))]
+    ranked = [r["index"] for r in sorted(rows, key=_screen_rank)]
     return ranked + [i for i in range(len(space.strategies)) if i not in ranked]
+
+
+def _screen_rank(row: dict[str, Any]) -> tuple[float, int]:
+    """Best screen score first; on a tie the cheaper strategy (earlier in the choices)."""
+    return (-row["score"], row["index"])
 
 
 def confirmation_need(ctx: RunContext) -> int:
