@@ -14,8 +14,8 @@ import pytest
 
 from promptlathe.errors import PromptlatheError
 from promptlathe.evaluator import Decoding, Evaluator
-from promptlathe.lms import CachedLM, GenerationRequest, ScriptedLM
-from promptlathe.metrics import get_metric
+from promptlathe.lms import CachedLM, Generation, GenerationRequest, ScriptedLM
+from promptlathe.metrics import final_answer, get_metric
 from promptlathe.optimizers import Optimization, OptimizeConfig, RunLog, optimize
 from promptlathe.prompts import Exemplar, Prompt, StrategySpec
 from promptlathe.store import Store
@@ -204,6 +204,51 @@ def test_self_consistency_votes_and_keeps_each_sample_as_its_own_cache_entry(
     # Greedy cot with the same instruction is another cache entry again.
     ev.evaluate(prompt.with_(strategy=StrategySpec("cot")), examples[:1])
     assert len(lm.calls) == 61
+    store.close()
+
+
+def test_a_sample_cut_at_the_token_limit_casts_no_vote(tmp_path: Path) -> None:
+    """A chain cut before its answer ends on a step ("Step 5: looking at (C)"); read as an
+    answer it would win a three-way split as the first vote seen. Cut samples without a
+    marked answer do not vote, and a record's cut flag is kept, so stored outputs are re-read
+    the same way."""
+
+    def model(req: GenerationRequest) -> str | Generation:
+        q = _query(req)
+        i = int(re.findall(r"item (\d+)", q)[0])
+        right = _letter_of(q, COLOURS[i % 3])
+        wrong = _letter_of(q, COLOURS[(i + 1) % 3])
+        other = _letter_of(q, COLOURS[(i + 2) % 3])
+        if i % 2 == 0:  # the first sample is cut at the limit, then one right, one wrong
+            if req.seed == 0:
+                return Generation(
+                    f"Step 0: item {i}.\nStep 5: looking at {other}", finish_reason="length"
+                )
+            return f"Step 0: item {i}.\nSo the answer is {right if req.seed == 1 else wrong}."
+        ok = req.seed == 0 or (req.seed == 2 and i % 3 != 0)
+        return f"Step 0: item {i}.\nSo the answer is {right if ok else wrong}."
+
+    store = Store(tmp_path / "s.db")
+    ev = make_evaluator(model, store=store)
+    prompt = Prompt(instruction="Answer.", strategy=StrategySpec("self_consistency", 3))
+    examples = [mc_example(i) for i in range(1, 13)]
+    res = ev.evaluate(prompt, examples)
+    # Even items: the cut sample abstains and the 1-1 tie goes to the first vote seen (right);
+    # odd items: right unless a multiple of 3 (then two of three samples are wrong).
+    expected = [0.0 if i % 2 and i % 3 == 0 else 1.0 for i in range(1, 13)]
+    assert [r.score for r in res.records] == expected
+    # The greedy chain of a cut output has no answer either; a marked answer still counts.
+    cot = prompt.with_(strategy=StrategySpec("cot"))
+    assert final_answer("Step 1: (A) is red.\nStep 2: (B)", cut=True) == ""
+    assert final_answer("So the answer is (B). Now let us check (A", cut=True) == "(B)"
+    assert final_answer("Step 1: (A) is red.\nStep 2: (B)") == "Step 2: (B)"
+    cut_ev = make_evaluator(
+        lambda req: Generation("Step 1: so far (C)", finish_reason="length"), store=store
+    )
+    first = cut_ev.evaluate(cot, examples[:3])
+    assert [r.answer for r in first.records] == ["", "", ""] and all(r.cut for r in first.records)
+    again = cut_ev.evaluate(cot, examples[:3])  # read back from the stored records
+    assert all(r.cached and r.cut and r.answer == "" for r in again.records)
     store.close()
 
 

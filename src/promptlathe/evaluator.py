@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -49,6 +49,9 @@ class Outcome:
     calls: int
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cut: bool = False
+    """The combined output stopped at the token limit (a reasoned one then counts only
+    with a marked answer)."""
 
 
 @dataclass
@@ -66,6 +69,8 @@ class Record:
     cached: bool = False
     tokens: int = 0
     """Prompt + output tokens of every model call this example took (the strategy's cost)."""
+    cut: bool = False
+    """``output`` stopped at the token limit (records stored before this field: False)."""
 
     @property
     def correct(self) -> bool:
@@ -221,31 +226,41 @@ class Evaluator:
             keys = [self._key(r) for r in reqs[pos : pos + len(plan)]]
             pos += len(plan)
             texts = [g.text for g in part]
-            text = strat.combine(plan, texts, self.answer_reader(strat)) if plan else ""
+            cut = {g.text for g in part if g.finish_reason == "length"}
+            text = strat.combine(plan, texts, self.answer_reader(strat, cut)) if plan else ""
             pt = sum(g.prompt_tokens for g in part)
             ct = sum(g.completion_tokens for g in part)
             out.append(
                 Outcome(
                     text=text,
-                    answer=self.metric.extract(self.final(strat, text)),
+                    answer=self.metric.extract(self.final(strat, text, cut=text in cut)),
                     tokens=pt + ct,
                     request_hash=(keys[0] if len(keys) == 1 else _combined(keys))[:16],
                     cached=all(g.cached for g in part),
                     calls=sum(not g.cached for g in part),
                     prompt_tokens=sum(g.prompt_tokens for g in part if not g.cached),
                     completion_tokens=sum(g.completion_tokens for g in part if not g.cached),
+                    cut=text in cut,
                 )
             )
         return out
 
     @staticmethod
-    def final(strat: Strategy, text: str) -> str:
-        """What the metric reads of an output: its final answer if it is reasoned."""
-        return final_answer(text) if strat.reasoning else text
+    def final(strat: Strategy, text: str, *, cut: bool = False) -> str:
+        """What the metric reads of an output: its final answer if it is reasoned (``cut``:
+        the output stopped at the token limit)."""
+        return final_answer(text, cut=cut) if strat.reasoning else text
 
-    def answer_reader(self, strat: Strategy) -> Callable[[str], str]:
-        """An output's answer as votes count it (the metric's extraction, spacing folded)."""
-        return lambda text: " ".join(self.metric.extract(self.final(strat, text)).split())
+    def answer_reader(self, strat: Strategy, cut: Set[str] = frozenset()) -> Callable[[str], str]:
+        """An output's answer as votes count it (the metric's extraction, spacing folded).
+        Outputs in ``cut`` stopped at the token limit: a reasoned one without a marked
+        answer casts no vote, so the vote is not won by where chains were cut."""
+
+        def read(text: str) -> str:
+            final = self.final(strat, text, cut=text in cut)
+            return " ".join(self.metric.extract(final).split())
+
+        return read
 
     def _request_for(self, call: Call) -> GenerationRequest | LabelRequest:
         if self.labels is not None and not call.reasoning and call.temperature is None:
@@ -324,7 +339,8 @@ class Evaluator:
             # A stored output counts only if made for the same input; it is re-scored against
             # the current targets (they may have been corrected since).
             if rec is not None and rec["input"] == ex.input:
-                answer, score = self.metric(self.final(strat, rec["output"]), ex.targets)
+                final = self.final(strat, rec["output"], cut=rec.get("cut", False))
+                answer, score = self.metric(final, ex.targets)
                 done[ex.id] = Record(
                     **{**rec, "answer": answer, "score": score, "targets": list(ex.targets)},
                     cached=True,
@@ -356,6 +372,7 @@ class Evaluator:
                     score=score,
                     cached=o.cached,
                     tokens=o.tokens,
+                    cut=o.cut,
                 )
                 if o.cached:
                     result.cache_hits += 1

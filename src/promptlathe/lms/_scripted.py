@@ -18,7 +18,9 @@ class ScriptedLM(LM):
     """Answers each request with ``respond(request) -> str``; deterministic, no model.
 
     Args:
-        respond: the script. Defaults to echoing the last user message.
+        respond: the script. Defaults to echoing the last user message. It may return a
+            :class:`Generation` instead (e.g. one cut at the token limit); its token counts
+            are then filled in.
         model_id: identity used in cache keys.
         context_window: for prompt-length checks.
         scorer: ``scorer(request) -> logprob``; defaults to ``-len(continuation)``.
@@ -28,7 +30,7 @@ class ScriptedLM(LM):
 
     def __init__(
         self,
-        respond: Callable[[GenerationRequest], str] | None = None,
+        respond: Callable[[GenerationRequest], str | Generation] | None = None,
         model_id: str = "scripted",
         context_window: int = 100_000,
         max_batch: int = 1,
@@ -46,13 +48,15 @@ class ScriptedLM(LM):
         out = []
         for r in requests:
             self.calls.append(r)
-            text = self.respond(r)
+            reply = self.respond(r)
+            text = reply.text if isinstance(reply, Generation) else reply
             prompt_text = r.prompt or " ".join(m["content"] for m in r.chat_messages)
             out.append(
                 Generation(
                     text=text,
                     prompt_tokens=self.count_tokens(prompt_text),
                     completion_tokens=self.count_tokens(text),
+                    finish_reason=reply.finish_reason if isinstance(reply, Generation) else "stop",
                 )
             )
         return out

@@ -2,7 +2,9 @@
 
 A chain of thought mentions many candidate answers before it settles on one ("... is not (0,
 0), so we are not where we started. So the answer is No."). Its answer is what follows the
-last "the answer is" / "Answer:", else the last ``\\boxed{...}``, else the last line.
+last "the answer is" / "Answer:", else the last ``\\boxed{...}``, else the last line. A chain
+cut at the token limit has no last line to trust ("9. **Fifth step**: Now you take 4"): its
+answer is a marked or boxed one, or none.
 LaTeX wrappers small models like to write (``\\(\\boxed{\\text{Yes}}\\)``) are dropped.
 """
 
@@ -22,9 +24,15 @@ def _unlatex(text: str) -> str:
     return _MATH_DELIMS.sub("", text)
 
 
-def final_answer(output: str) -> str:
+def final_answer(output: str, *, cut: bool = False) -> str:
     """The span of a reasoned ``output`` that states its final answer ("" when the output
-    stops before giving one, e.g. cut off at the token limit)."""
+    stops before giving one, e.g. cut off at the token limit).
+
+    Args:
+        output: the model's reasoning and answer.
+        cut: the output stopped at the token limit, so its last line is where the model
+            was cut, not an answer.
+    """
     text = output.strip()
     if not text:
         return ""
@@ -40,6 +48,8 @@ def final_answer(output: str) -> str:
             return _trim(span)
     if boxed:
         return _trim(_unlatex(boxed[-1]))
+    if cut:
+        return ""
     lines = [ln for ln in text.splitlines() if ln.strip()]
     return _trim(_unlatex(lines[-1])) if lines else ""
 
