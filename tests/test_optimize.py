@@ -299,6 +299,35 @@ def test_two_processes_never_take_the_same_enqueued_trial(tmp_path: Path) -> Non
     assert sorted(a + b) == list(range(60)), "an enqueued trial was run twice or never"
 
 
+def _save_keys(cfg: OptimizeConfig, tag: str, queue) -> None:
+    run = Optimization(cfg, resume=True, lm=make_lm(), worker=True)
+    for i in range(40):
+        run.ctx.save_state({f"{tag}{i}": i})
+    run.close()
+    queue.put(tag)
+
+
+def test_processes_saving_the_run_state_at_once_keep_every_key(tmp_path: Path) -> None:
+    """``candidates.json`` is read, merged and written back; two workers doing that at once
+    must not drop each other's keys (nor the main process's)."""
+    cfg = _cfg(tmp_path, budget_calls=150)
+    run = Optimization(cfg, lm=make_lm())
+    run.prepare()
+    before = run.ctx.load_state()
+    run.close()
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_save_keys, args=(cfg, tag, queue)) for tag in "ab"]
+    for p in procs:
+        p.start()
+    assert sorted(queue.get(timeout=120) for _ in procs) == ["a", "b"]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    state = json.loads((Path(cfg.out) / "candidates.json").read_text())
+    assert before and state == {**before, **{f"{t}{i}": i for t in "ab" for i in range(40)}}
+
+
 def _worker(cfg: OptimizeConfig, queue) -> None:
     lm = make_lm()
     run = Optimization(cfg, resume=True, lm=lm, worker=True)

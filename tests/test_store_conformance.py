@@ -93,6 +93,31 @@ def test_documents(location: str, namespace: str) -> None:
     s.close()
 
 
+def _merge_keys(location: str, namespace: str, tag: str, n: int) -> None:
+    s = Store(location, namespace)
+    for i in range(n):
+        s.merge_document("state", {f"{tag}{i}": i})
+    s.close()
+
+
+def test_processes_merging_one_document_keep_every_key(location: str, namespace: str) -> None:
+    """Three processes merge 30 keys each into one document at once; none is lost."""
+    s = Store(location, namespace)
+    assert s.merge_document("state", {"seed": 1}) == {"seed": 1}
+    assert s.merge_document("state", {"seed": 2, "x": [1]}) == {"seed": 2, "x": [1]}
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_merge_keys, args=(location, namespace, tag, 30)) for tag in "abc"]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    doc = s.get_document("state")
+    assert doc is not None and len(doc) == 2 + 90
+    assert all(doc[f"{tag}{i}"] == i for tag in "abc" for i in range(30))
+    s.close()
+
+
 def _reserve_until_refused(location: str, namespace: str, limit: int, q: mp.Queue) -> None:
     s = Store(location, namespace)
     got = 0

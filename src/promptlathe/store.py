@@ -356,6 +356,30 @@ class Store:
             )
         )
 
+    def merge_document(self, name: str, update: dict[str, Any]) -> dict[str, Any]:
+        """Merge ``update`` into document ``name`` (created empty if missing; other keys are
+        kept) and return the result. The read and the write are one transaction that holds
+        the row (PostgreSQL) or the database's write lock (SQLite, from the first statement),
+        so two processes merging at once never lose each other's keys."""
+        key = self._ns(name)
+        row = DOCUMENTS.c.name == key
+
+        def tx(conn: sa.Connection) -> dict[str, Any]:
+            conn.execute(
+                _insert(self._dialect, DOCUMENTS)
+                .values(name=key, body="{}")
+                .on_conflict_do_nothing()
+            )
+            body = conn.execute(
+                sa.select(DOCUMENTS.c.body).where(row).with_for_update()
+            ).scalar_one()
+            merged = {**json.loads(body), **update}
+            text = json.dumps(merged, ensure_ascii=False)
+            conn.execute(sa.update(DOCUMENTS).where(row).values(body=text))
+            return merged
+
+        return dict(self._run(tx))
+
     def get_document(self, name: str) -> dict[str, Any] | None:
         q = sa.select(DOCUMENTS.c.body).where(DOCUMENTS.c.name == self._ns(name))
         row = self._run(lambda c: c.execute(q).first())

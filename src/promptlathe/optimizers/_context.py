@@ -26,6 +26,7 @@ from promptlathe.lms import CachedLM
 from promptlathe.metrics import Metric
 from promptlathe.optimizers._budget import Budget
 from promptlathe.optimizers._config import OptimizeConfig, Plan
+from promptlathe.optimizers._lock import state_lock
 from promptlathe.optimizers._racing import Incumbent, RacingPruner
 from promptlathe.optimizers._runlog import LogEntry, RunLog, rung_means
 from promptlathe.optimizers._search import fail_stale, open_study, run_trial
@@ -129,13 +130,19 @@ class RunContext:
         return {}
 
     def save_state(self, update: dict[str, Any]) -> None:
-        """Merge ``update`` into the saved state (other keys are kept)."""
-        merged = {**self.load_state(), **update}
-        tmp = self.state_path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(merged, indent=2, ensure_ascii=False))
-        tmp.replace(self.state_path)
-        if self.store.shared:
-            self.store.put_document("candidates", merged)
+        """Merge ``update`` into the saved state (other keys are kept).
+
+        Read, merge and write are one locked step (a lock file next to ``candidates.json``;
+        on a shared store, its transaction), so processes of one run saving at once never
+        lose each other's keys."""
+        with state_lock(self.state_path):
+            if self.store.shared:
+                merged = self.store.merge_document("candidates", update)
+            else:
+                merged = {**self.load_state(), **update}
+            tmp = self.state_path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(merged, indent=2, ensure_ascii=False))
+            tmp.replace(self.state_path)
 
     def set_space(self, instructions: Sequence[str]) -> None:
         """The instructions the joint search combines with demos, orders and formats (the
