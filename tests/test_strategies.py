@@ -459,7 +459,7 @@ def test_the_result_names_the_strategies_the_budget_never_let_the_search_race(
     result = optimize(lm=lm, **vars(_cfg(tmp_path, budget_calls=150)))
     entries = RunLog(Store(tmp_path / "run" / "calls.sqlite")).entries()
     raced = {e.to_prompt().strategy.label() for e in entries if e.state != "failed"}
-    note = next(n for n in result.notes if n.startswith("strategies never raced"))
+    note = next(n for n in result.notes if n.startswith("strategies the budget never let"))
     untried = {u.split(" (")[0] for u in note.split(": ", 1)[1].split(" (raise")[0].split(", ")}
     assert "self_consistency k=5" in untried and not untried & raced
     specs = json.loads((tmp_path / "run" / "candidates.json").read_text())["strategies"]

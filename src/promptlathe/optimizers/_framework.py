@@ -582,14 +582,19 @@ class Optimization:
         return result
 
     def _strategy_notes(self) -> list[str]:
-        """Which searched strategies the budget never let the search race (with their screen
-        score when they were screened)."""
+        """Which searched strategies the budget never let the search race to a decision
+        (with how far they got: their screen score, or the race the budget stopped)."""
         state = self.ctx.load_state()
         specs = [StrategySpec(**x) for x in state.get("strategies", [])]
-        screened = {r["strategy"]: r for r in state.get("strategy_screen", [])}
-        raced = {
-            e.to_prompt().strategy for e in self.log.entries() if e.state in ("complete", "pruned")
+        seen: dict[str, tuple[float, int]] = {
+            r["strategy"]: (r["score"], r["n"]) for r in state.get("strategy_screen", [])
         }
+        entries = self.log.entries()
+        raced = {e.to_prompt().strategy for e in entries if e.state in ("complete", "pruned")}
+        for e in entries:  # races the budget stopped (longer than the screen)
+            label = e.to_prompt().strategy.label()
+            if e.state == "failed" and e.n > seen.get(label, (0.0, 0))[1]:
+                seen[label] = (e.mean or 0.0, e.n)
         # knn_demos' k is the searched number of shots, not part of its choice
         names = {r.name for r in raced}
         untried = [
@@ -600,14 +605,14 @@ class Optimization:
         if len(specs) < 2 or not untried:
             return []
         shown = [
-            f"{u} ({screened[u]['score']:.2f} on {screened[u]['n']} screened examples)"
-            if u in screened
+            f"{u} ({seen[u][0]:.2f} on {seen[u][1]} examples when the budget ran out)"
+            if u in seen
             else u
             for u in untried
         ]
         return [
-            f"strategies never raced within the budget: {', '.join(shown)} (raise "
-            "--budget-calls to race them)"
+            f"strategies the budget never let the search race to the end: {', '.join(shown)} "
+            "(raise --budget-calls to race them)"
         ]
 
     def _stage_confirm(self) -> tuple[Candidate, Candidate | None, list[Candidate]]:
