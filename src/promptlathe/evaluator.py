@@ -228,19 +228,20 @@ class Evaluator:
             texts = [g.text for g in part]
             cut = {g.text for g in part if g.finish_reason == "length"}
             text = strat.combine(plan, texts, self.answer_reader(strat, cut)) if plan else ""
+            text_cut = text in cut
             pt = sum(g.prompt_tokens for g in part)
             ct = sum(g.completion_tokens for g in part)
             out.append(
                 Outcome(
                     text=text,
-                    answer=self.metric.extract(self.final(strat, text, cut=text in cut)),
+                    answer=self.metric.extract(self.final(strat, text, cut=text_cut)),
                     tokens=pt + ct,
                     request_hash=(keys[0] if len(keys) == 1 else _combined(keys))[:16],
                     cached=all(g.cached for g in part),
                     calls=sum(not g.cached for g in part),
                     prompt_tokens=sum(g.prompt_tokens for g in part if not g.cached),
                     completion_tokens=sum(g.completion_tokens for g in part if not g.cached),
-                    cut=text in cut,
+                    cut=text_cut,
                 )
             )
         return out
