@@ -452,6 +452,64 @@ def test_the_strategy_screen_races_the_best_screened_first_on_a_small_budget(
     assert result.test is not None and result.test.mean > result.seed_test.mean  # type: ignore[union-attr]
 
 
+TOPICS = {
+    "alpha": "harbour ship sail anchor tide",
+    "beta": "orchard apple pear blossom harvest",
+    "gamma": "circuit voltage resistor current wire",
+}
+
+
+def topic_example(i: int) -> Example:
+    """Item ``i`` is about topic ``i % 3``: two of its words and a number."""
+    label = sorted(TOPICS)[i % 3]
+    words = TOPICS[label].split()
+    text = f"{words[i % 5]} and {words[(i + 2) % 5]}, note {i}"
+    return Example(id=f"t{i}", input=text, targets=(label,))
+
+
+def copies_the_nearest_demo(req: GenerationRequest) -> str:
+    """With exemplars: the last one's output (kNN puts the most similar last), except on
+    every fifth note. Without: "alpha" (right on a third)."""
+    demos = [m["content"] for m in req.chat_messages if m["role"] == "assistant"]
+    note = int(re.findall(r"note (\d+)", _query(req))[0])
+    if not demos:
+        return "alpha"
+    return demos[-1] if note % 5 else "beta"
+
+
+def test_a_knn_winner_ships_with_every_labeled_example_in_its_pool(tmp_path: Path) -> None:
+    """Searched with the train examples as its pool (validation and confirmation inputs stay
+    outside it), a kNN winner ships with all labeled examples of the run; test never."""
+    task = tmp_path / "topics.jsonl"
+    task.write_text(
+        "".join(
+            json.dumps({"input": e.input, "target": e.target}) + "\n"
+            for e in (topic_example(i) for i in range(120))
+        )
+    )
+    cfg = _cfg(
+        tmp_path, task=str(task), strategies=["direct", "knn_demos"], metric=None, instruction=""
+    )
+    run = Optimization(cfg, lm=ScriptedLM(copies_the_nearest_demo, model_id="scripted-mc"))
+    result = run.run()
+    run.close()
+    searched, shipped = result.best.prompt, result.best_prompt
+    assert shipped.strategy.name == "knn_demos"
+    train, val, confirm = run.split.train, run.split.val, run.confirm
+    assert [e.input for e in searched.exemplars] == [e.input for e in train]
+    assert [e.input for e in shipped.exemplars] == [e.input for e in [*train, *val, *confirm]]
+    assert not {e.input for e in run.test} & {e.input for e in shipped.exemplars}
+    assert any(f"to all {len(shipped.exemplars)} labeled ones" in n for n in result.notes)
+    # What ships is what was tested, and it answers as it was tested.
+    assert Prompt.load(result.best_prompt_path) == shipped
+    ev = Evaluator(ScriptedLM(copies_the_nearest_demo), get_metric("exact"), Decoding())
+    test_records = json.loads((tmp_path / "run" / "test_records.json").read_text())["winner"]
+    outs = ev.answer(shipped, [r["input"] for r in test_records])
+    assert [o.answer for o in outs] == [r["answer"] for r in test_records]
+    assert result.test is not None and result.seed_test is not None
+    assert 0.6 < result.test.mean < 1.0 and result.seed_test.mean < 0.5
+
+
 def test_the_result_names_the_strategies_the_budget_never_let_the_search_race(
     tmp_path: Path,
 ) -> None:

@@ -29,7 +29,7 @@ from promptlathe.optimizers._context import RunContext, SearchData
 from promptlathe.optimizers._lock import RunLock
 from promptlathe.optimizers._protocol import Optimizer, get_optimizer
 from promptlathe.optimizers._runlog import RunLog
-from promptlathe.optimizers._stages import seed_joint_search, strategy_choices
+from promptlathe.optimizers._stages import seed_joint_search, shipped, strategy_choices
 from promptlathe.prompts import Prompt, StrategySpec
 from promptlathe.store import Store, is_server_url
 from promptlathe.strategies import get_strategy
@@ -558,9 +558,10 @@ class Optimization:
         """Confirmation on the held-out confirmation split, then the untouched test split."""
         self.budget.stage_limit = None
         best, seed, pool = self._stage_confirm()
-        test, seed_test = self._stage_test(best, seed)
+        ship = shipped(best.prompt, [*self.split.train, *self.split.val, *self.confirm])
+        test, seed_test = self._stage_test(ship, seed)
         result = OptimizeResult(
-            best_prompt=best.prompt,
+            best_prompt=ship,
             run_dir=self.dir,
             best=best,
             seed=seed,
@@ -575,11 +576,27 @@ class Optimization:
             baselines=self._baselines(test),
             seed_baselines=self._baselines(seed_test),
             optimizer=self.optimizer.name,
-            notes=[*self.optimizer.result_notes(self.ctx), *self._strategy_notes()],
+            notes=[
+                *self.optimizer.result_notes(self.ctx),
+                *self._strategy_notes(),
+                *self._shipped_notes(best.prompt, ship),
+            ],
         )
         self._write(result)
         self.emit("done", f"wrote {result.best_prompt_path}")
         return result
+
+    @staticmethod
+    def _shipped_notes(searched: Prompt, ship: Prompt) -> list[str]:
+        if ship is searched:
+            return []
+        return [
+            f"{ship.strategy.label()}: once chosen, the winner's pool grew from the "
+            f"{len(searched.exemplars)} train examples it was searched with to all "
+            f"{len(ship.exemplars)} labeled ones (train, validation, confirmation); its "
+            "validation and confirmation scores are of the smaller pool, its test score of the "
+            "prompt as shipped"
+        ]
 
     def _strategy_notes(self) -> list[str]:
         """Which searched strategies the budget never let the search race to a decision
@@ -671,12 +688,12 @@ class Optimization:
         )
 
     def _stage_test(
-        self, best: Candidate, seed: Candidate | None
+        self, best: Prompt, seed: Candidate | None
     ) -> tuple[EvalResult | None, EvalResult | None]:
         if not self.test:
             return None, None
         n = len(self.test)
-        prompts = [best.prompt] + ([seed.prompt] if seed is not None else [])
+        prompts = [best] + ([seed.prompt] if seed is not None else [])
         total = n * len(prompts)
         self.emit("test", f"evaluating winner and seed on {n} test examples", done=0, total=total)
         results = []

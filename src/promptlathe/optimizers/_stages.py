@@ -18,8 +18,9 @@ from promptlathe.optimizers._exemplars import DemoSet, bootstrap, demo_sets, lab
 from promptlathe.optimizers._exemplars import sample_demos as sample_exemplars
 from promptlathe.optimizers._runlog import LogEntry
 from promptlathe.optimizers._search import Space
-from promptlathe.prompts import Exemplar, StrategySpec
+from promptlathe.prompts import Exemplar, Prompt, StrategySpec
 from promptlathe.strategies import TaskView, get_strategy, search_specs
+from promptlathe.tasks import Example
 
 N_DEMO_SETS = 9
 N_ORDERS = 4
@@ -28,7 +29,7 @@ MAX_JOINT_TRIALS = 300
 MAX_IDLE_TRIALS = 40
 N_RATIONALE_SETS = 4
 KNN_POOL = 200
-"""Labeled train examples ``knn_demos`` chooses from (they travel in the exported prompt)."""
+"""Labeled examples ``knn_demos`` chooses from, at most (they travel in the exported prompt)."""
 
 
 def ensure_demos(ctx: RunContext) -> None:
@@ -117,6 +118,20 @@ def ensure_strategies(ctx: RunContext) -> None:
             "knn_pool": [asdict(e) for e in pool],
         }
     )
+
+
+def shipped(prompt: Prompt, labeled_examples: Sequence[Example]) -> Prompt:
+    """The winner as it ships. A strategy that picks its exemplars per input from a pool
+    (``knn_demos``) was searched with the train examples as its pool, so that validation and
+    confirmation scored it on inputs outside the pool; once it has been chosen, its pool is
+    every labeled example of the run (``labeled_examples``: train first, then validation and
+    confirmation; never test). More neighbours to choose from is what a kNN prompt gains
+    from data, and held back it would deploy with half of it. Other prompts ship as
+    searched."""
+    if get_strategy(prompt.strategy).demos != "pool" or not prompt.exemplars:
+        return prompt
+    grown = labeled(labeled_examples)[:KNN_POOL]
+    return prompt.with_(exemplars=grown) if len(grown) > len(prompt.exemplars) else prompt
 
 
 def race_instructions(

@@ -1,8 +1,9 @@
 """``knn_demos`` (Medprompt's dynamic few-shot): for each input, the ``k`` most similar
 labeled train examples are its exemplars, the most similar last (next to the input).
 
-The pool is the prompt's exemplars (the search puts the labeled train examples there, and
-they travel with the exported prompt). Similarity is cosine over TF-IDF character n-grams
+The pool is the prompt's exemplars (the search puts the labeled train examples there, a
+winner ships with every labeled example of its run, and they travel with the exported
+prompt). Similarity is cosine over TF-IDF character n-grams
 (scikit-learn): no embedding model to download, the same on every backend."""
 
 from __future__ import annotations
