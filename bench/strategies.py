@@ -8,6 +8,7 @@ above direct-only ``optimize``.
 
     python bench/strategies.py                      # 5 BBH tasks + GSM8K, 100 test each
     python bench/strategies.py --tasks bbh/navigate gsm8k/gsm8k --n-test 30
+    python bench/strategies.py --table rows.json     # the table of a --json file, no model
 
 Default tasks: the two BBH tasks where issue 12 saw the optimizer keep the seed (navigate,
 snarks), the first three other BBH tasks in alphabetical order, and GSM8K; nothing is chosen
@@ -297,11 +298,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--work", type=Path, default=None, help="keep runs here (default: a temp dir)")
     p.add_argument("--json", type=Path, default=None, help="write the rows here too")
+    p.add_argument(
+        "--table",
+        type=Path,
+        default=None,
+        metavar="JSON",
+        help="only print the table of the rows a run wrote with --json (no model call)",
+    )
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.table:
+        print(table(json.loads(args.table.read_text()), args.fixed))
+        return 0
     work = args.work or Path(tempfile.mkdtemp(prefix="pl-strategies-"))
     model = get_lm(args.model)
     lm = KeepOpen(model)
