@@ -203,7 +203,7 @@ def cross_fit(fixed: dict[str, dict[str, Any] | None]) -> float | None:
         return None
     total, n = 0.0, 0
     for pick, score in ((1, 0), (0, 1)):
-        best = max(runs, key=lambda k: (sum(runs[k][pick::2]), -list(runs).index(k)))
+        best = max(runs, key=lambda k: sum(runs[k][pick::2]))  # a tie: the first column
         total += sum(runs[best][score::2])
         n += len(runs[best][score::2])
     return total / n
@@ -311,7 +311,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.table:
-        print(table(json.loads(args.table.read_text()), args.fixed))
+        try:
+            rows = json.loads(args.table.read_text())
+            text = table(rows, args.fixed)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            print(
+                f"--table {args.table}: not the rows of a --json file ({type(exc).__name__}: "
+                f"{exc})",
+                file=sys.stderr,
+            )
+            return 2
+        print(text)
         return 0
     work = args.work or Path(tempfile.mkdtemp(prefix="pl-strategies-"))
     model = get_lm(args.model)
