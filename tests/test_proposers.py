@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +20,7 @@ from promptlathe.proposers import (
     filter_instructions,
     likelihood_screen,
 )
-from promptlathe.tasks import Example
+from promptlathe.tasks import Example, load_examples
 
 DEMOS = tuple(Example(input=f"word{i}", targets=(f"WORD{i}",), id=str(i)) for i in range(12))
 
@@ -307,6 +309,117 @@ def test_filter_word_limits_are_configurable() -> None:
     assert rejected[0][1].startswith("too long")
     with pytest.raises(ValueError):
         filter_instructions(["Add."], min_words=5, max_words=2)
+
+
+# ---- restatements of one example -----------------------------------------------------------
+
+
+def _restating(kept_rejected: tuple[list[str], list[tuple[str, str]]]) -> list[tuple[str, str]]:
+    return [(c, r) for c, r in kept_rejected[1] if r.startswith("restates one example")]
+
+
+# Proposals qwen2.5-coder-1.5b wrote in benchmark runs, each a copy of one example of the data
+# it was shown (file, line of that example, proposal).
+RESTATED = [
+    ("gsm8k/gsm8k.test.jsonl", 545, "Divide 100 dollars between Jeff and Brad."),
+    (
+        "gsm8k/gsm8k.test.jsonl",
+        958,
+        "Determine the age of Shawna's father based on the ages of her mother, Aliya, and Henry.",
+    ),
+    (
+        "bbh/causal_judgement.test.jsonl",
+        29,
+        "Determine if the fertilizer by Alex caused the plant to dry out.",
+    ),
+    (
+        "bbh/causal_judgement.test.jsonl",
+        14,
+        "Determine if Joe caused a severe leg injury to his son's injured victim.",
+    ),
+]
+
+
+@pytest.mark.parametrize(("file", "line", "proposal"), RESTATED)
+def test_filter_rejects_a_proposal_that_restates_one_example(
+    shared_data: Path, file: str, line: int, proposal: str
+) -> None:
+    rows = load_examples(shared_data / file)
+    examples = [*rows[:49], rows[line - 1]]  # 50 train examples, the copied one among them
+    kept, rejected = filter_instructions([proposal, "Answer the question."], examples=examples)
+    assert kept == ["Answer the question."]
+    assert rejected[0][0] == proposal
+    assert rejected[0][1].startswith("restates one example (")
+    assert rows[line - 1].id in rejected[0][1]
+
+
+def test_filter_keeps_every_human_written_instruction_of_the_shared_tasks(
+    shared_data: Path,
+) -> None:
+    """Task-level instructions use words found in most inputs or in none: none of the 162
+    human-written APE instructions and BBH task descriptions reads as a restatement of the
+    task's first 50 examples."""
+    checked = []
+    for meta in sorted(shared_data.glob("*/*.meta.json")):
+        info = json.loads(meta.read_text())
+        texts = info.get("human_instructions") or [info.get("description")]
+        stem = meta.name.removesuffix(".meta.json")
+        split = "train" if (meta.parent / f"{stem}.train.jsonl").exists() else "test"
+        examples = load_examples(meta.parent / f"{stem}.{split}.jsonl")[:50]
+        for text in filter(None, texts):
+            checked.append(text)
+            assert (
+                _restating(filter_instructions([text], examples=examples, max_words=200)) == []
+            ), meta.name
+    assert len(checked) >= 150
+
+
+WORD_PROBLEMS = [
+    Example(
+        f"{a} has {n} {thing}s and buys {n + 2} more. How many {thing}s does {a} have?",
+        (str(2 * n + 2),),
+    )
+    for a, n, thing in [
+        ("Maria", 3, "apple"),
+        ("Omar", 5, "marble"),
+        ("Lena", 7, "sticker"),
+        ("Tariq", 2, "book"),
+        ("Ines", 9, "shell"),
+        ("Kofi", 4, "card"),
+        ("Yuki", 6, "pencil"),
+        ("Pavel", 8, "stamp"),
+        ("Jeff", 11, "coin"),
+        ("Aiko", 12, "ribbon"),
+    ]
+]
+
+
+def test_restatement_needs_enough_examples_and_names_the_example() -> None:
+    copy = "Count the coins Jeff has."
+    kept, rejected = filter_instructions([copy], examples=WORD_PROBLEMS)
+    assert kept == []
+    assert rejected[0][1] == "restates one example (coins, jeff from train example 9)"
+    # Fewer than eight examples: every word is rare, so the check is off.
+    assert filter_instructions([copy], examples=WORD_PROBLEMS[5:])[0] == [copy]
+    assert filter_instructions([copy])[0] == [copy]
+    # Task-level wording passes: the words are in most examples or in none.
+    good = [
+        "Solve the word problem and give the number of items.",
+        "How many does the person have?",
+    ]
+    assert filter_instructions(good, examples=WORD_PROBLEMS) == (good, [])
+
+
+def test_one_shared_rare_word_or_a_long_instruction_is_not_a_restatement() -> None:
+    # One specific word (a name) is not a copy; two common words at the head of a sentence
+    # are not names; a long instruction with two specific words is mostly general.
+    cands = [
+        "Help Jeff count the items in each problem.",
+        "Add the numbers in the problem and report the total of items.",
+        "Read the problem carefully, find the two quantities, add them, and answer with the "
+        "total number of coins or other items the person ends up with.",
+    ]
+    assert filter_instructions(cands, examples=WORD_PROBLEMS) == (cands, [])
 
 
 # ---- likelihood_screen ---------------------------------------------------------------------

@@ -267,7 +267,7 @@ class RunContext:
     # ---- proposals -------------------------------------------------------------------------
     def vet(self, raw: list[str], existing: list[str], source: str) -> list[dict[str, Any]]:
         """Sanity filters, then the likelihood screen; logs what was dropped and why."""
-        kept, rejected = filter_instructions(raw, existing=existing)
+        kept, rejected = filter_instructions(raw, existing=existing, examples=self.data.train)
         screened, lik = self._screen(kept)
         dropped = [k for k in kept if k not in screened]
         for text, why in rejected:

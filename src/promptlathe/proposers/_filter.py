@@ -9,6 +9,7 @@ before spending evaluation calls on them.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 
 from promptlathe.lms import LM, ScoreRequest
@@ -195,29 +196,89 @@ def _reject_reason(text: str, min_words: int, max_words: int) -> str | None:
     return _template_echo(text) or _code_like(text) or _length(text, min_words, max_words)
 
 
+# A word: letters and digits; a name: a capitalised word that does not start a sentence; a
+# number: digits.
+_WORD = re.compile(r"[^\W_]+")
+_NAME = re.compile(r"(?<![.!?:]\s)(?<!^)\b[A-Z][a-z]+\b")
+_NUMBER = re.compile(r"\b\d+\b")
+# Restating needs enough examples for a word to be rare in (fewer: the check is off), a word
+# in at most this share of them is specific to a few, and the specific words one example
+# shares with the candidate must make up at least this share of the candidate's words.
+MIN_EXAMPLES_TO_CHECK_RESTATING = 8
+SPECIFIC_SHARE = 0.2
+RESTATED_SHARE = 0.2
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if len(w) >= 2}
+
+
+class _Vocabulary:
+    """Which examples each word occurs in (input and answer), for spotting restatements."""
+
+    def __init__(self, examples: Sequence[Example]) -> None:
+        self.examples = list(examples)
+        self.docs = [_words(f"{e.input} {e.target}") for e in self.examples]
+        self.df = Counter(w for doc in self.docs for w in doc)
+        self.rare = max(1.0, SPECIFIC_SHARE * len(self.docs))
+
+    def restates(self, text: str) -> str | None:
+        """Why ``text`` restates one example rather than instructing, or None.
+
+        It does when some example shares at least two of the candidate's *specific* words
+        (in at most a fifth of the examples), making up at least a fifth of its words, and
+        they are three or more or include a name or a number ("Divide 100 dollars between
+        Jeff and Brad.", copied from one word problem). A task-level instruction uses words
+        found in most inputs or in none."""
+        if len(self.docs) < MIN_EXAMPLES_TO_CHECK_RESTATING:
+            return None
+        words = _words(text)
+        specific = {w for w in words if 1 <= self.df.get(w, 0) <= self.rare}
+        marked = {m.lower() for m in _NAME.findall(text.strip())} | set(_NUMBER.findall(text))
+        shares = [(j, specific & doc) for j, doc in enumerate(self.docs)]
+        hits = [
+            (j, shared)
+            for j, shared in shares
+            if len(shared) >= max(2, RESTATED_SHARE * len(words))
+            and (len(shared) >= 3 or shared & marked)
+        ]
+        if not hits:
+            return None
+        j, shared = max(hits, key=lambda hit: len(hit[1]))  # a tie: the first example
+        ex = self.examples[j]
+        where = f"example {ex.id}" if ex.id else f"train example {j + 1}"
+        return f"restates one example ({', '.join(sorted(shared))} from {where})"
+
+
 def filter_instructions(
     candidates: Sequence[str],
     existing: Sequence[str] = (),
     min_words: int = 3,
     max_words: int = 80,
+    examples: Sequence[Example] = (),
 ) -> tuple[list[str], list[tuple[str, str]]]:
     """Drop candidates that are obviously not usable instructions. No LM calls.
 
     Rejects, in this order: empty text; text echoing the proposal template; code or
     signatures (``Predict(input) -> output``); fewer than ``min_words`` or more than
-    ``max_words`` words; duplicates (after :func:`normalize_instruction`) of an ``existing``
-    instruction or of an earlier kept candidate.
+    ``max_words`` words; text that restates one of ``examples`` instead of instructing (a
+    small proposer often copies a demonstration: "Divide 100 dollars between Jeff and
+    Brad."; checked with 8 examples or more); duplicates (after
+    :func:`normalize_instruction`) of an ``existing`` instruction or of an earlier kept
+    candidate.
 
     Args:
         candidates: cleaned instructions, in order of preference.
         existing: instructions already tried (kept candidates must differ from them).
         min_words: fewest words an instruction may have.
         max_words: most words an instruction may have.
+        examples: the task's train examples (the ones proposers are shown).
 
     Returns:
         ``(kept, rejected)``: the kept candidates in input order, and ``(candidate, reason)``
         for each rejected one; the reason starts with ``empty``, ``echoes the template``,
-        ``looks like code``, ``too short``, ``too long`` or ``duplicate``.
+        ``looks like code``, ``too short``, ``too long``, ``restates one example`` or
+        ``duplicate``.
 
     Raises:
         ValueError: if ``min_words > max_words``.
@@ -225,10 +286,11 @@ def filter_instructions(
     if min_words > max_words:
         raise ValueError(f"min_words ({min_words}) > max_words ({max_words})")
     seen = {normalize_instruction(e): "an existing instruction" for e in existing}
+    vocabulary = _Vocabulary(examples)
     kept: list[str] = []
     rejected: list[tuple[str, str]] = []
     for cand in candidates:
-        reason = _reject_reason(cand, min_words, max_words)
+        reason = _reject_reason(cand, min_words, max_words) or vocabulary.restates(cand)
         key = normalize_instruction(cand)
         if reason is None and key in seen:
             reason = f"duplicate of {seen[key]}"
