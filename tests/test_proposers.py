@@ -318,7 +318,7 @@ def _restating(kept_rejected: tuple[list[str], list[tuple[str, str]]]) -> list[t
     return [(c, r) for c, r in kept_rejected[1] if r.startswith("restates one example")]
 
 
-# Proposals qwen2.5-coder-1.5b wrote in benchmark runs, each a copy of one example of the data
+# Proposals qwen2.5-coder-0.5b wrote in benchmark runs, each a copy of one example of the data
 # it was shown (file, line of that example, proposal).
 RESTATED = [
     ("gsm8k/gsm8k.test.jsonl", 545, "Divide 100 dollars between Jeff and Brad."),
@@ -340,12 +340,13 @@ RESTATED = [
 ]
 
 
+@pytest.mark.parametrize("n_train", [50, 200])
 @pytest.mark.parametrize(("file", "line", "proposal"), RESTATED)
 def test_filter_rejects_a_proposal_that_restates_one_example(
-    shared_data: Path, file: str, line: int, proposal: str
+    shared_data: Path, file: str, line: int, proposal: str, n_train: int
 ) -> None:
     rows = load_examples(shared_data / file)
-    examples = [*rows[:49], rows[line - 1]]  # 50 train examples, the copied one among them
+    examples = [*rows[: n_train - 1], rows[line - 1]]  # the copied example among them
     kept, rejected = filter_instructions([proposal, "Answer the question."], examples=examples)
     assert kept == ["Answer the question."]
     assert rejected[0][0] == proposal
@@ -353,19 +354,20 @@ def test_filter_rejects_a_proposal_that_restates_one_example(
     assert rows[line - 1].id in rejected[0][1]
 
 
+@pytest.mark.parametrize("n_train", [20, 50, 200])
 def test_filter_keeps_every_human_written_instruction_of_the_shared_tasks(
-    shared_data: Path,
+    shared_data: Path, n_train: int
 ) -> None:
     """Task-level instructions use words found in most inputs or in none: none of the 162
     human-written APE instructions and BBH task descriptions reads as a restatement of the
-    task's first 50 examples."""
+    task's first examples, few or many."""
     checked = []
     for meta in sorted(shared_data.glob("*/*.meta.json")):
         info = json.loads(meta.read_text())
         texts = info.get("human_instructions") or [info.get("description")]
         stem = meta.name.removesuffix(".meta.json")
         split = "train" if (meta.parent / f"{stem}.train.jsonl").exists() else "test"
-        examples = load_examples(meta.parent / f"{stem}.{split}.jsonl")[:50]
+        examples = load_examples(meta.parent / f"{stem}.{split}.jsonl")[:n_train]
         for text in filter(None, texts):
             checked.append(text)
             assert (

@@ -226,10 +226,12 @@ class _Vocabulary:
         """Why ``text`` restates one example rather than instructing, or None.
 
         It does when some example shares at least two of the candidate's *specific* words
-        (in at most a fifth of the examples), making up at least a fifth of its words, and
-        they are three or more or include a name or a number ("Divide 100 dollars between
-        Jeff and Brad.", copied from one word problem). A task-level instruction uses words
-        found in most inputs or in none."""
+        (in at most a fifth of the examples), making up at least a fifth of its words, a
+        name or a number among them ("Divide 100 dollars between Jeff and Brad.", copied
+        from one word problem). A task-level instruction uses words found in most inputs or
+        in none. Without the name or number, common words that happen to be rare in short
+        inputs ("at", "for", "of", "with") would make a restatement of a task-level
+        instruction once there are 80 examples or more."""
         if len(self.docs) < MIN_EXAMPLES_TO_CHECK_RESTATING:
             return None
         words = _words(text)
@@ -239,8 +241,7 @@ class _Vocabulary:
         hits = [
             (j, shared)
             for j, shared in shares
-            if len(shared) >= max(2, RESTATED_SHARE * len(words))
-            and (len(shared) >= 3 or shared & marked)
+            if len(shared) >= max(2, RESTATED_SHARE * len(words)) and shared & marked
         ]
         if not hits:
             return None
