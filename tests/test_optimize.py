@@ -203,6 +203,29 @@ def test_optimize_finds_the_better_prompt_within_budget(tmp_path: Path) -> None:
     assert cands["instructions"][0] == {"instruction": "Repeat the input.", "source": "seed"}
 
 
+def test_a_proposal_that_restates_a_train_example_is_never_raced(tmp_path: Path) -> None:
+    """The run vets proposals against its own train split: a proposer that copies one train
+    example ("Write velvet tunnel 17 in upper case letters.") loses that proposal."""
+    copied: list[str] = []
+
+    def copying_model(req: GenerationRequest) -> str:
+        text = " ".join(m["content"] for m in req.chat_messages)
+        if "I gave a friend an instruction" in text:
+            return f"Write {copied[0]} in upper case letters."
+        return task_model(req)
+
+    lm = ScriptedLM(copying_model, model_id="scripted-copying", scorer=scorer)
+    run = Optimization(_cfg(tmp_path), lm=lm)
+    copied.append(run.split.train[0].input)
+    result = run.run()
+    raced = {e.to_prompt().instruction for e in run.log.entries()}
+    run.close()
+    proposed = f"Write {copied[0]} in upper case letters."
+    cands = json.loads((tmp_path / "run" / "candidates.json").read_text())
+    assert "ape" not in [c["source"] for c in cands["instructions"]]
+    assert proposed not in raced and result.best_prompt.instruction != proposed
+
+
 @pytest.mark.parametrize("budget", [40, 61, 97])
 def test_budget_is_never_exceeded_by_a_single_call(tmp_path: Path, budget: int) -> None:
     lm = make_lm()
