@@ -452,6 +452,39 @@ def test_the_strategy_screen_races_the_best_screened_first_on_a_small_budget(
     assert result.test is not None and result.test.mean > result.seed_test.mean  # type: ignore[union-attr]
 
 
+def imitates_answer_only_demos(req: GenerationRequest) -> str:
+    """:func:`reasoning_model`, except that demos whose outputs are bare answers make it
+    answer bare too, trigger or not (as small models copy the demos' format)."""
+    demos = [m["content"] for m in req.chat_messages if m["role"] == "assistant"]
+    if demos and not any("So the answer is" in d for d in demos):
+        q = _query(req)
+        i = int(re.findall(r"item (\d+)", q)[0])
+        return _letter_of(q, COLOURS[i % 3]) if i % 2 == 0 else "(A)"
+    return reasoning_model(req)
+
+
+def test_reasoning_strategies_are_screened_zero_shot_as_published(tmp_path: Path) -> None:
+    """cot, plan_and_solve and self_consistency are first tried without the answer-only demo
+    sets (demos that answer bare teach a small model to skip the reasoning): their screen sees
+    the reasoning, and the search chooses it. Fails when they are screened k-shot (every
+    strategy then screens as direct answers do)."""
+    lm = ScriptedLM(imitates_answer_only_demos, model_id="scripted-mc")
+    cfg = _cfg(tmp_path, strategies=["direct", "cot", "plan_and_solve"], budget_calls=400)
+    result = optimize(lm=lm, **vars(cfg))
+    state = json.loads((tmp_path / "run" / "candidates.json").read_text())
+    screen = {r["strategy"]: r["score"] for r in state["strategy_screen"]}
+    assert screen["cot"] > screen["direct"] and screen["plan_and_solve"] > screen["direct"]
+    entries = RunLog(Store(tmp_path / "run" / "calls.sqlite")).entries()
+    first = {}
+    for e in entries:
+        first.setdefault(e.to_prompt().strategy.name, e.to_prompt())
+    assert not first["cot"].exemplars and not first["plan_and_solve"].exemplars
+    direct = [e.to_prompt() for e in entries if e.to_prompt().strategy.name == "direct"]
+    assert any(p.exemplars for p in direct), "direct is still tried k-shot"
+    assert get_strategy(result.best_prompt.strategy).reasoning
+    assert result.test is not None and result.test.mean > result.seed_test.mean  # type: ignore[union-attr]
+
+
 TOPICS = {
     "alpha": "harbour ship sail anchor tide",
     "beta": "orchard apple pear blossom harvest",

@@ -191,7 +191,8 @@ def space_of(ctx: RunContext) -> Space:
 def seed_joint_search(ctx: RunContext) -> None:
     """Set up the joint search before it is shared: the strategy choices (which may reason on
     train inputs) and the first trials: the seed configuration with the best instruction,
-    k-shot and zero-shot, and with each other strategy, in the order of the strategy screen
+    k-shot and zero-shot, and with each other strategy (zero-shot where
+    :func:`first_shots` says so), in the order of the strategy screen
     (:func:`screen_strategies`). Runs in the run's one main process, so worker processes never
     enqueue the same trials or bootstrap the same rationales side by side."""
     space = space_of(ctx)
@@ -203,11 +204,24 @@ def seed_joint_search(ctx: RunContext) -> None:
     order = screen_strategies(ctx, space, shots) if "strategy" in dists else [0]
     for i in order:
         first = {"strategy": i} if "strategy" in dists else {}
-        study.enqueue_trial({"instruction": 0, "format": 0, **shots, **first})
-        if i == 0 and "shots" in dists:
-            study.enqueue_trial(
-                {"instruction": 0, "format": 0, "shots": 0, "demo_set": 0, "order": 0, **first}
-            )
+        start = first_shots(space, i, shots)
+        study.enqueue_trial({"instruction": 0, "format": 0, **start, **first})
+        if i == 0 and shots.get("shots"):  # the first strategy both k-shot and zero-shot
+            other = shots if not start.get("shots") else {**shots, "shots": 0}
+            study.enqueue_trial({"instruction": 0, "format": 0, **other, **first})
+
+
+def first_shots(space: Space, i: int, shots: dict[str, int]) -> dict[str, int]:
+    """The demos strategy ``i`` is first tried with: the run's k-shot seed, but none for a
+    reasoning strategy whose demos would be the answer-only demo sets (``cot``,
+    ``plan_and_solve``, ``self_consistency``). Those strategies are zero-shot as published,
+    and demos whose outputs are bare answers show the model the opposite of the reasoning
+    its trigger asks for; ``cot_demos`` is the one whose demos carry reasoning. The search
+    may still add answer-only demos to them later."""
+    strat = get_strategy(space.strategies[i]) if space.strategies else None
+    if shots.get("shots") and strat is not None and strat.reasoning and strat.demos == "fixed":
+        return {**shots, "shots": 0}
+    return shots
 
 
 def screen_strategies(ctx: RunContext, space: Space, shots: dict[str, int]) -> list[int]:
@@ -229,7 +243,8 @@ def screen_strategies(ctx: RunContext, space: Space, shots: dict[str, int]) -> l
         rest = len(ctx.data.val) - len(rung)
         keep = 0  # calls to finish racing the best screened so far
         for i, spec in enumerate(space.strategies):
-            prompt = space.prompt({"instruction": 0, "format": 0, **shots, "strategy": i})
+            start = first_shots(space, i, shots)
+            prompt = space.prompt({"instruction": 0, "format": 0, **start, "strategy": i})
             cost = len(rung) * get_strategy(spec).calls_per_input()
             left = ctx.budget.remaining
             if left is not None and left < cost + keep:
