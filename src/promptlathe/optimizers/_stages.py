@@ -218,8 +218,8 @@ def first_shots(space: Space, i: int, shots: dict[str, int]) -> dict[str, int]:
     and demos whose outputs are bare answers show the model the opposite of the reasoning
     its trigger asks for; ``cot_demos`` is the one whose demos carry reasoning. The search
     may still add answer-only demos to them later."""
-    strat = get_strategy(space.strategies[i]) if space.strategies else None
-    if shots.get("shots") and strat is not None and strat.reasoning and strat.demos == "fixed":
+    strat = get_strategy(space.strategies[i])
+    if shots.get("shots") and strat.reasoning and strat.demos == "fixed":
         return {**shots, "shots": 0}
     return shots
 
