@@ -485,6 +485,48 @@ def test_reasoning_strategies_are_screened_zero_shot_as_published(tmp_path: Path
     assert result.test is not None and result.test.mean > result.seed_test.mean  # type: ignore[union-attr]
 
 
+def five_samples_best(req: GenerationRequest) -> str:
+    """Direct: right on every third item. Greedy reasoning: right except on every fourth.
+    Sampled reasoning: the same, except that on every fourth item only the first two
+    samples agree on a wrong answer (three samples vote wrong, as greedy; five vote right)."""
+    q = _query(req)
+    i = int(re.findall(r"item (\d+)", q)[0])
+    right, wrong = _letter_of(q, COLOURS[i % 3]), _letter_of(q, COLOURS[(i + 1) % 3])
+    if "step by step" in q:
+        ok = i % 4 != 0 or (req.temperature > 0 and req.seed % 100 >= 2)
+        return f"Step 1: item {i}.\nSo the answer is {right if ok else wrong}."
+    return right if i % 3 == 0 else "(A)"
+
+
+@pytest.mark.parametrize("budget", [190, 270])
+def test_a_strategy_the_budget_cannot_race_to_the_end_is_not_screened(
+    tmp_path: Path, budget: int
+) -> None:
+    """Self-consistency k=5 would screen best (8 of 8, cot and k=3 7 of 8), but at 190 calls
+    the search has too few left to race it over the rest of validation: it is left out of
+    the screen and cot, which the budget can race, wins, where k=5 raced first would spend
+    the budget halfway and leave the direct seed the winner. At 270 calls k=5 fits, is
+    screened, raced first, and wins."""
+    lm = ScriptedLM(five_samples_best, model_id="scripted-mc")
+    cfg = _cfg(tmp_path, strategies=["direct", "cot", "self_consistency"], budget_calls=budget)
+    result = optimize(lm=lm, **vars(cfg))
+    state = json.loads((tmp_path / "run" / "candidates.json").read_text())
+    screen = {r["strategy"]: r["score"] for r in state["strategy_screen"]}
+    assert screen["cot"] == screen["self_consistency k=3"] > screen["direct"]
+    k5 = StrategySpec("self_consistency", 5)
+    if budget == 270:
+        assert screen["self_consistency k=5"] > screen["cot"]
+        assert result.best_prompt.strategy == k5
+    else:
+        assert "self_consistency k=5" not in screen
+        assert result.best_prompt.strategy == StrategySpec("cot")
+    entries = RunLog(Store(tmp_path / "run" / "calls.sqlite")).entries()
+    joint = [e for e in entries if e.source == "joint"]
+    assert joint[0].state == "complete"
+    assert joint[0].to_prompt().strategy == result.best_prompt.strategy
+    assert result.test is not None and result.test.mean > result.seed_test.mean  # type: ignore[union-attr]
+
+
 TOPICS = {
     "alpha": "harbour ship sail anchor tide",
     "beta": "orchard apple pear blossom harvest",

@@ -227,14 +227,18 @@ def first_shots(space: Space, i: int, shots: dict[str, int]) -> dict[str, int]:
 def screen_strategies(ctx: RunContext, space: Space, shots: dict[str, int]) -> list[int]:
     """Score the seed configuration with every strategy on the first rung of validation
     (cheapest first; one whose screen would leave too few calls to finish racing the best so
-    far is skipped) and return the strategies best first (ties: cheaper first; unscreened
-    ones last). The scores are saved in the state (``strategy_screen``).
+    far, or to race itself over the rest of validation, is skipped) and return the
+    strategies best first (ties: cheaper first; unscreened ones last). The scores are saved
+    in the state (``strategy_screen``).
 
     Racing one strategy after another to the end of validation spent small budgets on the
     first few and never reached the rest (at 200 calls, self-consistency was never tried).
     The screen looks at every one on a few examples first; the races that follow start from
     these scores (the same examples, served from the cache), so the best screened is raced
-    first and becomes the incumbent the others are pruned against."""
+    first and becomes the incumbent the others are pruned against. Only a race finished to
+    the end of validation can win, so a strategy the budget cannot race that far is not
+    screened: at 300 calls on GSM8K, self-consistency k=5 screened best, was raced first,
+    and spent the search's last calls halfway through validation, leaving the seed."""
     state = ctx.load_state()
     rows: list[dict[str, Any]] | None = state.get("strategy_screen")
     if rows is None:
@@ -245,9 +249,10 @@ def screen_strategies(ctx: RunContext, space: Space, shots: dict[str, int]) -> l
         for i, spec in enumerate(space.strategies):
             start = first_shots(space, i, shots)
             prompt = space.prompt({"instruction": 0, "format": 0, **start, "strategy": i})
-            cost = len(rung) * get_strategy(spec).calls_per_input()
+            per_input = get_strategy(spec).calls_per_input()
+            cost = len(rung) * per_input
             left = ctx.budget.remaining
-            if left is not None and left < cost + keep:
+            if left is not None and left < cost + max(keep, rest * per_input):
                 ctx.emit("screen strategies", f"{spec.label()} left out: budget")
                 continue
             try:
