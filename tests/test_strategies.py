@@ -17,6 +17,7 @@ from promptlathe.evaluator import Decoding, Evaluator
 from promptlathe.lms import CachedLM, Generation, GenerationRequest, ScriptedLM
 from promptlathe.metrics import final_answer, get_metric
 from promptlathe.optimizers import Optimization, OptimizeConfig, RunLog, optimize
+from promptlathe.optimizers._exemplars import bootstrap_until
 from promptlathe.prompts import Exemplar, Prompt, StrategySpec
 from promptlathe.store import Store
 from promptlathe.strategies import (
@@ -394,6 +395,53 @@ def test_the_search_chooses_a_strategy_and_the_artifact_executes_it(tmp_path: Pa
     test_records = json.loads((tmp_path / "run" / "test_records.json").read_text())["winner"]
     outs = ev.answer(loaded, [r["input"] for r in test_records])
     assert [o.answer for o in outs] == [r["answer"] for r in test_records]
+
+
+def reasoning_right_every(m: int):  # type: ignore[no-untyped-def]
+    """A model whose reasoning is right on every ``m``-th item only; direct answers as
+    ``reasoning_model``."""
+
+    def respond(req: GenerationRequest) -> str:
+        q = _query(req)
+        i = int(re.findall(r"item (\d+)", q)[0])
+        if "step by step" not in q:
+            return reasoning_model(req)
+        right, wrong = _letter_of(q, COLOURS[i % 3]), _letter_of(q, COLOURS[(i + 1) % 3])
+        return f"Step 1: item {i}.\nSo the answer is {right if i % m == 0 else wrong}."
+
+    return respond
+
+
+def test_rationales_are_bootstrapped_until_a_full_set_validates_within_the_cap() -> None:
+    """Reasoning validates on items 0, 7, 14, ...: the first batch (9 tries) finds two, the
+    walk goes on in batches sized by that rate until the third, then stops; a model whose
+    reasoning never validates costs the first batch only, and the cap bounds the walk."""
+    ev = make_evaluator(reasoning_right_every(7))
+    teacher = Prompt(instruction="Answer with the letter.", strategy=StrategySpec("cot"))
+    examples = [mc_example(i) for i in range(60)]
+    kept, tried = bootstrap_until(ev, teacher, examples, want=3, first=9)
+    assert [e.input for e in kept] == [mc_example(i).input for i in (0, 7, 14)]
+    assert tried == 21  # 9, then ceil(1 * 9 / 2) = 5, then ceil(1 * 14 / 2) = 7
+    assert all("So the answer is" in e.output for e in kept)
+    kept, tried = bootstrap_until(ev, teacher, examples[:14], want=3, first=9)
+    assert (len(kept), tried) == (2, 14)  # the cap: 14 examples
+    kept, tried = bootstrap_until(ev, teacher, examples[1:], want=3, first=6)
+    assert (kept, tried) == ([], 6)  # items 1..6: none validates, the walk ends
+
+
+def test_the_search_bootstraps_a_full_rationale_set_where_reasoning_is_rarely_right(
+    tmp_path: Path,
+) -> None:
+    """Reasoning right on every fourth item: the first batch (3k = 6 tries) validates one
+    rationale, a 1-demo set as before; the walk goes on until both demos of a set validate."""
+    lm = ScriptedLM(reasoning_right_every(4), model_id="scripted-mc")
+    run = Optimization(_cfg(tmp_path, strategies=["direct", "cot_demos"], budget_calls=300), lm=lm)
+    cap = run.plan.n_boot_rationale
+    run.run()
+    run.close()
+    state = json.loads((tmp_path / "run" / "candidates.json").read_text())
+    assert 2 * 3 < state["rationale_tries"] <= cap
+    assert state["rationale_sets"] and all(len(s) == 2 for s in state["rationale_sets"])
 
 
 def test_the_plan_counts_k_calls_per_test_input_for_a_winner_that_samples(

@@ -245,6 +245,7 @@ class Plan:
     n_confirm: int
     n_test: int
     n_boot: int
+    n_boot_rationale: int
     n_ape: int
     n_opro: int
     n_screen_demos: int
@@ -318,6 +319,12 @@ def make_plan(
     n_train = avail - n_val - n_confirm
     confirm_top = (2 if b >= 150 else 1) if n_confirm else 0
     n_boot = min(max(0, n_train - cfg.max_shots), max(4, b // 25), 32) if cfg.max_shots else 0
+    # cot_demos walks train inputs until k rationales validate; a tenth of the budget at most
+    n_boot_rationale = (
+        min(max(0, n_train - cfg.max_shots), max(3 * cfg.max_shots, b // 10), 64)
+        if cfg.max_shots
+        else 0
+    )
     n_ape = min(8, max(2, b // 60))
     n_opro = min(4, max(1, b // 120))
     n_screen = 3 if scoring and b >= 300 else 0
@@ -327,6 +334,7 @@ def make_plan(
         n_confirm=n_confirm,
         n_test=n_test if n_test is not None else n_test_carved,
         n_boot=n_boot,
+        n_boot_rationale=n_boot_rationale,
         n_ape=n_ape,
         n_opro=n_opro,
         n_screen_demos=n_screen,

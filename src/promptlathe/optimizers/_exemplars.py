@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from promptlathe.errors import BudgetExhausted
 from promptlathe.evaluator import Evaluator
 from promptlathe.metrics import label_set_of, normalize
 from promptlathe.prompts import Exemplar, Prompt
@@ -57,6 +59,36 @@ def bootstrap(evaluator: Evaluator, teacher: Prompt, examples: Sequence[Example]
         for r in result.records
         if r.score >= 1.0 and r.output.strip()
     ]
+
+
+def bootstrap_until(
+    evaluator: Evaluator,
+    teacher: Prompt,
+    examples: Sequence[Example],
+    want: int,
+    first: int,
+) -> tuple[list[Exemplar], int]:
+    """Walk ``examples`` (their number is the cap) with :func:`bootstrap` until ``want``
+    outputs validate, as DSPy's BootstrapFewShot walks its train set until it has its demos.
+
+    The first batch is ``first`` examples; each later one is what the rate so far needs to
+    reach ``want`` (never past the cap). A first batch with nothing validated ends the walk:
+    at that rate the cap would rarely be enough, and the calls are better spent searching.
+    Running out of budget ends it too, keeping what validated so far. Returns the validated
+    exemplars and how many examples were tried.
+    """
+    kept: list[Exemplar] = []
+    tried, n = 0, min(first, len(examples))
+    while n > 0:
+        try:
+            kept += bootstrap(evaluator, teacher, examples[tried : tried + n])
+        except BudgetExhausted:
+            break
+        tried += n
+        if len(kept) >= want or not kept:
+            break
+        n = min(math.ceil((want - len(kept)) * tried / len(kept)), len(examples) - tried)
+    return kept, tried
 
 
 def demo_sets(

@@ -14,7 +14,14 @@ from optuna.trial import TrialState
 from promptlathe.errors import BudgetExhausted
 from promptlathe.formats import format_space
 from promptlathe.optimizers._context import RunContext
-from promptlathe.optimizers._exemplars import DemoSet, bootstrap, demo_sets, labeled, orders
+from promptlathe.optimizers._exemplars import (
+    DemoSet,
+    bootstrap,
+    bootstrap_until,
+    demo_sets,
+    labeled,
+    orders,
+)
 from promptlathe.optimizers._exemplars import sample_demos as sample_exemplars
 from promptlathe.optimizers._runlog import LogEntry
 from promptlathe.optimizers._search import Space
@@ -85,6 +92,7 @@ def ensure_strategies(ctx: RunContext) -> None:
     specs, skipped = strategy_choices(ctx)
     names = {s.name for s in specs}
     rationale_sets: list[list[dict[str, str]]] = []
+    tries = 0
     k, train = ctx.cfg.max_shots, ctx.data.train
     if "cot_demos" in names:
         given = [
@@ -95,14 +103,17 @@ def ensure_strategies(ctx: RunContext) -> None:
         boot: list[Exemplar] = []
         if len(given) < k * N_RATIONALE_SETS:
             used = {d.input for d in given}
-            inputs = [e for e in train if e.input not in used][: min(ctx.plan.n_boot, 3 * k)]
+            inputs = [e for e in train if e.input not in used][: ctx.plan.n_boot_rationale]
             teacher = ctx.seed_prompt.with_(exemplars=(), strategy=StrategySpec("cot"))
-            ctx.emit("bootstrap", f"reasoning on {len(inputs)} train examples (cot_demos)")
-            try:
-                boot = bootstrap(ctx.evaluator, teacher, inputs)
-            except BudgetExhausted:
-                boot = []
-            ctx.emit("bootstrap", f"{len(boot)} validated rationales from {len(inputs)} tries")
+            ctx.emit(
+                "bootstrap",
+                f"reasoning on train examples until {k} validate, at most {len(inputs)} "
+                "(cot_demos)",
+            )
+            boot, tries = bootstrap_until(
+                ctx.evaluator, teacher, inputs, want=max(0, k - len(given)), first=3 * k
+            )
+            ctx.emit("bootstrap", f"{len(boot)} validated rationales from {tries} tries")
         rpool = given + boot
         sets = demo_sets(rpool, [], k, N_RATIONALE_SETS, ctx.seed) if rpool else []
         rationale_sets = [[asdict(e) for e in s.exemplars] for s in sets]
@@ -115,6 +126,7 @@ def ensure_strategies(ctx: RunContext) -> None:
             "strategies": [asdict(s) for s in specs],
             "strategies_skipped": skipped,
             "rationale_sets": rationale_sets,
+            "rationale_tries": tries,
             "knn_pool": [asdict(e) for e in pool],
         }
     )
