@@ -105,14 +105,13 @@ def ensure_strategies(ctx: RunContext) -> None:
             used = {d.input for d in given}
             inputs = [e for e in train if e.input not in used][: ctx.plan.n_boot_rationale]
             teacher = ctx.seed_prompt.with_(exemplars=(), strategy=StrategySpec("cot"))
+            want = max(0, k - len(given))
             ctx.emit(
                 "bootstrap",
-                f"reasoning on train examples until {k} validate, at most {len(inputs)} "
+                f"reasoning on train examples until {want} validate, at most {len(inputs)} "
                 "(cot_demos)",
             )
-            boot, tries = bootstrap_until(
-                ctx.evaluator, teacher, inputs, want=max(0, k - len(given)), first=3 * k
-            )
+            boot, tries = bootstrap_until(ctx.evaluator, teacher, inputs, want, first=3 * k)
             ctx.emit("bootstrap", f"{len(boot)} validated rationales from {tries} tries")
         rpool = given + boot
         sets = demo_sets(rpool, [], k, N_RATIONALE_SETS, ctx.seed) if rpool else []
