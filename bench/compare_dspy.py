@@ -15,9 +15,9 @@ Methods (each run on each task):
 * ``dspy-mipro``  -- ``dspy.MIPROv2(auto="light")``;
 * ``dspy-gepa``   -- ``dspy.GEPA`` (reflection LM = the proposer), its metric calls capped at
   the calls BFRS made on that task (``--gepa-calls`` to fix them);
-* ``promptlathe`` -- ``promptlathe.optimize`` (``optimizer="joint"``) with a call budget of
+* ``promptlathe`` -- ``promptlathe.optimize`` (``optimizer="propose,joint"``) with a call budget of
   ``max(40, ratio * calls of the cheapest DSPy optimizer on that task)``;
-* ``promptlathe-reflect`` -- the same with ``optimizer="reflect"``.
+* ``promptlathe-reflect`` -- the same with ``optimizer="reflect,joint"``.
 
 DSPy is a bench-only optional dependency: ``pip install dspy``.
 
@@ -61,7 +61,7 @@ from promptlathe.tasks import Example, load_examples, read_meta
 REPO = Path(__file__).resolve().parents[1]
 METHODS = ("seed", "dspy-bfrs", "dspy-mipro", "dspy-gepa", "promptlathe", "promptlathe-reflect")
 DSPY_METHODS = ("dspy-bfrs", "dspy-mipro", "dspy-gepa")
-PL_METHODS = {"promptlathe": "joint", "promptlathe-reflect": "reflect"}
+PL_METHODS = {"promptlathe": "propose,joint", "promptlathe-reflect": "reflect,joint"}
 DEFAULT_TASKS = "ape/negation,ape/sum,ape/synonyms,bbh/navigate,bbh/snarks,bbh/temporal_sequences"
 NO_ERROR_LIMIT = 10**9  # DSPy stops an optimizer after max_errors failures (default 10)
 

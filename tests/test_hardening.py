@@ -206,7 +206,7 @@ def test_the_lock_is_released_with_the_process(tmp_path: Path) -> None:
 
 
 def test_a_failed_worker_fails_the_run_naming_its_log(tmp_path: Path) -> None:
-    from promptlathe.cli import _wait_workers
+    from promptlathe.optimizers._workers import wait
 
     log = tmp_path / "worker-1.log"
     with log.open("wb") as fh:
@@ -216,7 +216,7 @@ def test_a_failed_worker_fails_the_run_naming_its_log(tmp_path: Path) -> None:
             stderr=subprocess.STDOUT,
         )
     with pytest.raises(PromptlatheError, match="worker") as exc:
-        _wait_workers([(p, log)])
+        wait([(p, log)])
     assert "exit 2" in str(exc.value) and "error: boom" in str(exc.value)
 
 

@@ -170,7 +170,7 @@ def test_reflect_cli_end_to_end_and_run_reproduces(shared_data: Path, tmp_path: 
         "--proposer-model",
         TEST_MODEL,
         "--optimizer",
-        "reflect",
+        "reflect,joint",
         "--instruction",
         "Negate the sentence.",
         "--budget-calls",
@@ -190,9 +190,9 @@ def test_reflect_cli_end_to_end_and_run_reproduces(shared_data: Path, tmp_path: 
         "0.1",
     )
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "optimizer: reflect" in r.stderr and "reflect" in r.stdout
+    assert "optimizer: reflect,joint" in r.stderr and "reflect" in r.stdout
     result = json.loads((out / "result.json").read_text())
-    assert result["optimizer"] == "reflect" and result["calls_used"] <= 70
+    assert result["optimizer"] == "reflect,joint" and result["calls_used"] <= 70
     assert any("reflection rounds" in n for n in result["notes"])
     cands = json.loads((out / "candidates.json").read_text())
     assert cands["rounds"], "no reflection round ran"

@@ -486,7 +486,7 @@ def test_pooled_score_keeps_a_clear_validation_lead() -> None:
 
 
 def test_winner_breaks_near_ties_by_cost_and_exact_ties_for_the_seed() -> None:
-    from promptlathe.optimizers._framework import Candidate, choose_winner
+    from promptlathe.optimizers import Candidate, choose_winner
 
     def cand(name: str, val: float, confirm: float, tokens: float) -> Candidate:
         return Candidate(Prompt(name), val, 40, confirm, 20, tokens=tokens)
@@ -566,3 +566,14 @@ def test_the_result_compares_the_winner_with_constant_answers(tmp_path: Path) ->
     saved = json.loads((tmp_path / "run" / "result.json").read_text())
     assert saved["baselines"]["hollow"] is True
     assert "no better than always answering 'no'" in saved["baselines"]["verdict"]
+
+
+def test_a_version_1_config_is_upgraded_and_a_newer_one_is_refused(tmp_path: Path) -> None:
+    saved = _cfg(tmp_path).to_dict()
+    assert saved["v"] == 2 and saved["optimizer"] == "propose,joint"
+    old = {k: v for k, v in saved.items() if k != "v"}
+    for before, after in (("joint", "propose,joint"), ("reflect", "reflect,joint")):
+        upgraded = OptimizeConfig.from_dict({**old, "optimizer": before}, "config.json")
+        assert upgraded.optimizer == after
+    with pytest.raises(PromptlatheError, match="config.json: run config version 99"):
+        OptimizeConfig.from_dict({**saved, "v": 99}, "config.json")

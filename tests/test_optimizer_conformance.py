@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -13,13 +14,20 @@ import pytest
 from promptlathe.errors import PromptlatheError
 from promptlathe.lms import GenerationRequest, ScriptedLM, request_key
 from promptlathe.optimizers import (
+    OPTIMIZERS,
     LogEntry,
     Optimization,
     OptimizeConfig,
+    Optimizer,
+    Plan,
+    RunContext,
     RunLog,
     optimize,
     optimizer_names,
+    parse_chain,
+    register,
 )
+from promptlathe.prompts import Prompt
 from promptlathe.store import Store
 from tests.test_optimize import _user_inputs, make_task
 
@@ -94,7 +102,58 @@ def _cfg(tmp_path: Path, optimizer: str, **kw) -> OptimizeConfig:
 
 
 def test_every_optimizer_is_registered_under_its_name() -> None:
-    assert {"joint", "reflect"} <= set(optimizer_names())
+    assert {"propose", "joint", "reflect"} <= set(optimizer_names())
+
+
+def test_stages_chain_and_a_bad_chain_is_one_line() -> None:
+    assert parse_chain("propose,joint") == ["propose", "joint"]
+    assert parse_chain(" reflect , joint") == ["reflect", "joint"]
+    for bad, why in (("joint,", "empty name"), ("nope", "'nope'"), ("joint,joint", "twice")):
+        with pytest.raises(PromptlatheError, match=why):
+            parse_chain(bad)
+
+
+def test_a_chain_runs_every_stage_in_order_from_what_the_last_returned(tmp_path: Path) -> None:
+    result = optimize(lm=make_lm(), **vars(_cfg(tmp_path, "reflect,joint", budget_calls=200)))
+    store = Store(tmp_path / "run" / "calls.sqlite")
+    entries = RunLog(store).entries()
+    store.close()
+    by_stage = [e.optimizer for e in entries]
+    assert by_stage.index("reflect") < by_stage.index("joint")
+    assert set(by_stage) == {"reflect", "joint"} and result.optimizer == "reflect,joint"
+    state = json.loads((tmp_path / "run" / "candidates.json").read_text())
+    assert state["joint_instructions"][: len(state["reflect_top"])] == state["reflect_top"]
+
+
+class Greedy(Optimizer):
+    """Sets the highest stage limit it can and races until the budget stops it."""
+
+    name = "greedy-test"
+    summary = "spends all it can"
+
+    def plan_lines(self, plan: Plan) -> list[str]:
+        return []
+
+    def run(self, ctx: RunContext, start: Sequence[Prompt]) -> list[Prompt]:
+        ctx.budget.stage_limit = 10**9
+        study = ctx.study("greedy")
+        for i in range(10**4):
+            ctx.race(start[0].with_(instruction=f"Variant {i}."), study=study, source="greedy")
+        return list(start)
+
+
+def test_no_stage_can_spend_the_confirmation_reserve(tmp_path: Path) -> None:
+    register(Greedy)
+    try:
+        run = Optimization(_cfg(tmp_path, "greedy-test", budget_calls=150), lm=make_lm())
+        run.run_stages()
+        assert run.budget.used <= run.plan.search_limit
+        result = run.finish()
+        run.close()
+    finally:
+        OPTIMIZERS.pop(Greedy.name)
+    assert result.best.confirm is not None  # the reserve was there for confirmation
+    assert result.calls_used <= 150
 
 
 @pytest.mark.parametrize("budget", [61, 97, 160])
@@ -118,8 +177,7 @@ def test_the_optimizer_never_sees_confirmation_or_test(tmp_path: Path, optimizer
     held = {e.input for e in run.confirm} | {e.input for e in run.test}
     assert not held & {e.input for e in run.ctx.data.train + run.ctx.data.val}
     assert not hasattr(run.ctx, "confirm") and not hasattr(run.ctx, "test")
-    run.prepare()
-    run.search()
+    run.run_stages()
     seen = " ".join(_user_inputs(lm))
     assert not [h for h in held if h in seen]
     assert run.log.entries(), "the optimizer raced nothing"

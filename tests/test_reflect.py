@@ -3,6 +3,7 @@ children raced against their parents, and under-search said before and after."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -105,15 +106,15 @@ def test_the_proposer_sees_failing_examples_with_output_and_target(tmp_path: Pat
 
 def test_children_race_their_parent_and_survivors_join_the_joint_search(tmp_path: Path) -> None:
     lm = make_lm()
-    result = optimize(lm=lm, **vars(_cfg(tmp_path, "reflect", budget_calls=260)))
+    result = optimize(lm=lm, **vars(_cfg(tmp_path, "reflect,joint", budget_calls=260)))
     run_log = [e for e in result_log(tmp_path) if e.source == "reflect"]
     assert run_log and all(e.parent for e in run_log)
     child = run_log[0]
     assert child.prompt["instruction"] == REFLECTED
     assert child.state == "complete"  # ~90 % against its parent's ~80 % (seed + demos)
     assert len(child.prompt["exemplars"]) == 3  # reflection starts from the seed with demos
-    cands = (tmp_path / "run" / "candidates.json").read_text()
-    assert child.prompt["instruction"] in cands  # in the joint search's instructions
+    cands = json.loads((tmp_path / "run" / "candidates.json").read_text())
+    assert child.prompt["instruction"] in cands["joint_instructions"]
     assert result.test is not None and result.test.mean > 0.6
     assert any("reflection rounds" in n for n in result.notes)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -47,7 +46,7 @@ from promptlathe.strategies import get_strategy
 from promptlathe.tasks import Example, Fields, load_examples, read_meta
 
 if TYPE_CHECKING:
-    from promptlathe.optimizers import Optimization, OptimizeConfig
+    from promptlathe.optimizers import Optimization
 
 app = typer.Typer(
     add_completion=False,
@@ -426,21 +425,21 @@ def optimize_cmd(
     optimizer: Annotated[
         str,
         typer.Option(
-            help="joint: APE/OPRO proposals raced, then a joint search over demos, order and "
-            "format. reflect: the proposer reads the failing validation examples and revises "
-            "the instruction (Pareto front, each child raced against its parent), then the "
-            "same joint search."
+            help="The optimizer stages, run in order, each from what the previous one found "
+            "(e.g. propose,joint, the default; reflect,joint; random,joint). "
+            "`promptlathe optimizers` lists them.",
         ),
-    ] = "joint",
+    ] = "propose,joint",
 ) -> None:
     """Search instructions, exemplars and formats for the best prompt within a call budget."""
     from promptlathe.optimizers import Optimization, OptimizeConfig
+    from promptlathe.optimizers._workers import worker_config
     from promptlathe.reporting import OptimizeDisplay, optimize_table
 
     if worker:
         if out is None:
             raise PromptlatheError("--worker needs --out (the run directory to join)")
-        wcfg = _worker_config(out, storage, study)
+        wcfg = worker_config(out, storage, study)
         if threads:
             wcfg.threads = threads
         if storage:
@@ -490,7 +489,7 @@ def optimize_cmd(
         reasoning_tokens=reasoning_tokens,
     )
     display = OptimizeDisplay(budget_calls, enabled=progress)
-    run = Optimization(cfg, resume=resume, callback=display)
+    run = Optimization(cfg, resume=resume, callback=display, workers=workers)
     from promptlathe.report import AnalysisSizes
 
     analysis_calls = AnalysisSizes().scaled(analysis_scale).max_calls() if report else None
@@ -499,100 +498,15 @@ def optimize_cmd(
         err_console.print("  " + line, highlight=False, markup=False, soft_wrap=True)
     if resume:
         err_console.print(f"  resuming: {run.budget.used} calls already made")
-    procs: list[subprocess.Popen[bytes]] = []
     try:
         with display:
-            run.prepare()
-            # llama.cpp threads spin: N processes each using every core run slower than one.
-            # While workers search, each process (this one too) gets its share of the cores.
-            share = threads or max(1, (os.cpu_count() or 2) // workers)
-            if workers > 1:
-                run.use_threads(share)
-            procs = _spawn_workers(cfg.out, storage, metric, share, workers - 1)
-            run.search()
-            _wait_workers(procs)
-            run.use_threads(None)
-            result = run.finish()
+            result = run.run()
         out_console.print(optimize_table(result))
         out_console.print(f"best prompt: {result.best_prompt_path}", markup=False)
         if report:
             _write_report(run, analysis_scale)
     finally:
-        for p, _log in procs:
-            if p.poll() is None:
-                p.terminate()
         run.close()
-
-
-Worker = tuple[subprocess.Popen[bytes], Path]
-
-
-def _worker_config(out: Path, storage: str | None, study: str) -> OptimizeConfig:
-    """The settings of the run a worker joins: the run directory's config.json, or (on
-    another machine) the copy the main process left in the shared --storage database."""
-    from promptlathe.optimizers import OptimizeConfig
-    from promptlathe.store import Store, is_server_url
-
-    cfg_path = out / "config.json"
-    if cfg_path.is_file():
-        return replace(OptimizeConfig.load(cfg_path), out=str(out))
-    if not is_server_url(storage):
-        raise PromptlatheError(
-            f"{cfg_path}: no run to join; start the main process first (a worker on another "
-            "machine joins through a database server: the same --storage and --study)"
-        )
-    assert storage is not None
-    store = Store(storage, namespace=f"{study}/")
-    try:
-        doc = store.get_document("config")
-    finally:
-        store.close()
-    if doc is None:
-        raise PromptlatheError(
-            f"--study {study}: no such run in the --storage database; start the main process "
-            "first with the same --storage and --study"
-        )
-    return replace(
-        OptimizeConfig.from_dict(doc, f"run {study!r} in --storage"), out=str(out), storage=storage
-    )
-
-
-def _spawn_workers(
-    out: str, storage: str | None, metric: str | None, threads: int | None, n: int
-) -> list[Worker]:
-    """Start ``n`` extra processes joining the joint search of the run in ``out``.
-
-    Each writes its messages to ``<out>/worker-<i>.log`` (so a failure can be read there).
-    """
-    procs: list[Worker] = []
-    for i in range(1, n + 1):
-        cmd = [sys.executable, "-m", "promptlathe.cli", "optimize", "--worker", "--out", out]
-        if storage:
-            cmd += ["--storage", storage]
-        if metric:
-            cmd += ["--metric", metric]
-        if threads:
-            cmd += ["--threads", str(threads)]
-        log_path = Path(out) / f"worker-{i}.log"
-        with log_path.open("wb") as fh:
-            procs.append((subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT), log_path))
-    return procs
-
-
-def _wait_workers(procs: list[Worker]) -> None:
-    """Wait for the workers; one that failed fails the run, naming its log."""
-    failed = []
-    for p, log_path in procs:
-        code = p.wait()
-        if code != 0:
-            lines = log_path.read_text(errors="replace").strip().splitlines()
-            last = lines[-1] if lines else "no output"
-            failed.append(f"exit {code} ({log_path}: {last})")
-    if failed:
-        raise PromptlatheError(
-            f"{len(failed)} of {len(procs)} worker processes failed: {'; '.join(failed)}; "
-            "every finished call is saved, rerun with --resume"
-        )
 
 
 def _write_report(run: Optimization, scale: float) -> None:

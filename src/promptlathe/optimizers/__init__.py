@@ -1,6 +1,7 @@
-"""Optimizers as plug-ins: each is one module here that subclasses :class:`Optimizer` and
-registers itself (``joint``, the default; ``reflect``). The framework (:class:`Optimization`)
-owns the splits, the budget, confirmation, the test split and the artifact.
+"""Optimizers as plug-ins: each is a stage, one module here that subclasses :class:`Optimizer`
+and registers itself (``propose``, ``joint``, ``reflect``, ...); stages chain
+(``optimizer="propose,joint"``, the default). The framework (:class:`Optimization`) owns the
+splits, the budget's ceiling, confirmation, the test split and the artifact.
 
 ``optimize(...)`` is the one-call facade; :class:`Optimization` exposes the stages.
 """
@@ -12,10 +13,18 @@ from typing import Any
 from promptlathe.lms import LM
 from promptlathe.optimizers._budget import Budget
 from promptlathe.optimizers._config import OptimizeConfig, Plan, make_plan
+from promptlathe.optimizers._confirm import Candidate, choose_winner
 from promptlathe.optimizers._context import RunContext, SearchData
-from promptlathe.optimizers._framework import Callback, Candidate, Optimization, OptimizeResult
-from promptlathe.optimizers._protocol import OPTIMIZERS, Optimizer, optimizer_names, register
+from promptlathe.optimizers._framework import Callback, Optimization
+from promptlathe.optimizers._protocol import (
+    OPTIMIZERS,
+    Optimizer,
+    optimizer_names,
+    parse_chain,
+    register,
+)
 from promptlathe.optimizers._racing import Incumbent, RacingPruner, rungs_for, should_stop
+from promptlathe.optimizers._result import OptimizeResult
 from promptlathe.optimizers._runlog import LogEntry, RunLog
 
 
@@ -26,20 +35,25 @@ def optimize(
     callback: Callback | None = None,
     lm: LM | None = None,
     proposer_lm: LM | None = None,
+    workers: int = 1,
     **settings: Any,
 ) -> OptimizeResult:
     """Find a better prompt for ``task``; see :class:`OptimizeConfig` for ``settings``
-    (``optimizer="reflect"`` picks the reflective optimizer).
+    (``optimizer="reflect,joint"`` reflects on failures before the joint search).
+    ``workers=2`` runs the joint search in two processes (embedded models only load once per
+    process; each gets its share of the cores).
 
     Example::
 
         result = optimize("data/negation.train.jsonl", test="data/negation.test.jsonl",
                           model="qwen2.5-coder-0.5b", budget_calls=600, out="runs/negation",
-                          optimizer="joint")
+                          optimizer="propose,joint")
         print(result.test.mean, result.best_prompt_path)
     """
     cfg = OptimizeConfig(task=str(task), **settings)
-    run = Optimization(cfg, resume=resume, callback=callback, lm=lm, proposer_lm=proposer_lm)
+    run = Optimization(
+        cfg, resume=resume, callback=callback, lm=lm, proposer_lm=proposer_lm, workers=workers
+    )
     try:
         return run.run()
     finally:
@@ -60,6 +74,8 @@ __all__ = [
     "RacingPruner",
     "RunContext",
     "RunLog",
+    "choose_winner",
+    "parse_chain",
     "SearchData",
     "make_plan",
     "optimize",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from promptlathe.errors import BudgetExhausted
 from promptlathe.lms import LM, CachedLM
 from promptlathe.store import Store
@@ -33,18 +36,19 @@ class Budget:
         self.max_calls = max_calls
         self.max_tokens = max_tokens
         self.stage_limit: int | None = None
+        self.ceiling: int | None = None
+        """Set by the framework alone: the calls the search may reach (the confirmation
+        reserve lies above it). No stage limit can lift the cap over it."""
         if not store.has_counter(self.NAME):  # a new run: track each paid call from now on
             store.set_counter(self.TRACKED, 1)
             store.set_counter(self.NAME, 0)
 
     @property
     def limit(self) -> int | None:
-        """The cap in force now: the stage limit if one is set, else the total."""
-        if self.stage_limit is None:
-            return self.max_calls
-        if self.max_calls is None:
-            return self.stage_limit
-        return min(self.stage_limit, self.max_calls)
+        """The cap in force now: the lowest of the total, the framework's ceiling and the
+        stage limit."""
+        caps = [c for c in (self.max_calls, self.ceiling, self.stage_limit) if c is not None]
+        return min(caps) if caps else None
 
     @property
     def used(self) -> int:
@@ -89,3 +93,43 @@ class Budget:
     def refund(self, n: int) -> None:
         """Give back ``n`` reserved calls that failed or were interrupted (never below 0)."""
         self.store.release(self.NAME, n)
+
+
+class StageBudget:
+    """The budget as an optimizer sees it: what is spent and what is left, and a limit it
+    may lower for one of its stages, never above the framework's ceiling (so no optimizer
+    can spend the confirmation reserve, whatever limit it sets)."""
+
+    def __init__(self, budget: Budget) -> None:
+        self._budget = budget
+
+    @property
+    def used(self) -> int:
+        """Calls the run has made (every stage, every process)."""
+        return self._budget.used
+
+    @property
+    def remaining(self) -> int | None:
+        """Calls left under the limit in force now (``None``: unlimited)."""
+        return self._budget.remaining
+
+    @property
+    def stage_limit(self) -> int | None:
+        return self._budget.stage_limit
+
+    @stage_limit.setter
+    def stage_limit(self, limit: int | None) -> None:
+        """A cap on the run's call count for the stage that sets it (the framework's
+        ceiling still holds above it)."""
+        self._budget.stage_limit = limit
+
+    @contextlib.contextmanager
+    def capped(self, limit: int | None) -> Iterator[None]:
+        """Lower the limit to ``limit`` calls (the run's count) for a block, restoring it
+        after; a limit above the one in force changes nothing."""
+        before = self._budget.stage_limit
+        self._budget.stage_limit = limit if before is None or limit is None else min(before, limit)
+        try:
+            yield
+        finally:
+            self._budget.stage_limit = before

@@ -61,8 +61,9 @@ class OptimizeConfig:
             lowest label-free mutual information before any labeled evaluation
             (classification tasks only).
         val_size / confirm_size: override the planned split sizes.
-        optimizer: the search method, a registered optimizer's name (``joint``,
-            ``reflect``; see ``promptlathe.optimizers``).
+        optimizer: the search, a chain of registered optimizer stages run in order
+            (``propose,joint``, the default; ``reflect,joint``; ``random``; see
+            ``promptlathe.optimizers``).
         decode: ``"auto"`` (score the labels of a classification task on an embedded model,
             else generate), ``"generate"`` or ``"labels"`` (see :func:`choose_decode`).
         strategies: the run-time strategies searched (names of
@@ -97,21 +98,17 @@ class OptimizeConfig:
     confirm_size: int | None = None
     prescreen: str | None = None
     decode: str = "auto"
-    optimizer: str = "joint"
+    optimizer: str = "propose,joint"
     strategies: list[str] = field(default_factory=lambda: ["direct"])
     max_cost_per_example: int | None = None
     reasoning_tokens: int = 256
 
     def __post_init__(self) -> None:
-        from promptlathe.optimizers._protocol import optimizer_names
+        from promptlathe.optimizers._protocol import parse_chain
         from promptlathe.strategies import parse_strategies
 
         self.strategies = parse_strategies(self.strategies)
-
-        if self.optimizer not in optimizer_names():
-            raise PromptlatheError(
-                f"--optimizer {self.optimizer!r} is not one of {', '.join(optimizer_names())}"
-            )
+        self.optimizer = ",".join(parse_chain(self.optimizer))
         for option, url in (
             ("--base-url", self.base_url),
             ("--proposer-base-url", self.proposer_base_url),
@@ -165,7 +162,7 @@ class OptimizeConfig:
         memory to connect)."""
         from promptlathe.lms._http import redact_url
 
-        d = asdict(self)
+        d = {"v": CONFIG_VERSION, **asdict(self)}
         for key in ("base_url", "proposer_base_url"):
             if d[key]:
                 d[key] = redact_url(d[key])
@@ -186,7 +183,7 @@ class OptimizeConfig:
                 f"{path}: cannot read the run's config ({_reason(exc)}); the run directory is "
                 "damaged: start a new run with another --out"
             ) from None
-        known = {f.name for f in fields(cls)}
+        known = {f.name for f in fields(cls)} | {"v"}
         if not isinstance(data, dict) or "task" not in data or set(data) - known:
             extra = sorted(set(data) - known) if isinstance(data, dict) else []
             raise PromptlatheError(
@@ -198,12 +195,20 @@ class OptimizeConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str) -> OptimizeConfig:
-        known = {f.name for f in fields(cls)}
+        """Settings saved by this or an earlier version (upgraded); a newer or unknown
+        version is a one-line error naming ``where``."""
+        known = {f.name for f in fields(cls)} | {"v"}
         if not isinstance(data, dict) or "task" not in data or set(data) - known:
             raise PromptlatheError(f"{where}: not a promptlathe run config")
-        # Runs saved before --decode existed generated their answers; runs saved before
-        # --optimizer existed ran the joint optimizer.
-        data = {"decode": "generate", "optimizer": "joint", **data}
+        data = dict(data)
+        version = data.pop("v", 1)
+        if version not in (1, CONFIG_VERSION):
+            raise PromptlatheError(
+                f"{where}: run config version {version!r} is not one this promptlathe reads "
+                f"(1 to {CONFIG_VERSION}); upgrade promptlathe, or start a new run"
+            )
+        if version == 1:
+            data = _upgrade_v1(data)
         try:
             return cls(**data)
         except TypeError as exc:
@@ -212,6 +217,21 @@ class OptimizeConfig:
     def differences(self, other: OptimizeConfig) -> list[str]:
         a, b = self.to_dict(), other.to_dict()
         return [k for k in a if a[k] != b[k] and k not in self.RESUMABLE_CHANGES]
+
+
+CONFIG_VERSION = 2
+"""The version of ``config.json``. 2: ``optimizer`` is a chain of stages; 1 (no ``v``) named
+one optimizer that bundled its joint search (``joint`` is now ``propose,joint``, ``reflect``
+is ``reflect,joint``)."""
+
+
+def _upgrade_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """A version-1 config as version 2. Runs saved before --decode existed generated their
+    answers; runs saved before --optimizer existed ran the joint optimizer."""
+    data = {"decode": "generate", "optimizer": "joint", **data}
+    chains = {"joint": "propose,joint", "reflect": "reflect,joint"}
+    data["optimizer"] = chains.get(data["optimizer"], data["optimizer"])
+    return data
 
 
 def redact_storage(url: str) -> str:

@@ -24,7 +24,7 @@ from promptlathe.errors import BudgetExhausted, ModelError
 from promptlathe.evaluator import EvalResult, Evaluator, Record
 from promptlathe.lms import CachedLM
 from promptlathe.metrics import Metric
-from promptlathe.optimizers._budget import Budget
+from promptlathe.optimizers._budget import Budget, StageBudget
 from promptlathe.optimizers._config import OptimizeConfig, Plan
 from promptlathe.optimizers._lock import state_lock
 from promptlathe.optimizers._racing import Incumbent, RacingPruner
@@ -39,6 +39,14 @@ log = logging.getLogger("promptlathe.optimize")
 
 Emit = Callable[..., None]
 """``emit(stage, message="", **extra)``: a progress event."""
+
+Shared = Callable[[Callable[[], None]], None]
+"""``shared(search)``: run ``search`` here while the run's extra worker processes join the
+running stage (:meth:`Optimizer.join`), and wait for them."""
+
+
+def _alone(search: Callable[[], None]) -> None:
+    search()
 
 
 @dataclass(frozen=True)
@@ -61,14 +69,17 @@ class RunContext:
         task_lm: the budgeted task model (likelihood screens, label-free screens).
         proposer: returns the budgeted proposer model, loading it on first use.
         proposer_name: which model proposes (for messages).
-        budget: the run's call budget.
+        budget: the run's call budget (the stage sees it through :class:`StageBudget`: it
+            can lower its limit, never lift it over the confirmation reserve).
         store: the run's store (run log, shared state).
         state_path: the file that keeps the optimizer's state between restarts.
         storage: the Optuna storage URL.
-        optimizer: the optimizer's name (stamped on its log entries).
+        optimizer: the running stage's name (stamped on its log entries; see
+            :meth:`begin_stage`).
         labels: the task's label set when it is a classification task.
         emit: progress events.
         sampler_seed: the seed of this process's Optuna samplers.
+        shared: runs a stage's shareable search with the run's worker processes.
     """
 
     def __init__(
@@ -91,6 +102,7 @@ class RunContext:
         labels: list[str] | None,
         emit: Emit,
         sampler_seed: int,
+        shared: Shared = _alone,
     ) -> None:
         self.cfg = cfg
         self.plan = plan
@@ -100,7 +112,7 @@ class RunContext:
         self.task_lm = task_lm
         self._proposer = proposer
         self.proposer_name = proposer_name
-        self.budget = budget
+        self.budget = StageBudget(budget)
         self.store = store
         self.log = RunLog(store)
         self.state_path = state_path
@@ -111,6 +123,8 @@ class RunContext:
         self.emit = emit
         self.seed = cfg.seed
         self.sampler_seed = sampler_seed
+        self.last_stage = True
+        self._shared = shared
         self._studies: dict[str, optuna.Study] = {}
 
     # ---- models ----------------------------------------------------------------------------
@@ -144,13 +158,39 @@ class RunContext:
             tmp.write_text(json.dumps(merged, indent=2, ensure_ascii=False))
             tmp.replace(self.state_path)
 
-    def set_space(self, instructions: Sequence[str]) -> None:
-        """The instructions the joint search combines with demos, orders and formats (the
-        seed's is always among them)."""
-        instrs = list(dict.fromkeys(instructions))
+    # ---- stages ----------------------------------------------------------------------------
+    def begin_stage(self, name: str, last: bool) -> None:
+        """Called by the framework before each stage: its name stamps the log entries it
+        races; ``last`` says whether another stage follows (see :meth:`stage_cap`)."""
+        self.optimizer = name
+        self.last_stage = last
+
+    def stage_cap(self, share: float, key: str) -> int | None:
+        """The call count a stage followed by another may reach: ``share`` of the search
+        calls from where it starts (saved under ``key`` in the state, so a resumed stage keeps
+        its cap). The last stage of a chain has no cap of its own (``None``): it may spend
+        what is left up to the framework's ceiling."""
+        state = self.load_state()
+        if key in state:  # set when the stage first started (a worker reads it here)
+            return int(state[key])
+        if self.last_stage:
+            return None
+        if key not in state:
+            state[key] = self.budget.used + int(share * self.plan.stages["search"])
+            self.save_state({key: state[key]})
+        return int(state[key])
+
+    def shared(self, search: Callable[[], None]) -> None:
+        """Run ``search`` (a stage's :meth:`~Optimizer.join`) here while the run's worker
+        processes, if any, join it; returns when all are done."""
+        self._shared(search)
+
+    def starts(self, start: Sequence[Prompt]) -> list[str]:
+        """The distinct instructions of ``start``, best first, the seed's always among them."""
+        instrs = list(dict.fromkeys(p.instruction for p in start))
         if self.seed_prompt.instruction not in instrs:
             instrs.append(self.seed_prompt.instruction)
-        self.save_state({"joint_instructions": instrs})
+        return instrs
 
     # ---- racing ----------------------------------------------------------------------------
     def incumbent(self) -> Incumbent | None:
@@ -294,12 +334,6 @@ class RunContext:
         except (ModelError, BudgetExhausted):
             return kept, {}
 
-    @contextlib.contextmanager
-    def stage_limit(self, limit: int | None) -> Any:
+    def stage_limit(self, limit: int | None) -> contextlib.AbstractContextManager[None]:
         """Cap the calls a stage may reach (the run's call count), restoring it after."""
-        before = self.budget.stage_limit
-        self.budget.stage_limit = limit if before is None or limit is None else min(before, limit)
-        try:
-            yield
-        finally:
-            self.budget.stage_limit = before
+        return self.budget.capped(limit)

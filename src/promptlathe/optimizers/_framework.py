@@ -1,39 +1,41 @@
-"""The framework every optimizer runs in: plan → ``optimizer.prepare`` → ``optimizer.search``
-→ confirmation → test → artifact. Only this module touches the confirmation and test splits;
-optimizers get a :class:`RunContext` without them. Every stage is resumable: LM calls, scored
-records, the run log and the Optuna trials are on disk."""
+"""The framework every optimizer runs in: plan → stages → confirmation → test → artifact.
+
+The stages of ``--optimizer`` (e.g. ``propose,joint``) run in order, each starting from what
+the previous one returned. Only this module touches the confirmation and test splits and the
+budget's ceiling; stages get a :class:`RunContext` without them. Every step is resumable: LM
+calls, scored records, the run log and the Optuna trials are on disk."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from promptlathe._hashing import sha256_file
 from promptlathe._stats import wilson_interval
-from promptlathe.analysis import Baselines, label_set, trivial_baselines
+from promptlathe.analysis import label_set
 from promptlathe.errors import BudgetExhausted, PromptlatheError
-from promptlathe.evaluator import Decoding, EvalResult, Evaluator, choose_decode
-from promptlathe.lms import LM, MODELS, CachedLM, backend_class, get_lm, is_installed
-from promptlathe.metrics import LabelMetric, is_code_metric, metric_reason, task_metric
+from promptlathe.evaluator import Decoding, Evaluator, choose_decode
+from promptlathe.lms import LM, CachedLM, backend_class, get_lm
+from promptlathe.metrics import is_code_metric, metric_reason, task_metric
+from promptlathe.optimizers import _plan_text, _workers
 from promptlathe.optimizers._budget import Budget
 from promptlathe.optimizers._config import OptimizeConfig, Plan, make_plan
+from promptlathe.optimizers._confirm import confirm
 from promptlathe.optimizers._context import RunContext, SearchData
+from promptlathe.optimizers._held_out import baselines, evaluate_test
 from promptlathe.optimizers._lock import RunLock
-from promptlathe.optimizers._protocol import Optimizer, get_optimizer
+from promptlathe.optimizers._notes import shipped_notes, strategy_notes
+from promptlathe.optimizers._protocol import get_optimizer, parse_chain
+from promptlathe.optimizers._result import OptimizeResult, write_result
+from promptlathe.optimizers._rundir import check_data, check_run_dir, check_shared_run, run_store
 from promptlathe.optimizers._runlog import RunLog
-from promptlathe.optimizers._stages import seed_joint_search, shipped, strategy_choices
-from promptlathe.prompts import Prompt, StrategySpec
-from promptlathe.store import Store, is_server_url
-from promptlathe.strategies import get_strategy
-from promptlathe.tasks import Example, Split, load_examples, read_meta
+from promptlathe.optimizers._stages import shipped
+from promptlathe.prompts import Prompt
+from promptlathe.tasks import Split, load_examples, read_meta, run_split
 
 log = logging.getLogger("promptlathe.optimize")
 
@@ -41,141 +43,8 @@ Callback = Callable[[dict[str, Any]], None]
 """Progress events: ``{"stage", "calls", "budget", "best", "best_ci", "message"}``."""
 
 
-@dataclass
-class Candidate:
-    """A fully evaluated prompt with its validation and confirmation scores."""
-
-    prompt: Prompt
-    val: float
-    val_n: int
-    confirm: float | None = None
-    confirm_n: int = 0
-    source: str = ""
-    tokens: float | None = None
-    """Tokens per example (prompt + output, every call) when the run log recorded them."""
-
-    @property
-    def pooled(self) -> float:
-        """Mean over validation and confirmation examples together.
-
-        Confirmation alone is unbiased but small; validation is larger but was used to pick
-        the finalists. Pooling lets a clear validation lead survive a small confirmation
-        dip, while a lead that was luck shrinks. (The untouched test split gives the score
-        that is reported.)
-        """
-        parts = [
-            (m, n)
-            for m, n in ((self.val, self.val_n), (self.confirm, self.confirm_n))
-            if m is not None and n and m == m
-        ]
-        total = sum(n for _, n in parts)
-        return sum(m * n for m, n in parts) / total if total else 0.0
-
-    @property
-    def n(self) -> int:
-        """Examples behind :attr:`pooled`."""
-        return self.val_n + (self.confirm_n if self.confirm is not None else 0)
-
-
-COSTLIER = 1.5
-"""A candidate this many times the tokens per example of another counts as costlier."""
-
-
-def choose_winner(contenders: list[Candidate], seed: Candidate | None) -> Candidate:
-    """The best pooled score; on a near-tie, the cheaper candidate.
-
-    The seed wins exact ties (a new prompt wins only on evidence). A candidate that costs at
-    least :data:`COSTLIER` times the tokens of another must also beat it by more than one
-    example of the pooled count: a reasoning strategy that ties a direct answer at three
-    times the tokens is not a win.
-    """
-    best = max(contenders, key=lambda c: (c.pooled, c is seed, c.val))
-    if best.tokens is None:
-        return best
-    margin = 1.0 / max(best.n, 1) + 1e-9
-    cheaper = [
-        c
-        for c in contenders
-        if c.tokens is not None
-        and c.tokens * COSTLIER <= best.tokens
-        and c.pooled >= best.pooled - margin
-    ]
-    return max(cheaper, key=lambda c: (c.pooled, c is seed, c.val)) if cheaper else best
-
-
-@dataclass
-class OptimizeResult:
-    """What an optimization produced. ``test``/``seed_test`` are on the untouched test split."""
-
-    best_prompt: Prompt
-    run_dir: Path
-    best: Candidate
-    seed: Candidate | None
-    test: EvalResult | None
-    seed_test: EvalResult | None
-    calls_used: int
-    budget: int
-    plan: Plan
-    trials: dict[str, int] = field(default_factory=dict)
-    wall_seconds: float = 0.0
-    confirmed: list[Candidate] = field(default_factory=list)
-    baselines: Baselines | None = None
-    seed_baselines: Baselines | None = None
-    optimizer: str = "joint"
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def best_prompt_path(self) -> Path:
-        return self.run_dir / "best_prompt.json"
-
-    def summary(self) -> dict[str, Any]:
-        def ev(r: EvalResult | None) -> dict[str, Any] | None:
-            return None if r is None else r.summary()
-
-        return {
-            "best_prompt": self.best_prompt.to_dict(),
-            "best": {k: v for k, v in asdict(self.best).items() if k != "prompt"},
-            "seed": None
-            if self.seed is None
-            else {k: v for k, v in asdict(self.seed).items() if k != "prompt"},
-            "test": ev(self.test),
-            "seed_test": ev(self.seed_test),
-            "calls_used": self.calls_used,
-            "budget": self.budget,
-            "plan": self.plan.as_dict(),
-            "trials": self.trials,
-            "optimizer": self.optimizer,
-            "notes": self.notes,
-            "wall_seconds": self.wall_seconds,
-            "baselines": self.baselines.to_dict() if self.baselines else None,
-            "seed_baselines": self.seed_baselines.to_dict() if self.seed_baselines else None,
-            "confirmed": [
-                {
-                    "prompt": c.prompt.to_dict(),
-                    "prompt_hash": c.prompt.hash,
-                    **{k: v for k, v in asdict(c).items() if k != "prompt"},
-                }
-                for c in self.confirmed
-            ],
-        }
-
-
-def _default_proposer(cfg: OptimizeConfig) -> str:
-    if cfg.proposer_model:
-        return cfg.proposer_model
-    best = MODELS.get("qwen2.5-coder-1.5b")
-    if not cfg.base_url and best is not None and is_installed(best):
-        return best.name
-    return cfg.model
-
-
-def run_store(cfg: OptimizeConfig, run_dir: Path) -> Store:
-    """The run's store: the ``--storage`` database when it is a server (shared by every
-    machine of the run, under the study's name), else ``calls.sqlite`` in the run directory."""
-    if is_server_url(cfg.storage):
-        assert cfg.storage is not None
-        return Store(cfg.storage, namespace=f"{cfg.study}/")
-    return Store(run_dir / "calls.sqlite")
+class _Paused(Exception):
+    """Raised by :meth:`Optimization.prepare` where a stage's shared search would start."""
 
 
 class Optimization:
@@ -187,10 +56,12 @@ class Optimization:
         callback: receives progress events.
         lm: use this task LM instead of building one from ``cfg`` (tests pass a double).
         proposer_lm: likewise for the proposer.
-        worker: join the joint search of a running run (no lock, no config written; the
+        worker: join the shared search of a running run (no lock, no config written; the
             main process holds the run directory's lock).
         code_metric_ok: ``cfg.metric`` was typed by the user (not read back from a run's
             ``config.json``), so it may name a Python function.
+        workers: processes on this machine that run a stage's shared search (the joint
+            search), this one included; they share the cores.
 
     Raises:
         RunInUseError: another process (not a worker) holds the run directory.
@@ -205,10 +76,21 @@ class Optimization:
         proposer_lm: LM | None = None,
         worker: bool = False,
         code_metric_ok: bool = True,
+        workers: int = 1,
     ) -> None:
+        if workers < 1 or (workers > 1 and (lm is not None or worker)):
+            raise PromptlatheError(
+                f"workers={workers}: needs a whole number ≥ 1, and models given by name (a "
+                "worker process loads its own)"
+            )
         self.cfg = cfg
         self.dir = Path(cfg.out)
+        self.workers = workers
+        self.code_metric_ok = code_metric_ok
         self.callback = callback or (lambda event: None)
+        self.final: list[Prompt] | None = None
+        """What the last stage returned (``None`` until the stages ran)."""
+        self._pause = False
         self._lock: RunLock | None = None if worker else RunLock.acquire(self.dir)
         try:
             self._init(resume, lm, proposer_lm, worker, code_metric_ok)
@@ -218,17 +100,12 @@ class Optimization:
             raise
 
     def _init(
-        self,
-        resume: bool,
-        lm: LM | None,
-        proposer_lm: LM | None,
-        worker: bool,
-        code_metric_ok: bool,
+        self, resume: bool, lm: LM | None, proposer_lm: LM | None, worker: bool, typed: bool
     ) -> None:
         cfg = self.cfg
         # Each worker samples with its own seed: with the main's seed it would propose the
         # very trials the main process is running (deduplicated, but wasted).
-        self.sampler_seed = cfg.seed if not worker else (cfg.seed + os.getpid()) % 2**32
+        sampler_seed = cfg.seed if not worker else (cfg.seed + os.getpid()) % 2**32
         if worker:  # on another machine, a worker's directory is new
             try:
                 self.dir.mkdir(parents=True, exist_ok=True)
@@ -236,13 +113,14 @@ class Optimization:
                 raise PromptlatheError(
                     f"--out {self.dir}: cannot create it ({exc.strerror})"
                 ) from None
-        self._check_run_dir(resume)
+        check_run_dir(cfg, self.dir, resume)
         self.t0 = time.perf_counter()
+        self.chain = [get_optimizer(n) for n in parse_chain(cfg.optimizer)]
 
         # ---- data ----------------------------------------------------------------------
         examples = load_examples(cfg.task)
         test_examples = load_examples(cfg.test) if cfg.test else None
-        self._check_data(resume)
+        digests = check_data(cfg, self.dir, resume)
         self.meta = read_meta(cfg.task)
         n_test = len(test_examples) if test_examples is not None else None
         self.plan = make_plan(cfg, len(examples), n_test, scoring=not cfg.base_url)
@@ -250,11 +128,20 @@ class Optimization:
             replace(cfg, budget_calls=budget), len(examples), n_test, scoring=not cfg.base_url
         )
         """The plan this run would have with another ``--budget-calls``."""
-        self.split, self.confirm, self.test = self._split(examples, test_examples)
+        parts = run_split(
+            examples,
+            test_examples,
+            n_test=self.plan.n_test,
+            n_val=self.plan.n_val,
+            n_confirm=self.plan.n_confirm,
+            seed=cfg.seed,
+        )
+        self.split = Split(train=parts.train, val=parts.val, test=parts.test)
+        self.confirm, self.test = parts.confirm, parts.test
         targets = [e.target for e in examples]
-        typed = cfg.metric if code_metric_ok or not is_code_metric(cfg.metric) else None
+        metric_typed = cfg.metric if typed or not is_code_metric(cfg.metric) else None
         self.metric = task_metric(
-            typed,
+            metric_typed,
             cfg.metric or self.meta.metric,
             self.meta.path if not cfg.metric else f"{self.dir / 'config.json'}",
             targets,
@@ -279,7 +166,7 @@ class Optimization:
         # ---- models, store, budget ----------------------------------------------------
         self.store = run_store(cfg, self.dir)
         if self.store.shared:
-            self._check_shared_run(resume, worker)
+            check_shared_run(cfg, self.store, digests, resume, worker)
         self.budget = Budget(self.store, cfg.budget_calls, cfg.budget_tokens)
         if resume and not worker:
             # Holding the lock: give back what a killed process reserved but never called.
@@ -289,7 +176,7 @@ class Optimization:
         inner = lm or get_lm(cfg.model, base_url=cfg.base_url, **self._embedded_kwargs())
         self.task_lm = self.budget.wrap(inner)
         self.free_lm = CachedLM(inner, self.store)  # test evaluation: outside the budget
-        self.proposer_name = _default_proposer(cfg)
+        self.proposer_name = _plan_text.default_proposer(cfg)
         self._proposer_inner = proposer_lm
         self._proposer_lm: CachedLM | None = None
         same_model = self.proposer_name == cfg.model and cfg.proposer_base_url in (
@@ -310,8 +197,6 @@ class Optimization:
         self.seed_prompt = (
             Prompt.load(cfg.seed_prompt) if cfg.seed_prompt else Prompt(instruction=cfg.instruction)
         )
-        self.storage = cfg.storage or f"sqlite:///{(self.dir / 'study.db').resolve()}"
-        self.optimizer: Optimizer = get_optimizer(cfg.optimizer)
         self.log = RunLog(self.store)
         self.ctx = RunContext(
             cfg=cfg,
@@ -325,18 +210,24 @@ class Optimization:
             budget=self.budget,
             store=self.store,
             state_path=self.dir / "candidates.json",
-            storage=self.storage,
-            optimizer=self.optimizer.name,
+            storage=cfg.storage or f"sqlite:///{(self.dir / 'study.db').resolve()}",
+            optimizer=self.chain[0].name,
             metric=self.metric,
             labels=self.labels,
             emit=self.emit,
-            sampler_seed=self.sampler_seed,
+            sampler_seed=sampler_seed,
+            shared=self._shared,
         )
         # Written last: a run whose data or model failed to load leaves no config behind.
         if not worker:
             (self.dir / "config.json").write_text(cfg.to_json() + "\n")
             if self.store.shared:  # for workers on other machines
                 self.store.put_document("config", cfg.to_dict())
+
+    @property
+    def optimizer_name(self) -> str:
+        """The chain as given (``propose,joint``)."""
+        return ",".join(o.name for o in self.chain)
 
     def use_threads(self, n: int | None) -> None:
         """Run the embedded models on ``n`` threads (``None``: the configured number), e.g.
@@ -372,138 +263,7 @@ class Optimization:
 
     def plan_lines(self, analysis_calls: int | None = None) -> list[str]:
         """What the run will do and spend, every model call counted, for printing first."""
-        lines = [f"metric: {self.metric.name} ({self.metric_reason})"]
-        lines.append(f"proposer: {self.proposer_name} ({self.proposer_reason()})")
-        lines.append(f"answers: {self.decode_reason}")
-        lines.append(f"optimizer: {self.optimizer.name} ({self.optimizer.summary})")
-        specs, skipped = strategy_choices(self.ctx)
-        lines.append(self._strategy_line(specs, skipped))
-        # A winner that samples k times per input (self-consistency, choice shuffling) makes
-        # k calls per test input, and k per analysed one.
-        seed_k = get_strategy(self.seed_prompt.strategy).calls_per_input()
-        win_k = max([seed_k, *(get_strategy(s).calls_per_input() for s in specs)])
-        test = self.plan.test_calls(win_k, seed_k)
-        lines += self.plan.describe(self.optimizer.plan_lines(self.plan), win_k, seed_k)
-        lines += [f"warning: {w}" for w in self.optimizer.warnings(self.plan, self.plan_for)]
-        analyses = win_k * (analysis_calls or 0)
-        total = self.plan.budget + test + analyses
-        parts = [f"search ≤ {self.plan.budget}", f"test {'≤ ' if win_k > 1 else ''}{test}"]
-        if analyses:
-            parts.append(f"report analyses ≤ {analyses}")
-        lines.append(f"all model calls: ≤ {total} ({' + '.join(parts)})")
-        return lines
-
-    def _strategy_line(self, specs: list[StrategySpec], skipped: dict[str, str]) -> str:
-        if [s.name for s in specs] == ["direct"] and not skipped:
-            line = "strategies: direct only (--strategies all searches reasoning and voting)"
-        else:
-            names = ", ".join(dict.fromkeys(s.name for s in specs))
-            line = f"strategies: {names} searched"
-            line += "".join(f"; {n} left out: {why}" for n, why in skipped.items())
-            if any(get_strategy(s).reasoning for s in specs):
-                line += f"; reasoned answers up to {self.cfg.reasoning_tokens} tokens"
-        if self.cfg.max_cost_per_example is not None:
-            line += f"; the winner costs ≤ {self.cfg.max_cost_per_example} tokens per example"
-        return line
-
-    def proposer_reason(self) -> str:
-        if self.cfg.proposer_base_url:
-            return "given by --proposer-model, on --proposer-base-url"
-        if self.cfg.proposer_model:
-            return "given by --proposer-model"
-        best = MODELS.get("qwen2.5-coder-1.5b")
-        if self.proposer_name == self.cfg.model and best is not None:
-            if self.cfg.base_url:
-                return "the task model on the server; --proposer-model picks another"
-            return (
-                f"the task model; {best.name} writes better instructions: "
-                f"promptlathe models install {best.name}"
-            )
-        return "the strongest installed embedded model"
-
-    # ---- setup helpers ----------------------------------------------------------------
-    def _check_run_dir(self, resume: bool) -> None:
-        cfg_path = self.dir / "config.json"
-        if cfg_path.exists():
-            if not resume:
-                raise PromptlatheError(
-                    f"{self.dir} already holds a run; add --resume to continue it, or choose "
-                    "another --out"
-                )
-            old = OptimizeConfig.load(cfg_path)
-            diff = old.differences(self.cfg)
-            if diff:
-                raise PromptlatheError(
-                    f"{cfg_path}: --resume with different settings ({', '.join(diff)}); use the "
-                    "same command, or another --out"
-                )
-
-    def _check_data(self, resume: bool) -> None:
-        """Record the data files' sha256 on the first start; on --resume, refuse files whose
-        content changed (the same path with other examples would silently mix two tasks)."""
-        path = self.dir / "data.json"
-        files = {"task": self.cfg.task, **({"test": self.cfg.test} if self.cfg.test else {})}
-        now = {k: sha256_file(Path(v)) for k, v in files.items()}
-        if resume and path.is_file():
-            try:
-                before = json.loads(path.read_text())
-            except (OSError, ValueError):
-                before = {}
-            changed = [k for k in now if before.get(k) not in (None, now[k])]
-            if changed:
-                which = ", ".join(f"--{k} {files[k]}" for k in changed)
-                raise PromptlatheError(
-                    f"{which}: the file's content changed since the run started (sha256 differs "
-                    f"from {path}); restore it, or start a new run with another --out"
-                )
-        if not path.is_file() or not resume:
-            path.write_text(json.dumps({"v": 1, **now}, indent=2) + "\n")
-        self._data_sha = now
-
-    def _check_shared_run(self, resume: bool, worker: bool) -> None:
-        """On a shared database: a new main process must not take over another run's study,
-        and a worker's data files must be the main's (same content, wherever they live)."""
-        cfg, where = self.cfg, f"--study {self.cfg.study}"
-        doc = self.store.get_document("config")
-        if not worker and doc is not None:
-            if not resume:
-                raise PromptlatheError(
-                    f"{where}: the --storage database already holds a run of that name; add "
-                    "--resume to continue it, or choose another --study"
-                )
-            diff = OptimizeConfig.from_dict(doc, where).differences(cfg)
-            if diff:
-                raise PromptlatheError(
-                    f"{where}: --resume with different settings ({', '.join(diff)}) than the "
-                    "run in --storage"
-                )
-        data = self.store.get_document("data")
-        if worker and data is not None:
-            changed = [k for k, v in self._data_sha.items() if data.get(k) not in (None, v)]
-            if changed:
-                files = {"task": cfg.task, "test": cfg.test}
-                which = ", ".join(f"--{k} {files[k]}" for k in changed)
-                raise PromptlatheError(
-                    f"{which}: this machine's file differs from the one the run started with "
-                    "(sha256); give every machine the same data"
-                )
-        elif not worker:
-            self.store.put_document("data", {"v": 1, **self._data_sha})
-
-    def _split(
-        self, examples: list[Example], test: list[Example] | None
-    ) -> tuple[Split, list[Example], list[Example]]:
-        """Seeded shuffle, then test (unless a test file is given), validation, confirmation,
-        and the rest for training (exemplars, bootstrapping, proposals)."""
-        p = self.plan
-        order = np.random.default_rng(self.cfg.seed).permutation(len(examples))
-        shuffled = [examples[i] for i in order]
-        n_test = 0 if test is not None else p.n_test
-        test_part = test if test is not None else shuffled[:n_test]
-        rest = shuffled[n_test:]
-        val, confirm = rest[: p.n_val], rest[p.n_val : p.n_val + p.n_confirm]
-        train = rest[p.n_val + p.n_confirm :]
-        return Split(train=train, val=val, test=test_part), confirm, test_part
+        return _plan_text.run_plan_lines(self, analysis_calls)
 
     def emit(self, stage: str, message: str = "", **extra: Any) -> None:
         ctx = getattr(self, "ctx", None)
@@ -524,47 +284,102 @@ class Optimization:
 
     # ---- stages ----------------------------------------------------------------------------
     def run(self) -> OptimizeResult:
-        """Run (or resume) every stage and return the result."""
-        self.prepare()
-        self.search()
+        """Run (or resume) every stage, then confirmation and test; returns the result."""
+        self.run_stages()
         return self.finish()
 
-    def prepare(self) -> None:
-        """What the optimizer does in one process before the search can be shared."""
-        self.budget.stage_limit = self.plan.search_limit
+    def run_stages(self) -> None:
+        """The optimizer's stages in order, each from what the previous one returned (the
+        first from the seed). A stage the budget stops hands on what it started from."""
+        self.budget.ceiling = self.plan.search_limit
         self.ctx.fail_stale()
+        cands = [self.seed_prompt]
+        for i, stage in enumerate(self.chain):
+            self.budget.stage_limit = None
+            self.ctx.begin_stage(stage.name, last=i == len(self.chain) - 1)
+            try:
+                cands = stage.run(self.ctx, cands) or cands
+            except BudgetExhausted as exc:
+                self.emit("search", f"search stopped: {exc}")
+            except _Paused:
+                return
+        self.budget.stage_limit = None
+        self.final = cands
+
+    def prepare(self) -> None:
+        """Run the stages up to the first shared search and stop there, for processes that
+        are then joined by hand (:meth:`search`)."""
+        self._pause = True
         try:
-            self.optimizer.prepare(self.ctx)
-        except BudgetExhausted as exc:
-            self.emit("search", f"search stopped: {exc}")
-        if "joint_instructions" not in self.ctx.load_state():
-            self.ctx.set_space([self.seed_prompt.instruction])
-        seed_joint_search(self.ctx)
+            self.run_stages()
+        finally:
+            self._pause = False
 
     def search(self) -> None:
-        """The optimizer's shared search; several processes may run it at once."""
-        if "joint_instructions" not in self.ctx.load_state():
+        """Join the shared search of the run's stages (what a worker process does); several
+        processes may run it at once."""
+        self.budget.ceiling = self.plan.search_limit
+        joined = False
+        for i, stage in enumerate(self.chain):
+            self.budget.stage_limit = None
+            self.ctx.begin_stage(stage.name, last=i == len(self.chain) - 1)
+            try:
+                joined = stage.join(self.ctx) or joined
+            except BudgetExhausted as exc:
+                self.emit("search", f"search stopped: {exc}")
+        if not joined:
             raise PromptlatheError(
-                f"{self.dir}: the run has not been prepared (no instruction race yet); start "
-                "the main process first"
+                f"--optimizer {self.optimizer_name}: no stage has a search worker processes "
+                "can join (the joint stage has)"
             )
-        self.budget.stage_limit = self.plan.search_limit
+
+    def _shared(self, search: Callable[[], None]) -> None:
+        """A stage's shared search: here, and in ``workers - 1`` more processes."""
+        if self._pause:
+            raise _Paused
+        if self.workers <= 1:
+            search()
+            return
+        # llama.cpp threads spin: N processes each using every core run slower than one.
+        # While workers search, each process (this one too) gets its share of the cores.
+        share = self.cfg.threads or max(1, (os.cpu_count() or 2) // self.workers)
+        metric = self.cfg.metric if self.code_metric_ok else None
+        self.use_threads(share)
+        procs = _workers.spawn(self.cfg.out, self.cfg.storage, metric, share, self.workers - 1)
         try:
-            self.optimizer.search(self.ctx)
-        except BudgetExhausted as exc:
-            self.emit("search", f"search stopped: {exc}")
+            search()
+            _workers.wait(procs)
+        finally:
+            _workers.stop(procs)
+            self.use_threads(None)
 
     def finish(self) -> OptimizeResult:
         """Confirmation on the held-out confirmation split, then the untouched test split."""
         self.budget.stage_limit = None
-        best, seed, pool = self._stage_confirm()
+        self.budget.ceiling = None
+        entries = self.log.complete()
+        if self.final is not None:  # what the last stage returned, and the seed
+            ids = {p.hash for p in self.final}
+            chosen = [e for e in entries if e.id in ids]
+            seed = [e for e in entries if e.id == self.seed_prompt.hash and e.id not in ids]
+            entries = chosen + seed if chosen else entries
+        best, seed_c, pool = confirm(
+            entries,
+            self.seed_prompt,
+            self.evaluator,
+            self.confirm,
+            self.plan.confirm_top,
+            self.emit,
+        )
         ship = shipped(best.prompt, [*self.split.train, *self.split.val, *self.confirm])
-        test, seed_test = self._stage_test(ship, seed)
+        test, seed_test = evaluate_test(
+            self.test_evaluator, ship, seed_c.prompt, self.test, self.emit
+        )
         result = OptimizeResult(
             best_prompt=ship,
             run_dir=self.dir,
             best=best,
-            seed=seed,
+            seed=seed_c,
             test=test,
             seed_test=seed_test,
             calls_used=self.budget.used,
@@ -573,173 +388,18 @@ class Optimization:
             trials=self.log.counts(),
             wall_seconds=time.perf_counter() - self.t0,
             confirmed=pool,
-            baselines=self._baselines(test),
-            seed_baselines=self._baselines(seed_test),
-            optimizer=self.optimizer.name,
+            baselines=baselines(self.metric, self.split.train, test),
+            seed_baselines=baselines(self.metric, self.split.train, seed_test),
+            optimizer=self.optimizer_name,
             notes=[
-                *self.optimizer.result_notes(self.ctx),
-                *self._strategy_notes(),
-                *self._shipped_notes(best.prompt, ship),
+                *(n for o in self.chain for n in o.result_notes(self.ctx)),
+                *strategy_notes(self.ctx),
+                *shipped_notes(best.prompt, ship),
             ],
         )
-        self._write(result)
+        write_result(result, self.cfg, self.metric, self.decode_labels, self.decoding)
         self.emit("done", f"wrote {result.best_prompt_path}")
         return result
-
-    @staticmethod
-    def _shipped_notes(searched: Prompt, ship: Prompt) -> list[str]:
-        if ship is searched:
-            return []
-        return [
-            f"{ship.strategy.label()}: once chosen, the winner's pool grew from the "
-            f"{len(searched.exemplars)} train examples it was searched with to all "
-            f"{len(ship.exemplars)} labeled ones (train, validation, confirmation); its "
-            "validation and confirmation scores are of the smaller pool, its test score of the "
-            "prompt as shipped"
-        ]
-
-    def _strategy_notes(self) -> list[str]:
-        """Which searched strategies the budget never let the search race to a decision
-        (with how far they got: their screen score, or the race the budget stopped)."""
-        state = self.ctx.load_state()
-        specs = [StrategySpec(**x) for x in state.get("strategies", [])]
-        seen: dict[str, tuple[float, int]] = {
-            r["strategy"]: (r["score"], r["n"]) for r in state.get("strategy_screen", [])
-        }
-        entries = self.log.entries()
-        raced = {e.to_prompt().strategy for e in entries if e.state in ("complete", "pruned")}
-        for e in entries:  # races the budget stopped (longer than the screen)
-            label = e.to_prompt().strategy.label()
-            if e.state == "failed" and e.n > seen.get(label, (0.0, 0))[1]:
-                seen[label] = (e.mean or 0.0, e.n)
-        # knn_demos' k is the searched number of shots, not part of its choice
-        names = {r.name for r in raced}
-        untried = [
-            s.label()
-            for s in specs
-            if s not in raced and not (get_strategy(s).demos == "pool" and s.name in names)
-        ]
-        if len(specs) < 2 or not untried:
-            return []
-        shown = [
-            f"{u} ({seen[u][0]:.2f} on {seen[u][1]} examples when the budget ran out)"
-            if u in seen
-            else u
-            for u in untried
-        ]
-        return [
-            f"strategies the budget never let the search race to the end: {', '.join(shown)} "
-            "(raise --budget-calls to race them)"
-        ]
-
-    def _stage_confirm(self) -> tuple[Candidate, Candidate | None, list[Candidate]]:
-        """Re-score the top candidates of the run log on the confirmation split, which the
-        search never saw."""
-        cands = [
-            Candidate(
-                e.to_prompt(),
-                e.mean or 0.0,
-                e.n,
-                source=f"{e.source} {e.id[:8]}",
-                tokens=e.tokens_per_example,
-            )
-            for e in self.log.complete()
-        ]
-        seed = next((c for c in cands if c.prompt.hash == self.seed_prompt.hash), None)
-        if seed is None:
-            seed = Candidate(self.seed_prompt, float("nan"), 0, source="seed")
-        if not cands:
-            return seed, seed, [seed]
-        top = cands[: self.plan.confirm_top]
-        pool = top + ([seed] if seed not in top else [])
-        if not self.confirm:
-            return top[0], seed, pool
-        self.emit("confirm", f"confirming {len(pool)} candidates on {len(self.confirm)} examples")
-        # The seed right after the leader: if a costly strategy (k samples per input) spends
-        # the reserve, the leader has still been compared with the seed.
-        rest = [c for c in pool[1:] if c is not seed]
-        for c in [top[0], *([seed] if seed is not top[0] else []), *rest]:
-            try:
-                res = self.evaluator.evaluate(c.prompt, self.confirm)
-            except BudgetExhausted:
-                break
-            c.confirm, c.confirm_n = res.mean, res.n
-            if c.tokens is None and res.n:
-                c.tokens = res.tokens_per_example
-        confirmed = [c for c in top if c.confirm is not None] or top[:1]
-        # The seed is one more candidate, judged the same way; on a tie it stays (a new
-        # prompt wins only on evidence), and on a near-tie the cheaper one wins.
-        contenders = confirmed + ([seed] if seed.confirm is not None and seed not in top else [])
-        best = choose_winner(contenders, seed)
-        return best, seed, pool
-
-    def _baselines(self, res: EvalResult | None) -> Baselines | None:
-        """The test result against constant answers (majority label, the prompt's own most
-        frequent answer): says when a "win" is no better than a constant."""
-        if res is None:
-            return None
-        recs = res.records
-        return trivial_baselines(
-            self.metric,
-            [e.target for e in self.split.train],
-            [r.targets for r in recs],
-            [r.answer for r in recs],
-            [r.score for r in recs],
-        )
-
-    def _stage_test(
-        self, best: Prompt, seed: Candidate | None
-    ) -> tuple[EvalResult | None, EvalResult | None]:
-        if not self.test:
-            return None, None
-        n = len(self.test)
-        prompts = [best] + ([seed.prompt] if seed is not None else [])
-        total = n * len(prompts)
-        self.emit("test", f"evaluating winner and seed on {n} test examples", done=0, total=total)
-        results = []
-        for k, prompt in enumerate(prompts):
-            results.append(
-                self.test_evaluator.evaluate(
-                    prompt,
-                    self.test,
-                    progress=lambda d, _t, k=k: self.emit("test", done=k * n + d, total=total),
-                )
-            )
-        return results[0], (results[1] if seed is not None else None)
-
-    # ---- persistence -----------------------------------------------------------------------
-    def _write(self, result: OptimizeResult) -> None:
-        extra = {
-            "optimizer": self.optimizer.name,
-            "model": self.cfg.model,
-            "base_url": self.cfg.to_dict()["base_url"],
-            "metric": self.metric.name,
-            **({"labels": self.metric.labels} if isinstance(self.metric, LabelMetric) else {}),
-            **(
-                {"decode": "labels", "decode_labels": self.decode_labels}
-                if self.decode_labels is not None
-                else {}
-            ),
-            "decoding": asdict(self.decoding),
-            "scores": {
-                "val": result.best.val,
-                "val_n": result.best.val_n,
-                "confirm": result.best.confirm,
-                "test": result.test.mean if result.test else None,
-                "test_ci95": list(result.test.ci) if result.test else None,
-            },
-        }
-        result.best_prompt.save(result.best_prompt_path, **extra)
-        if result.test is not None:
-            rows = {"winner": result.test.to_dict()["records"]}
-            if result.seed_test is not None:
-                rows["seed"] = result.seed_test.to_dict()["records"]
-            (self.dir / "test_records.json").write_text(
-                json.dumps(rows, indent=1, ensure_ascii=False) + "\n"
-            )
-        (self.dir / "result.json").write_text(
-            json.dumps(result.summary(), indent=2, ensure_ascii=False, default=str) + "\n"
-        )
 
     def close(self) -> None:
         """Release the models, the store and the run directory's lock (idempotent)."""

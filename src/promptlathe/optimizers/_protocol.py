@@ -1,40 +1,55 @@
 """The optimizer protocol and its registry.
 
-An optimizer is one file that subclasses :class:`Optimizer` and registers itself with
-:func:`register`. It proposes candidates and races them through the :class:`RunContext` it is
-given; the framework owns the splits, the budget, confirmation, the test split, the artifact
-and the report, so an optimizer can neither touch held-out data nor overspend.
+An optimizer is a *stage*: it takes the candidates it starts from and returns the candidates
+it found (DSPy's program-in, program-out shape), so stages chain: ``--optimizer reflect,joint``
+runs ``joint.run(ctx, reflect.run(ctx, [seed]))``. A stage is one file that subclasses
+:class:`Optimizer` and registers itself with :func:`register`, or a third-party class named
+by an entry point in the ``promptlathe.optimizers`` group.
 
-Both stages must be resumable: a killed run calls them again on the same context, and every
-model call and raced candidate is already in the store (cached calls cost nothing).
+The framework owns the splits, the budget's ceiling, confirmation, the test split, the
+artifact and the report; a stage sees train and validation only (:class:`RunContext`) and
+cannot spend the confirmation reserve. A stage must be resumable: a killed run calls it again
+with the same start, and every model call and raced candidate is already in the store (cached
+calls cost nothing).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, ClassVar
+
+from promptlathe.errors import PromptlatheError
 
 if TYPE_CHECKING:
     from promptlathe.optimizers._config import Plan
     from promptlathe.optimizers._context import RunContext
+    from promptlathe.prompts import Prompt
+
+ENTRY_POINTS = "promptlathe.optimizers"
+"""The entry-point group third-party optimizers register under (name = ``--optimizer`` value,
+value = ``module:Class``)."""
 
 
 class Optimizer(ABC):
-    """What every optimizer implements.
+    """What every optimizer stage implements.
 
     Attributes:
         name: the ``--optimizer`` value.
         summary: one line for ``--help`` and the plan.
+        share: the fraction of the search calls the stage takes when another stage follows
+            it (the last stage of a chain takes what is left); see
+            :meth:`RunContext.stage_cap`.
     """
 
     name: ClassVar[str]
     summary: ClassVar[str]
+    share: ClassVar[float] = 0.5
 
     @abstractmethod
     def plan_lines(self, plan: Plan) -> list[str]:
-        """How this optimizer spends the search calls, printed before the run (indented
-        stage lines in the plan's style)."""
+        """How this stage spends its calls, printed before the run (indented lines in the
+        plan's style)."""
 
     def warnings(self, plan: Plan, plan_for: Callable[[int], Plan]) -> list[str]:
         """Known weaknesses of this run's budget (e.g. too few rounds to search), printed
@@ -43,19 +58,23 @@ class Optimizer(ABC):
         return []
 
     @abstractmethod
-    def prepare(self, ctx: RunContext) -> None:
-        """Everything one process must do before the search can be shared (demos,
-        proposals, races); ends by calling :meth:`RunContext.set_space`."""
+    def run(self, ctx: RunContext, start: Sequence[Prompt]) -> list[Prompt]:
+        """Search from ``start`` (the seed, or what the previous stage returned, best first)
+        and return the candidates worth carrying on, best first.
 
-    def search(self, ctx: RunContext) -> None:
-        """The part several processes may run at once on one storage (``--workers``); by
-        default, the joint Optuna search over the space ``prepare`` set."""
-        from promptlathe.optimizers._stages import joint_search
+        Must hold: every candidate is raced through ``ctx.race`` (so it is logged and
+        budgeted); the stage stops cleanly when ``ctx.budget`` runs out (a
+        :class:`~promptlathe.errors.BudgetExhausted` escaping ``run`` ends the stage, and
+        the framework carries on with ``start``); called again with the same ``start`` after
+        a kill, it repeats no model call."""
 
-        joint_search(ctx)
+    def join(self, ctx: RunContext) -> bool:
+        """The part of the stage that extra worker processes may run beside the main one on
+        one storage (``--workers``). Returns whether there was one to join (default: none)."""
+        return False
 
     def result_notes(self, ctx: RunContext) -> list[str]:
-        """What the result should say about how the search went (e.g. it under-searched)."""
+        """What the result should say about how the stage went (e.g. it under-searched)."""
         return []
 
 
@@ -70,30 +89,69 @@ def register(cls: type[Optimizer]) -> type[Optimizer]:
 
 def get_optimizer(name: str) -> Optimizer:
     """A new instance of the registered optimizer ``name``."""
-    _load_builtins()
+    _load()
     try:
         return OPTIMIZERS[name]()
     except KeyError:
-        from promptlathe.errors import PromptlatheError
-
         raise PromptlatheError(
             f"--optimizer {name!r} is not one of {', '.join(sorted(OPTIMIZERS))}"
         ) from None
 
 
 def optimizer_names() -> list[str]:
-    _load_builtins()
+    _load()
     return sorted(OPTIMIZERS)
 
 
-def _load_builtins() -> None:
-    """Import every public module of this package: each registers its optimizer, so a new
-    optimizer is one new file here, with no list to edit."""
+def parse_chain(text: str) -> list[str]:
+    """The stages of ``--optimizer a,b,...`` in order; a name that is not registered, an
+    empty item or a stage named twice is a one-line error."""
+    names = [n.strip() for n in text.split(",")]
+    known = optimizer_names()
+    for n in names:
+        if n not in known:
+            shown = repr(n) if n else "an empty name"
+            raise PromptlatheError(
+                f"--optimizer {text!r}: {shown} is not one of {', '.join(known)} "
+                "(chain stages with commas, e.g. propose,joint)"
+            )
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise PromptlatheError(f"--optimizer {text!r}: {', '.join(twice)} named twice")
+    return names
+
+
+_loaded = False
+
+
+def _load() -> None:
+    """Import every public module of this package (each registers its optimizer, so a new
+    optimizer is one new file here, with no list to edit), then the optimizers that installed
+    packages declare under the :data:`ENTRY_POINTS` group."""
+    global _loaded
+    if _loaded:
+        return
     import importlib
     import pkgutil
+    from importlib.metadata import entry_points
 
     import promptlathe.optimizers as package
 
     for mod in pkgutil.iter_modules(package.__path__):
         if not mod.name.startswith("_"):
             importlib.import_module(f"{package.__name__}.{mod.name}")
+    for ep in entry_points(group=ENTRY_POINTS):
+        if ep.name in OPTIMIZERS:
+            continue
+        try:
+            cls = ep.load()
+        except Exception as exc:  # noqa: BLE001 - a broken plug-in names itself, once
+            raise PromptlatheError(
+                f"optimizer plug-in {ep.name!r} ({ep.value}) failed to load: {exc}"
+            ) from None
+        if not (isinstance(cls, type) and issubclass(cls, Optimizer)):
+            raise PromptlatheError(
+                f"optimizer plug-in {ep.name!r} ({ep.value}) is not an Optimizer subclass"
+            )
+        OPTIMIZERS.setdefault(ep.name, cls)
+    _loaded = True

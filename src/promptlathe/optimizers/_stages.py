@@ -314,9 +314,10 @@ def waiting(study: optuna.Study) -> bool:
     return bool(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
 
 
-def joint_search(ctx: RunContext) -> None:
+def joint_search(ctx: RunContext, cap: int | None = None) -> None:
     """Optuna's TPE over instruction × shots × demo set × order × format, each trial raced;
-    several processes may run it at once on one storage.
+    several processes may run it at once on one storage. ``cap`` is the call count the
+    search may reach (``None``: the search's whole allowance).
 
     Raises:
         BudgetExhausted: the search budget is spent.
@@ -327,7 +328,8 @@ def joint_search(ctx: RunContext) -> None:
     idle = 0
     while len(study.trials) < MAX_JOINT_TRIALS and idle < MAX_IDLE_TRIALS:
         reserve = confirmation_need(ctx)
-        ctx.budget.stage_limit = min(ctx.plan.search_limit, ctx.plan.budget - reserve)
+        limits = (ctx.plan.search_limit, ctx.plan.budget - reserve, cap)
+        ctx.budget.stage_limit = min(x for x in limits if x is not None)
         spent = ctx.budget.remaining is not None and ctx.budget.remaining <= 0
         # With the budget spent, the queued first trials are still raced: the strategy
         # screen's examples are cached, so a race that needs no new call is free.

@@ -1,118 +1,80 @@
-"""``--optimizer joint`` (the default): bootstrap demos → APE proposals → race the
-instructions → OPRO proposals from the scores → joint search over instruction × demos ×
-order × format."""
+"""``--optimizer joint``: the joint Optuna search over instruction × exemplars × order × format
+× run-time strategy, every trial raced on validation.
+
+The instructions are those of the candidates the stage starts from (the seed's, or what a
+previous stage found: ``propose,joint``, ``reflect,joint``); their exemplar sets join the
+bootstrapped ones. Before the search, the strategy screen scores every searched strategy on
+the first rung (see :func:`~promptlathe.optimizers._stages.seed_joint_search`). The search
+is the part worker processes join (``--workers``).
+"""
 
 from __future__ import annotations
 
-import contextlib
+from collections.abc import Sequence
+from dataclasses import asdict
 
-from promptlathe.analysis import screen_by_mi
-from promptlathe.errors import BudgetExhausted, ModelError
+from promptlathe.errors import BudgetExhausted, PromptlatheError
 from promptlathe.optimizers._config import Plan
 from promptlathe.optimizers._context import RunContext
 from promptlathe.optimizers._protocol import Optimizer, register
-from promptlathe.optimizers._stages import (
-    JOINT_INSTRUCTIONS,
-    ensure_demos,
-    instruction_scores,
-    race_instructions,
-    top_instructions,
-)
-from promptlathe.proposers import APEProposer, OPROProposer, ScoredInstruction
+from promptlathe.optimizers._stages import ensure_demos, joint_search, seed_joint_search
+from promptlathe.prompts import Exemplar, Prompt
 
-MI_INPUTS = 8
-RACE_SHARE = 0.5  # of the search calls, for racing instructions before the joint search
-STUDY = "instructions"
+SPACE = "joint_instructions"
+"""The state key holding the searched instructions (set once, when the stage starts)."""
 
 
 @register
 class JointOptimizer(Optimizer):
     name = "joint"
-    summary = "APE and OPRO proposals raced, then a joint search over demos, order and format"
+    summary = (
+        "a joint search (Optuna TPE, raced trials) over instruction, exemplars, order, format "
+        "and strategy"
+    )
 
     def plan_lines(self, plan: Plan) -> list[str]:
-        s = plan.stages
         return [
-            f"  bootstrap demos      ≤ {s['bootstrap']:>5} calls",
-            f"  propose instructions ≤ {s['propose']:>5} calls (APE {plan.n_ape}, OPRO "
-            f"{plan.n_opro}, likelihood screen)",
-            f"  race + joint search  ≈ {s['search']:>5} calls (rungs {plan.rungs})",
+            f"  bootstrap demos      ≤ {plan.stages['bootstrap']:>5} calls",
+            f"  joint search         ≈ {plan.stages['search']:>5} calls (rungs {plan.rungs}; "
+            "what earlier stages leave)",
         ]
 
-    def prepare(self, ctx: RunContext) -> None:
+    def run(self, ctx: RunContext, start: Sequence[Prompt]) -> list[Prompt]:
         ensure_demos(ctx)
-        state = ctx.load_state()
-        if "instructions" not in state:
-            ctx.save_state({"instructions": self._propose(ctx)})
-        if "joint_instructions" not in ctx.load_state():
-            ctx.save_state({"calls_before_race": ctx.budget.used})
-            ctx.set_space(self._race(ctx))
-            ctx.save_state({"calls_after_race": ctx.budget.used})
+        if SPACE not in ctx.load_state():
+            self._set_space(ctx, start)
+        seed_joint_search(ctx)
+        ctx.shared(lambda: self._search(ctx))
+        return [e.to_prompt() for e in ctx.log.complete()]
 
-    def _propose(self, ctx: RunContext) -> list[dict[str, object]]:
-        seed = ctx.seed_prompt.instruction
-        ctx.emit("propose", f"APE: {ctx.plan.n_ape} proposals by {ctx.proposer_name}")
-        raw: list[str] = []
-        with contextlib.suppress(BudgetExhausted):
-            raw = APEProposer(ctx.proposer_lm).propose(
-                ctx.data.train, ctx.plan.n_ape, seed=ctx.seed
+    def join(self, ctx: RunContext) -> bool:
+        if SPACE not in ctx.load_state():
+            raise PromptlatheError(
+                "the run's joint search has not started yet (no search space); start the main "
+                "process first"
             )
-        return [{"instruction": seed, "source": "seed"}, *ctx.vet(raw, [seed], "ape")]
-
-    def _race(self, ctx: RunContext) -> list[str]:
-        """Race the seed and proposed instructions, then OPRO's; at most ``RACE_SHARE`` of
-        the search calls, so the joint search over exemplars and formats keeps its share."""
-        state = ctx.load_state()
-        if "race_cap" not in state:
-            state["race_cap"] = ctx.budget.used + int(RACE_SHARE * ctx.plan.stages["search"])
-            ctx.save_state({"race_cap": state["race_cap"]})
-        instrs = state["instructions"]
-        with ctx.stage_limit(state["race_cap"]):
-            try:
-                self._race_list(ctx, instrs)
-                # OPRO: show the proposer the scores so far and ask for better instructions.
-                scored = instruction_scores(self._raced(ctx))
-                history = [ScoredInstruction(i, s) for i, s in scored.items()]
-                ctx.emit("propose", f"OPRO: {ctx.plan.n_opro} proposals from {len(history)} scored")
-                new = OPROProposer(ctx.proposer_lm).propose(
-                    ctx.data.train, ctx.plan.n_opro, history=history, seed=ctx.seed + 1000
-                )
-                vetted = ctx.vet(new, [c["instruction"] for c in instrs], "opro")
-                instrs += vetted
-                ctx.save_state({"instructions": instrs})
-                self._race_list(ctx, vetted)
-            except BudgetExhausted as exc:
-                ctx.emit("race instructions", f"instruction race stopped: {exc}")
-        return top_instructions(ctx, self._raced(ctx), JOINT_INSTRUCTIONS)
+        self._search(ctx)
+        return True
 
     @staticmethod
-    def _raced(ctx: RunContext) -> list:
-        return [e for e in ctx.log.entries() if e.source in ("seed", "ape", "opro")]
+    def _set_space(ctx: RunContext, start: Sequence[Prompt]) -> None:
+        """The start's instructions, and its exemplar sets that are not among the
+        bootstrapped ones (a previous stage's demo choice stays searchable)."""
+        sets = ctx.load_state().get("demo_sets", [])
+        have = {tuple(Exemplar(**e) for e in s["exemplars"]) for s in sets}
+        extra = []
+        for p in start:
+            if p.exemplars and tuple(p.exemplars) not in have and ctx.cfg.max_shots:
+                have.add(tuple(p.exemplars))
+                extra.append({"kind": "start", "exemplars": [asdict(e) for e in p.exemplars]})
+        update: dict[str, object] = {SPACE: ctx.starts(start)}
+        if extra:
+            update["demo_sets"] = [*sets, *extra]
+        ctx.save_state(update)
 
-    def _race_list(self, ctx: RunContext, cands: list[dict[str, object]]) -> None:
-        texts = self._prescreen(ctx, [str(c["instruction"]) for c in cands])
-        source = {str(c["instruction"]): str(c.get("source", "seed")) for c in cands}
-        race_instructions(ctx, STUDY, texts, [source[t] for t in texts])
-
-    def _prescreen(self, ctx: RunContext, instructions: list[str]) -> list[str]:
-        """Label-free MI screen of proposed instructions (the seed is never screened out)."""
-        seed = ctx.seed_prompt.instruction
-        proposed = [i for i in instructions if i != seed]
-        if ctx.cfg.prescreen != "mi" or len(proposed) < 2:
-            return instructions
-        assert ctx.labels is not None  # checked when the run was set up
-        inputs = [e.input for e in ctx.data.train[:MI_INPUTS]]
-        prompts = [ctx.seed_prompt.with_(instruction=i) for i in proposed]
+    @staticmethod
+    def _search(ctx: RunContext) -> None:
         try:
-            kept, mis = screen_by_mi(ctx.task_lm, prompts, inputs, ctx.labels, keep=0.5)
-        except (ModelError, NotImplementedError, BudgetExhausted) as exc:
-            ctx.emit("prescreen", f"MI screen skipped: {exc}")
-            return instructions
-        rows = ctx.load_state().get("prescreen", [])
-        rows += [
-            {"instruction": p, "mi": m, "kept": i in kept}
-            for i, (p, m) in enumerate(zip(proposed, mis, strict=True))
-        ]
-        ctx.save_state({"prescreen": rows})
-        ctx.emit("prescreen", f"MI screen kept {len(kept)} of {len(proposed)} proposals")
-        return [i for i in instructions if i == seed] + [proposed[i] for i in kept]
+            joint_search(ctx, cap=ctx.stage_cap(JointOptimizer.share, "joint_cap"))
+        except BudgetExhausted as exc:
+            ctx.emit("search", f"search stopped: {exc}")

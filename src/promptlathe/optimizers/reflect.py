@@ -14,7 +14,8 @@ done with our racing and statistics.
 4. The child is **raced against its parent** on the same examples in the same order
    (paired): it stops as soon as it cannot beat the parent or the sign test says it is worse.
    Only survivors are scored on all of validation and join the front.
-5. The best instructions then go into the joint search over demos, order and format (small
+5. The stage returns the best instructions (with the root's exemplars); chained as
+   ``reflect,joint`` they go into the joint search over demos, order and format (small
    models need exemplars as much as wording).
 
 Every round's choices are saved before its proposal, so a killed run replays them from the
@@ -24,7 +25,7 @@ fewer than ``MIN_ROUNDS`` rounds.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -40,8 +41,8 @@ from promptlathe.proposers import ReflectProposer, Trace
 
 STUDY = "reflect"
 REFLECT_SHARE = 0.6
-"""Of the calls left after bootstrapping, the share reflection may spend (the rest is the
-joint search's)."""
+"""Of the calls left after bootstrapping, the share reflection may spend when a stage follows
+(the rest is the next stage's, e.g. the joint search)."""
 MIN_ROUNDS = 3
 MAX_ROUNDS = 40
 SHOW_FAILURES = 5
@@ -88,8 +89,9 @@ class ReflectOptimizer(Optimizer):
     name = "reflect"
     summary = (
         "the proposer reflects on failing validation examples; Pareto front of candidates; "
-        "each child raced against its parent; then the joint search over demos and format"
+        "each child raced against its parent"
     )
+    share = REFLECT_SHARE
 
     def __init__(self) -> None:
         self._parent: Incumbent | None = None
@@ -113,7 +115,8 @@ class ReflectOptimizer(Optimizer):
             f"  reflect              ≈ {share:>5} calls (seed on validation, then ≈ "
             f"{self.rounds(plan)} rounds of ≈ {self.round_cost(plan)}: 1 reflection, "
             f"screen, race vs parent, rungs {plan.rungs})",
-            f"  joint search         ≈ {plan.search_limit - plan.n_boot - share:>5} calls",
+            f"  (followed by another stage: ≈ {plan.search_limit - plan.n_boot - share} calls "
+            "left for it; alone, reflection takes them too)",
         ]
 
     def warnings(self, plan: Plan, plan_for: Callable[[int], Plan]) -> list[str]:
@@ -143,17 +146,18 @@ class ReflectOptimizer(Optimizer):
         return None
 
     # ---- the search ------------------------------------------------------------------------
-    def prepare(self, ctx: RunContext) -> None:
+    def run(self, ctx: RunContext, start: Sequence[Prompt]) -> list[Prompt]:
         ensure_demos(ctx)
         state = ctx.load_state()
-        if "joint_instructions" in state:
-            return
+        root = self.root(ctx, start)
+        if "reflect_top" in state:
+            return [root.with_(instruction=i) for i in state["reflect_top"]]
         if "reflect_cap" not in state:
             share = REFLECT_SHARE * (ctx.plan.search_limit - ctx.budget.used)
-            ctx.save_state({"reflect_cap": ctx.budget.used + int(share)})
+            last = ctx.last_stage
+            ctx.save_state({"reflect_cap": None if last else ctx.budget.used + int(share)})
         cap = ctx.load_state()["reflect_cap"]
         study = ctx.study(STUDY, incumbent=lambda: self._parent)
-        root = self.root(ctx)
         with ctx.stage_limit(cap):
             try:
                 if root.hash not in ctx.known():
@@ -174,16 +178,18 @@ class ReflectOptimizer(Optimizer):
                     idle = 0 if outcome == "complete" else idle + 1
             except BudgetExhausted as exc:
                 ctx.emit("reflect", f"reflection stopped: {exc}")
-        ctx.set_space(top_instructions(ctx, self._entries(ctx), JOINT_INSTRUCTIONS))
+        top = top_instructions(ctx, self._entries(ctx), JOINT_INSTRUCTIONS)
+        ctx.save_state({"reflect_top": top})
+        return [root.with_(instruction=i) for i in top]
 
     @staticmethod
-    def root(ctx: RunContext) -> Prompt:
-        """Where reflection starts: the seed prompt, with the first demo set's exemplars when
-        the seed has none. Small models often answer nothing right zero-shot whatever the
-        instruction says, which leaves reflection no signal; with demos, the failures it
-        reads are near misses, and instructions are judged as the joint search will use
-        them."""
-        seed = ctx.seed_prompt
+    def root(ctx: RunContext, start: Sequence[Prompt] = ()) -> Prompt:
+        """Where reflection starts: the best start candidate (the seed prompt when reflection
+        runs first), with the first demo set's exemplars when it has none. Small models
+        often answer nothing right zero-shot whatever the instruction says, which leaves
+        reflection no signal; with demos, the failures it reads are near misses, and
+        instructions are judged as the joint search will use them."""
+        seed = start[0] if start else ctx.seed_prompt
         sets = ctx.load_state().get("demo_sets") or []
         if seed.exemplars or not ctx.cfg.max_shots or not sets:
             return seed

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from promptlathe.errors import PromptlatheError
+from promptlathe.optimizers._result import RESULT_VERSION
 from promptlathe.prompts import Prompt
 from promptlathe.report._analyze import AnalysisSizes, Note, analyze
 from promptlathe.report._build import build, write
@@ -59,6 +60,12 @@ def load_result(path: Path) -> dict[str, Any]:
         raise PromptlatheError(
             f"{path}: not a promptlathe result (missing {missing or ['best']}); rerun the "
             "optimize command with --resume to write it again"
+        )
+    version = data.get("v", 1)
+    if version not in (1, RESULT_VERSION):
+        raise PromptlatheError(
+            f"{path}: result version {version!r} is not one this promptlathe reads (1 to "
+            f"{RESULT_VERSION}); upgrade promptlathe, or rerun the optimize command"
         )
     return data
 

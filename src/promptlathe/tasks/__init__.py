@@ -3,7 +3,13 @@
 from promptlathe.tasks._example import Example
 from promptlathe.tasks._loader import Fields, load_examples
 from promptlathe.tasks._meta import TaskMeta, read_meta
-from promptlathe.tasks._splits import Split, split_examples, split_from_file
+from promptlathe.tasks._splits import (
+    RunSplit,
+    Split,
+    run_split,
+    split_examples,
+    split_from_file,
+)
 
 __all__ = [
     "Example",
@@ -12,6 +18,8 @@ __all__ = [
     "TaskMeta",
     "load_examples",
     "read_meta",
+    "RunSplit",
+    "run_split",
     "split_examples",
     "split_from_file",
 ]

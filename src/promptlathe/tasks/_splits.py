@@ -90,3 +90,39 @@ def split_from_file(examples: Sequence[Example], path: str | Path) -> Split:
                 )
             seen[e.id] = name
     return Split(**parts)
+
+
+@dataclass(frozen=True)
+class RunSplit:
+    """An optimization run's four parts: train (exemplars, bootstrapping, proposals),
+    validation (racing), confirmation (re-scoring the finalists) and test (the reported
+    score). Only train and validation reach an optimizer."""
+
+    train: list[Example]
+    val: list[Example]
+    confirm: list[Example]
+    test: list[Example]
+
+
+def run_split(
+    examples: Sequence[Example],
+    test: Sequence[Example] | None,
+    *,
+    n_test: int,
+    n_val: int,
+    n_confirm: int,
+    seed: int,
+) -> RunSplit:
+    """Shuffle ``examples`` with ``seed``, then cut test (``n_test`` of them, unless a separate
+    ``test`` set is given), validation, confirmation, and the rest for training."""
+    order = np.random.default_rng(seed).permutation(len(examples))
+    shuffled = [examples[i] for i in order]
+    carved = 0 if test is not None else n_test
+    test_part = list(test) if test is not None else shuffled[:carved]
+    rest = shuffled[carved:]
+    return RunSplit(
+        train=rest[n_val + n_confirm :],
+        val=rest[:n_val],
+        confirm=rest[n_val : n_val + n_confirm],
+        test=test_part,
+    )

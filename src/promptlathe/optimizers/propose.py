@@ -1,0 +1,126 @@
+"""``--optimizer propose``: APE proposals (the proposer reads demonstrations) raced, then OPRO
+proposals (the proposer reads the scored instructions) raced; returns the best instructions.
+The default chain ``propose,joint`` hands them to the joint search over demos, order, format
+and strategy."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+
+from promptlathe.analysis import screen_by_mi
+from promptlathe.errors import BudgetExhausted, ModelError
+from promptlathe.optimizers._config import Plan
+from promptlathe.optimizers._context import RunContext
+from promptlathe.optimizers._protocol import Optimizer, register
+from promptlathe.optimizers._stages import (
+    JOINT_INSTRUCTIONS,
+    ensure_demos,
+    instruction_scores,
+    race_instructions,
+    top_instructions,
+)
+from promptlathe.prompts import Prompt
+from promptlathe.proposers import APEProposer, OPROProposer, ScoredInstruction
+
+MI_INPUTS = 8
+RACE_SHARE = 0.5
+"""Of the search calls, the share for racing instructions when a stage follows (the joint
+search keeps the rest)."""
+STUDY = "instructions"
+
+
+@register
+class ProposeOptimizer(Optimizer):
+    name = "propose"
+    summary = "APE and OPRO proposals by the proposer model, raced on validation"
+    share = RACE_SHARE
+
+    def plan_lines(self, plan: Plan) -> list[str]:
+        s = plan.stages
+        return [
+            f"  bootstrap demos      ≤ {s['bootstrap']:>5} calls",
+            f"  propose instructions ≤ {s['propose']:>5} calls (APE {plan.n_ape}, OPRO "
+            f"{plan.n_opro}, likelihood screen)",
+            f"  race instructions    ≈ {int(RACE_SHARE * s['search']):>5} calls (rungs "
+            f"{plan.rungs}; all of the search when no stage follows)",
+        ]
+
+    def run(self, ctx: RunContext, start: Sequence[Prompt]) -> list[Prompt]:
+        ensure_demos(ctx)
+        state = ctx.load_state()
+        if "instructions" not in state:
+            ctx.save_state({"instructions": self._propose(ctx, ctx.starts(start))})
+        top = ctx.load_state().get("propose_top")
+        if top is None:
+            ctx.save_state({"calls_before_race": ctx.budget.used})
+            top = self._race(ctx)
+            ctx.save_state({"propose_top": top, "calls_after_race": ctx.budget.used})
+        return [ctx.seed_prompt.with_(instruction=i) for i in top]
+
+    def _propose(self, ctx: RunContext, given: list[str]) -> list[dict[str, object]]:
+        ctx.emit("propose", f"APE: {ctx.plan.n_ape} proposals by {ctx.proposer_name}")
+        raw: list[str] = []
+        with contextlib.suppress(BudgetExhausted):
+            raw = APEProposer(ctx.proposer_lm).propose(
+                ctx.data.train, ctx.plan.n_ape, seed=ctx.seed
+            )
+        return [
+            *({"instruction": i, "source": "seed"} for i in given),
+            *ctx.vet(raw, given, "ape"),
+        ]
+
+    def _race(self, ctx: RunContext) -> list[str]:
+        """Race the seed and proposed instructions, then OPRO's; at most ``RACE_SHARE`` of
+        the search calls, so the joint search over exemplars and formats keeps its share."""
+        cap = ctx.stage_cap(RACE_SHARE, "race_cap")
+        instrs = ctx.load_state()["instructions"]
+        with ctx.stage_limit(cap):
+            try:
+                self._race_list(ctx, instrs)
+                # OPRO: show the proposer the scores so far and ask for better instructions.
+                scored = instruction_scores(self._raced(ctx))
+                history = [ScoredInstruction(i, s) for i, s in scored.items()]
+                ctx.emit("propose", f"OPRO: {ctx.plan.n_opro} proposals from {len(history)} scored")
+                new = OPROProposer(ctx.proposer_lm).propose(
+                    ctx.data.train, ctx.plan.n_opro, history=history, seed=ctx.seed + 1000
+                )
+                vetted = ctx.vet(new, [c["instruction"] for c in instrs], "opro")
+                instrs += vetted
+                ctx.save_state({"instructions": instrs})
+                self._race_list(ctx, vetted)
+            except BudgetExhausted as exc:
+                ctx.emit("race instructions", f"instruction race stopped: {exc}")
+        return top_instructions(ctx, self._raced(ctx), JOINT_INSTRUCTIONS)
+
+    @staticmethod
+    def _raced(ctx: RunContext) -> list:
+        return [e for e in ctx.log.entries() if e.source in ("seed", "ape", "opro")]
+
+    def _race_list(self, ctx: RunContext, cands: list[dict[str, object]]) -> None:
+        texts = self._prescreen(ctx, [str(c["instruction"]) for c in cands])
+        source = {str(c["instruction"]): str(c.get("source", "seed")) for c in cands}
+        race_instructions(ctx, STUDY, texts, [source[t] for t in texts])
+
+    def _prescreen(self, ctx: RunContext, instructions: list[str]) -> list[str]:
+        """Label-free MI screen of proposed instructions (the seed is never screened out)."""
+        seed = ctx.seed_prompt.instruction
+        proposed = [i for i in instructions if i != seed]
+        if ctx.cfg.prescreen != "mi" or len(proposed) < 2:
+            return instructions
+        assert ctx.labels is not None  # checked when the run was set up
+        inputs = [e.input for e in ctx.data.train[:MI_INPUTS]]
+        prompts = [ctx.seed_prompt.with_(instruction=i) for i in proposed]
+        try:
+            kept, mis = screen_by_mi(ctx.task_lm, prompts, inputs, ctx.labels, keep=0.5)
+        except (ModelError, NotImplementedError, BudgetExhausted) as exc:
+            ctx.emit("prescreen", f"MI screen skipped: {exc}")
+            return instructions
+        rows = ctx.load_state().get("prescreen", [])
+        rows += [
+            {"instruction": p, "mi": m, "kept": i in kept}
+            for i, (p, m) in enumerate(zip(proposed, mis, strict=True))
+        ]
+        ctx.save_state({"prescreen": rows})
+        ctx.emit("prescreen", f"MI screen kept {len(kept)} of {len(proposed)} proposals")
+        return [i for i in instructions if i == seed] + [proposed[i] for i in kept]
