@@ -337,3 +337,17 @@ def test_load_bad_mode_names_file(tmp_path: Path) -> None:
     with pytest.raises(PromptlatheError) as exc:
         Prompt.load(f)
     assert str(f) in str(exc.value)
+
+
+def test_a_prompt_file_of_another_version_is_one_line(tmp_path) -> None:
+    import json
+
+    import pytest
+
+    from promptlathe.errors import PromptlatheError
+    from promptlathe.prompts import Prompt
+
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({**Prompt(instruction="x").to_dict(), "promptlathe_prompt": 9}))
+    with pytest.raises(PromptlatheError, match="p.json: prompt file version 9"):
+        Prompt.load(path)

@@ -336,14 +336,14 @@ class Evaluator:
         stored = self.store.get_records(self.run, phash) if self.store is not None else {}
         done: dict[str, Record] = {}
         for ex in examples:
-            rec = stored.get(ex.id)
+            row = stored.get(ex.id)
             # A stored output counts only if made for the same input; it is re-scored against
             # the current targets (they may have been corrected since).
-            if rec is not None and rec["input"] == ex.input:
-                final = self.final(strat, rec["output"], cut=rec.get("cut", False))
-                answer, score = self.metric(final, ex.targets)
+            if row is not None and row["input"] == ex.input:
+                final = self.final(strat, row["output"], cut=row.get("cut", False))
+                extracted, value = self.metric(final, ex.targets)
                 done[ex.id] = Record(
-                    **{**rec, "answer": answer, "score": score, "targets": list(ex.targets)},
+                    **{**row, "answer": extracted, "score": value, "targets": list(ex.targets)},
                     cached=True,
                 )
         result = EvalResult(prompt_hash=phash, records=[])
@@ -357,8 +357,8 @@ class Evaluator:
             try:
                 outs = self._run(prompt, [ex.input for ex in batch])
             except PromptTooLongError as exc:
-                ids = ", ".join(ex.id for ex in batch[:3])
-                raise PromptTooLongError(f"example {ids}: {exc}") from None
+                first = ", ".join(ex.id for ex in batch[:3])
+                raise PromptTooLongError(f"example {first}: {exc}") from None
             for ex, o in zip(batch, outs, strict=True):
                 # The outcome's answer is already the metric's extraction of the final answer.
                 answer, score = o.answer, float(self.metric.score(o.answer, ex.targets))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import replace
 
-from promptlathe.prompts import Format
+from promptlathe.prompts import Format, Mode
 
 LABEL_PAIRS: tuple[tuple[str, str], ...] = (
     ("Input", "Output"),
@@ -21,10 +21,10 @@ LABEL_PAIRS: tuple[tuple[str, str], ...] = (
     ("input", "output"),
 )
 SEPARATORS: tuple[str, ...] = (": ", ":\n", " = ")
-MODES: tuple[str, ...] = ("chat", "chat_single")
+MODES: tuple[Mode, ...] = ("chat", "chat_single")
 
 
-def format_space(seed: Format | None = None, modes: tuple[str, ...] = MODES) -> list[Format]:
+def format_space(seed: Format | None = None, modes: tuple[Mode, ...] = MODES) -> list[Format]:
     """Every format of the grammar, with ``seed`` (the user's format) first.
 
     The list is deterministic, so an index into it is a stable search coordinate.

@@ -16,6 +16,8 @@ from typing import Any, Literal
 from promptlathe.errors import PromptlatheError
 
 Message = dict[str, str]
+Mode = Literal["chat", "chat_single", "completion"]
+"""How a prompt is laid out for the model (see :class:`Format`)."""
 SCHEMA_VERSION = 1
 
 
@@ -48,7 +50,7 @@ class Format:
     separator: str = ": "
     field_joiner: str = "\n"
     example_joiner: str = "\n\n"
-    mode: Literal["chat", "chat_single", "completion"] = "chat"
+    mode: Mode = "chat"
     system: str | None = None
 
     def __post_init__(self) -> None:
@@ -181,6 +183,12 @@ class Prompt:
     def from_dict(cls, data: dict[str, Any], where: str = "prompt") -> Prompt:
         if not isinstance(data, dict):
             raise PromptlatheError(f"{where}: a prompt must be a JSON object")
+        version = data.get("promptlathe_prompt", SCHEMA_VERSION)
+        if version != SCHEMA_VERSION:
+            raise PromptlatheError(
+                f"{where}: prompt file version {version!r} is not one this promptlathe reads "
+                f"({SCHEMA_VERSION}); upgrade promptlathe, or save the prompt again"
+            )
         try:
             exemplars = tuple(
                 Exemplar(input=str(e["input"]), output=str(e["output"]))

@@ -82,12 +82,14 @@ def is_server_url(url: str | None) -> bool:
 
 def _insert(dialect: str, table: sa.Table) -> Any:
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover - refused in Store.__init__
-        raise PromptlatheError(f"unsupported database {dialect!r}")
-    return insert(table)
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
+        return sqlite.insert(table)
+    raise PromptlatheError(f"unsupported database {dialect!r}")  # refused in Store.__init__
 
 
 class Store:

@@ -143,6 +143,7 @@ class OpenAICompatLM(LM):
         self.context_window = context_window
         self.max_retries = max(0, max_retries)
         self.backoff = backoff
+        key: str | None
         if api_key:
             key = _check_key(api_key, "the API key")
         else:

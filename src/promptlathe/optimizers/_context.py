@@ -62,7 +62,8 @@ class RunContext:
     """The run as an optimizer sees it.
 
     Args:
-        cfg / plan: the settings and the budget's plan.
+        cfg: the settings.
+        plan: the budget's plan.
         data: train and validation examples.
         seed_prompt: the user's seed prompt (always a candidate).
         evaluator: the budgeted, cached evaluator.
@@ -214,9 +215,9 @@ class RunContext:
             if suffix not in known:
                 self.save_state({"studies": [*known, suffix]})
         elif incumbent is not None:
-            pruner = self._studies[suffix].pruner
-            assert isinstance(pruner, RacingPruner)
-            pruner.incumbent = incumbent
+            racing = self._studies[suffix].pruner
+            assert isinstance(racing, RacingPruner)
+            racing.incumbent = incumbent
         return self._studies[suffix]
 
     def fail_stale(self) -> None:

@@ -25,16 +25,14 @@ def evaluate_test(
     n = len(test)
     total = 2 * n
     emit("test", f"evaluating winner and seed on {n} test examples", done=0, total=total)
-    results = []
-    for k, prompt in enumerate((best, seed)):
-        results.append(
-            evaluator.evaluate(
-                prompt,
-                test,
-                progress=lambda d, _t, k=k: emit("test", done=k * n + d, total=total),
-            )
-        )
-    return results[0], results[1]
+
+    def progress(k: int) -> Callable[[int, int], None]:
+        return lambda done, _total: emit("test", done=k * n + done, total=total)
+
+    return (
+        evaluator.evaluate(best, test, progress=progress(0)),
+        evaluator.evaluate(seed, test, progress=progress(1)),
+    )
 
 
 def baselines(metric: Metric, train: Sequence[Example], res: EvalResult | None) -> Baselines | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import optuna
 import sqlalchemy
@@ -140,11 +141,11 @@ def serialize_sqlite(engine: sqlalchemy.Engine) -> None:
     SQLAlchemy documentation's recipe for pysqlite transactions.)"""
 
     @sqlalchemy.event.listens_for(engine, "connect")
-    def _no_implicit_begin(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    def _no_implicit_begin(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
 
     @sqlalchemy.event.listens_for(engine, "begin")
-    def _begin_immediate(conn) -> None:  # type: ignore[no-untyped-def]
+    def _begin_immediate(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     engine.dispose()  # connections opened before the listeners are closed

@@ -79,8 +79,8 @@ def pareto_front(entries: list[LogEntry]) -> dict[str, int]:
 
     front = {i: w for i, w in wins.items() if not dominated(by_id[i])}
     if not front:  # everything scored zero: the best mean (the seed, first) is the front
-        best = max(full, key=lambda e: e.mean or 0.0)
-        front = {best.id: 1}
+        top = max(full, key=lambda e: e.mean or 0.0)
+        front = {top.id: 1}
     return front
 
 
@@ -272,7 +272,7 @@ class ReflectOptimizer(Optimizer):
             ctx.emit("reflect", "the parent is right on every validation example")
             return None
         pick_f = rng.permutation(failed)[:SHOW_FAILURES]
-        pick_p = rng.permutation(passed)[:SHOW_SUCCESSES] if passed else []
+        pick_p: list[int] = list(rng.permutation(passed)[:SHOW_SUCCESSES]) if passed else []
         return {
             "parent": parent_id,
             "examples": [val[int(i)].id for i in [*pick_f, *pick_p]],

@@ -180,7 +180,10 @@ def _cost(
             "val": t.get("value") if t else None,
         }
 
-    out = {"winner": one(winner, winner_records), "seed": one(baseline, baseline_records)}
+    out: dict[str, Any] = {
+        "winner": one(winner, winner_records),
+        "seed": one(baseline, baseline_records),
+    }
     w, s = out["winner"]["test_tokens"], out["seed"]["test_tokens"]
     out["ratio"] = w / s if w and s else None
     return out

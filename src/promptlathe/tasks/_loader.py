@@ -106,7 +106,7 @@ def _read_csv(p: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 raise TaskFormatError(f"{p}:{reader.line_num + 1}: malformed CSV ({exc})") from None
             # line_num is the physical line of the record's end; header is line 1.
             if None in rec:
-                n_cells = len(reader.fieldnames or []) + len(rec[None])  # type: ignore[index]
+                n_cells = len(reader.fieldnames or []) + len(rec[None])
                 raise TaskFormatError(
                     f"{p}:{reader.line_num}: row has {n_cells} cells but the header has "
                     f"{len(reader.fieldnames or [])}; quote cells that contain '{delimiter}'"
