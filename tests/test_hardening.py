@@ -330,10 +330,21 @@ def test_run_prints_the_extracted_answer_one_line_per_input(
         assert code == 0 and "made-up extra example" in out
 
 
-def test_ctrl_c_says_it_was_interrupted_how_to_resume_and_exits_130(tmp_path: Path) -> None:
+def _interrupt_while_calling(tmp_path: Path, sig: signal.Signals) -> subprocess.CompletedProcess:
+    """``eval`` against a server that hangs on the first request; ``sig`` is sent once that
+    request has arrived (an event, not a guess at how long the imports take). The child starts
+    with SIGINT at its default disposition whatever the test runner inherited (``nohup`` and
+    background jobs start with it ignored)."""
     task = tmp_path / "t.jsonl"
     task.write_text("".join(json.dumps({"input": f"q{i}", "target": "a"}) + "\n" for i in range(5)))
-    with fake_server(lambda body: "a", delay=30) as url:
+    arrived = threading.Event()
+
+    def hang(body: dict) -> str:
+        arrived.set()
+        time.sleep(30)
+        return "a"
+
+    with fake_server(hang) as url:
         proc = subprocess.Popen(
             [sys.executable, "-m", "promptlathe.cli", "eval", "--task", str(task)]
             + ["--base-url", url, "--model", "m", "--cache", str(tmp_path / "c.db")]
@@ -341,11 +352,21 @@ def test_ctrl_c_says_it_was_interrupted_how_to_resume_and_exits_130(tmp_path: Pa
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
-        time.sleep(4)  # imports and the first request, which hangs
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+        assert arrived.wait(timeout=120), "the request never reached the server"
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_says_it_was_interrupted_how_to_resume_and_exits_130(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    done = _interrupt_while_calling(tmp_path, sig)
+    err = done.stderr
+    assert done.returncode == 130, err
     assert "Traceback" not in err
     assert "interrupted" in err and "rerun" in err
 

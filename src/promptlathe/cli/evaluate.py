@@ -1,0 +1,149 @@
+"""``promptlathe eval``: one prompt on a task, accuracy with a 95 % interval."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, cast
+
+import numpy as np
+import typer
+from rich.markup import escape
+
+from promptlathe.artifact import load_prompt
+from promptlathe.cli._app import app
+from promptlathe.cli._options import (
+    BaseUrlOpt,
+    CacheOpt,
+    DecodeOpt,
+    MaxTokensOpt,
+    ModelOpt,
+    NCtxOpt,
+    SeedOpt,
+    _check_output_file,
+    _decode_labels,
+    _open_lm,
+)
+from promptlathe.errors import PromptlatheError
+from promptlathe.evaluator import Decoding, Evaluator
+from promptlathe.lms import DEFAULT_MODEL
+from promptlathe.metrics import task_metric
+from promptlathe.prompts import Exemplar, Format, Mode, Prompt
+from promptlathe.reporting import err_console, eval_table, out_console, progress_bar
+from promptlathe.tasks import Example, Fields, load_examples, read_meta
+
+
+def _pick_shots(
+    pool: list[Example], shots: int, seed: int, exclude_from: list[Example] | None
+) -> tuple[list[Exemplar], list[Example]]:
+    """Sample ``shots`` exemplars from ``pool``; drop them from ``exclude_from`` (the pool)."""
+    if shots <= 0:
+        return [], exclude_from or []
+    if shots > len(pool):
+        raise PromptlatheError(
+            f"--shots {shots} but the exemplar pool has only {len(pool)} examples"
+        )
+    idx = np.random.default_rng(seed).choice(len(pool), size=shots, replace=False)
+    chosen = [pool[i] for i in idx]
+    ids = {e.id for e in chosen}
+    rest = [e for e in exclude_from if e.id not in ids] if exclude_from is not None else []
+    return [Exemplar(input=e.input, output=e.target) for e in chosen], rest
+
+
+@app.command("eval")
+def eval_cmd(
+    task: Annotated[Path, typer.Option(help="Task file (.jsonl or .csv) to evaluate on.")],
+    instruction: Annotated[str | None, typer.Option(help="The instruction to evaluate.")] = None,
+    prompt: Annotated[
+        Path | None, typer.Option(help="A prompt JSON file (instead of --instruction).")
+    ] = None,
+    shots: Annotated[
+        int, typer.Option(help="Exemplars drawn at random (seeded) from --train.", min=0)
+    ] = 0,
+    train: Annotated[
+        Path | None,
+        typer.Option(
+            help="Exemplar pool (default: the task file; drawn exemplars are then not evaluated)."
+        ),
+    ] = None,
+    model: ModelOpt = DEFAULT_MODEL,
+    base_url: BaseUrlOpt = None,
+    metric: Annotated[
+        str | None,
+        typer.Option(
+            help="Metric name or module:function (default: the "
+            "task's .meta.json metric, else auto)."
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(help="Evaluate only the first N examples.", min=1)
+    ] = None,
+    seed: SeedOpt = 0,
+    max_tokens: MaxTokensOpt = 64,
+    mode: Annotated[str, typer.Option(help="chat, chat_single or completion.")] = "chat",
+    n_ctx: NCtxOpt = 4096,
+    retries: Annotated[
+        int, typer.Option(help="HTTP retries on 429/5xx/timeouts.", min=0, max=100)
+    ] = 5,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write summary and per-example records here.")
+    ] = None,
+    cache: CacheOpt = None,
+    input_field: Annotated[str, typer.Option(help="Input column name.")] = "input",
+    target_field: Annotated[str, typer.Option(help="Target column name.")] = "target",
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    decode: DecodeOpt = "auto",
+) -> None:
+    """Evaluate one prompt on a task and report accuracy with a 95 % confidence interval."""
+    if json_out is not None:
+        _check_output_file(json_out, "--json")
+    fields = Fields(input=input_field, target=target_field)
+    examples = load_examples(task, fields)
+    meta = read_meta(task)
+    if prompt is not None and instruction is not None:
+        raise PromptlatheError("give either --instruction or --prompt, not both")
+    base = (
+        load_prompt(prompt)
+        if prompt
+        else Prompt(instruction=instruction or "", format=Format(mode=cast(Mode, mode)))
+    )
+    if shots:
+        pool = load_examples(train, fields) if train else examples
+        exemplars, rest = _pick_shots(pool, shots, seed, None if train else examples)
+        if not train:
+            examples = rest
+        base = base.with_(exemplars=exemplars)
+    if limit is not None:
+        examples = examples[:limit]
+    scorer = task_metric(metric, meta.metric, meta.path, [e.target for e in examples])
+    labels = _decode_labels(
+        decode,
+        scorer,
+        base_url,
+        [e.target for e in examples],
+        str(task),
+        prompt,
+    )
+    lm = _open_lm(model, base_url, n_ctx, cache, retries)
+    evaluator = Evaluator(lm, scorer, Decoding(max_tokens=max_tokens, seed=seed), labels=labels)
+    with progress_bar(f"eval {task.name}", enabled=progress) as update:
+        result = evaluator.evaluate(base, examples, progress=update)
+    out_console.print(
+        f"[bold]{escape(task.name)}[/bold] · model {escape(model)} · metric {escape(scorer.name)}"
+    )
+    out_console.print(eval_table(result))
+    if json_out:
+        payload = {
+            "task": str(task),
+            "model": model,
+            "model_id": lm.model_id,
+            "metric": scorer.name,
+            "decoding": vars(evaluator.decoding),
+            "decode": evaluator.decode,
+            "prompt": base.to_dict(),
+            **result.to_dict(),
+        }
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+        err_console.print(f"wrote {json_out}", markup=False)
+    lm.close()

@@ -1,0 +1,80 @@
+"""``promptlathe run``: a saved prompt applied to new inputs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from promptlathe._limits import MAX_TOKENS
+from promptlathe.artifact import decoding_from, file_labels, model_from, str_field
+from promptlathe.cli._app import app
+from promptlathe.cli._options import (
+    BaseUrlOpt,
+    CacheOpt,
+    NCtxOpt,
+    _open_lm,
+)
+from promptlathe.errors import PromptlatheError
+from promptlathe.evaluator import Decoding, Evaluator
+from promptlathe.metrics import get_metric
+from promptlathe.prompts import Prompt, read_prompt_file
+from promptlathe.strategies import get_strategy
+
+
+@app.command("run")
+def run_cmd(
+    inputs: Annotated[list[str], typer.Argument(help="Input text(s); '-' reads lines from stdin.")],
+    prompt: Annotated[Path, typer.Option(help="A prompt JSON file (e.g. best_prompt.json).")],
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Model (default: the embedded model named in the prompt file, else the default).",
+        ),
+    ] = None,
+    base_url: BaseUrlOpt = None,
+    metric: Annotated[
+        str | None,
+        typer.Option(
+            help="How answers are extracted (default: the prompt file's built-in metric); "
+            "a module:function metric must be given here."
+        ),
+    ] = None,
+    raw: Annotated[
+        bool, typer.Option(help="Print the model's whole completion instead of the answer.")
+    ] = False,
+    max_tokens: Annotated[
+        int | None,
+        typer.Option(help="Maximum tokens to generate.", min=MAX_TOKENS[0], max=MAX_TOKENS[1]),
+    ] = None,
+    n_ctx: NCtxOpt = 4096,
+    cache: CacheOpt = None,
+) -> None:
+    """Apply a saved prompt to new inputs and print the answers, one line per input."""
+    data = read_prompt_file(prompt)
+    p = Prompt.from_dict(data, where=str(prompt))
+    get_strategy(p.strategy, where=str(prompt))  # an unknown strategy fails before any model
+    labels = data.get("labels", [])
+    if not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
+        raise PromptlatheError(f"{prompt}: field 'labels' must be a list of strings")
+    scorer = get_metric(
+        metric or str_field(data, "metric", prompt),
+        labels,
+        allow_code=metric is not None,
+        source=str(prompt),
+    )
+    dec = decoding_from(data, prompt)
+    if max_tokens is not None:
+        dec = Decoding(**{**vars(dec), "max_tokens": max_tokens})
+    model_name = model or model_from(data, prompt, base_url)
+    texts = [ln.rstrip("\n") for ln in sys.stdin] if inputs == ["-"] else inputs
+    decode_labels = file_labels(data, prompt)
+    with _open_lm(model_name, base_url, n_ctx, cache) as lm:
+        evaluator = Evaluator(lm, scorer, dec, labels=decode_labels)
+        outcomes = evaluator.answer(p, texts)
+    for o in outcomes:
+        typer.echo(o.text.strip() if raw else " ".join(o.answer.split()))
