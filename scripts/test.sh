@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs promptlathe with its test extras and the small test model, then runs the test suite.
+# Installs promptlathe with its test extras and the small test model, then runs ruff, the type
+# checker (mypy over src/), the docs build (mkdocs --strict) and the test suite.
 # This is the README's test command and what .ci/run calls.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,4 +27,7 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
     fi
 fi
 ruff check src tests bench
+python -m mypy
+# The manual: a broken link or a stale API reference fails here.
+NO_MKDOCS_2_WARNING=1 python -m mkdocs build --strict --quiet --site-dir "${TMPDIR:-/tmp}/promptlathe-site"
 python -m pytest -q "$@"
