@@ -1,4 +1,4 @@
-"""Benchmark: how fast the embedded evaluator answers, five ways, side by side in one run.
+"""Benchmark: how fast the embedded evaluator answers, side by side in one run.
 
 On a generation task (default: APE negation, copy-heavy), one 3-shot prompt on N examples:
 
@@ -6,8 +6,6 @@ On a generation task (default: APE negation, copy-heavy), one 3-shot prompt on N
 * reuse   -- the shared prefix (instruction + exemplars) kept in the KV cache;
 * floor   -- the suffix-only floor: per-example suffix tokens and output tokens at the engine's
              measured prompt-eval and generation speeds (what an ideal prefix cache would cost);
-* lookup  -- reuse plus prompt-lookup drafting (``prompt_lookup=True``), with how many greedy
-             outputs equal reuse's.
 
 On a classification task (default: BBH navigate), a zero-shot and a 3-shot prompt, each
 answered by greedy generation (reuse) and by label scoring (``--decode labels``), with
@@ -109,10 +107,8 @@ def generation(args: argparse.Namespace) -> None:
     times: dict[str, float] = {}
     outputs: dict[str, list[str]] = {}
     accuracy: dict[str, float] = {}
-    for name, reuse, lookup in (("naive", False, False), ("reuse", True, False),
-                                ("lookup", True, True)):  # fmt: skip
-        lm = LlamaCppLM(path, name=args.model, n_ctx=2048, prefix_reuse=reuse,
-                        prompt_lookup=lookup)  # fmt: skip
+    for name, reuse in (("naive", False), ("reuse", True)):
+        lm = LlamaCppLM(path, name=args.model, n_ctx=2048, prefix_reuse=reuse)
         ev = Evaluator(lm, metric, dec)
         ev.evaluate(prompt, examples[:1])  # warm-up (page the weights in)
         lm._llm.reset()
@@ -142,7 +138,7 @@ def generation(args: argparse.Namespace) -> None:
     )
     print(f"engine speeds: prompt eval {prompt_tps:.1f} tok/s, generation {gen_tps:.1f} tok/s")
     print(f"{'way':<8}{'seconds':>10}{'s/example':>12}{'vs naive':>10}{'vs floor':>10}")
-    for name in ("naive", "reuse", "floor", "lookup"):
+    for name in ("naive", "reuse", "floor"):
         t = times[name]
         print(
             f"{name:<8}{t:>10.1f}{t / len(examples):>12.2f}{times['naive'] / t:>9.2f}x"
@@ -153,15 +149,9 @@ def generation(args: argparse.Namespace) -> None:
         f"numerics depend on batch split); accuracy naive {accuracy['naive']:.3f}, "
         f"reuse {accuracy['reuse']:.3f}"
     )
-    same = sum(a == b for a, b in zip(outputs["reuse"], outputs["lookup"], strict=True))
     print(
         f"speed-up reuse vs naive: {times['naive'] / times['reuse']:.2f}x (target >= 4x); "
         f"reuse / floor: {times['reuse'] / times['floor']:.2f}x (target <= 1.25x)"
-    )
-    print(
-        f"prompt lookup vs reuse: {times['reuse'] / times['lookup']:.2f}x (target >= 1.3x); "
-        f"greedy outputs equal to reuse's: {same} of {len(examples)}; accuracy lookup "
-        f"{accuracy['lookup']:.3f}"
     )
 
 

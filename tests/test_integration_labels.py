@@ -1,4 +1,4 @@
-"""Label scoring and prompt-lookup drafting on the real embedded model (smollm2-135m)."""
+"""Label scoring on the real embedded model (smollm2-135m)."""
 
 from __future__ import annotations
 
@@ -106,25 +106,6 @@ def test_eval_cli_decodes_labels(shared_data: Path, tmp_path: Path) -> None:
     )
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
     assert "--decode labels needs a classification task" in bad.stderr
-
-
-def test_prompt_lookup_agrees_with_plain_greedy_decoding(
-    test_model_path: Path, shared_data: Path
-) -> None:
-    """Drafting changes how many tokens a step decodes, not (except on near ties, where
-    batch and single-token numerics differ) which tokens come out."""
-    examples = load_examples(shared_data / "ape/negation.test.jsonl")
-    prompt = Prompt(exemplars=tuple(Exemplar(e.input, e.target) for e in examples[:3]))
-    outs = {}
-    for lookup in (False, True):
-        lm = LlamaCppLM(test_model_path, n_ctx=2048, prompt_lookup=lookup)
-        try:
-            ev = Evaluator(lm, get_metric("normalized"), Decoding(max_tokens=24))
-            outs[lookup] = [r.output for r in ev.evaluate(prompt, examples[3:13]).records]
-        finally:
-            lm.close()
-    same = sum(a == b for a, b in zip(outs[False], outs[True], strict=True))
-    assert same >= 8, list(zip(outs[False], outs[True], strict=True))
 
 
 def test_optimize_scores_labels_end_to_end_and_run_reproduces(

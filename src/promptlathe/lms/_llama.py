@@ -45,13 +45,6 @@ def _import_llama() -> Any:
     return llama_cpp
 
 
-MIN_DRAFT = 4
-"""Shorter drafts are not worth a batch: on CPU a batch of 2 tokens costs about 2.5 single
-steps, one of 16 about 5.5 (measured on qwen2.5-coder-0.5b, 2 cores)."""
-
-NEAR_TIE = 0.5
-"""Logit gap under which a drafted position is recomputed alone (see ``_generate_greedy``)."""
-
 CACHE_SALT = "v2"
 """Bumped when the way outputs are produced changes, so old cache entries are not reused."""
 
@@ -78,14 +71,6 @@ class LlamaCppLM(LM):
             ``False`` recomputes every prompt from scratch (for benchmarking the difference).
         score_ctx: context size of the separate log-probability scorer (created on first use;
             it keeps logits for every position, which costs ``score_ctx * vocab * 4`` bytes).
-        prompt_lookup: greedy requests draft up to ``draft_tokens`` tokens by finding the last
-            few generated tokens earlier in the prompt (or output) and proposing what followed
-            there; the model checks a whole draft in one batch and keeps the tokens it would
-            have produced itself. Off by default: on CPU a batch costs far more than one
-            token (2 tokens ~2.5 steps, 16 ~5.5, mostly the output layer over a 150k-token
-            vocabulary), so it pays only when long drafts are accepted; and where the top two
-            tokens are nearly tied, batch and single-token numerics can pick differently
-            (``bench/evaluator.py`` measures both).
     """
 
     can_score = True
@@ -99,8 +84,6 @@ class LlamaCppLM(LM):
         n_threads: int | None = None,
         prefix_reuse: bool = True,
         score_ctx: int = 2048,
-        prompt_lookup: bool = False,
-        draft_tokens: int = 16,
         verbose: bool = False,
     ) -> None:
         llama_cpp = _import_llama()
@@ -115,8 +98,6 @@ class LlamaCppLM(LM):
         self.n_threads = n_threads or os.cpu_count() or 2
         self.prefix_reuse = prefix_reuse
         self.score_ctx = score_ctx
-        self.prompt_lookup = prompt_lookup
-        self.draft_tokens = draft_tokens
         self.verbose = verbose
         try:
             self._llm = llama_cpp.Llama(
@@ -195,12 +176,6 @@ class LlamaCppLM(LM):
                 f"{self.context_window} of {self.name}; use fewer or shorter exemplars, or a "
                 "larger --n-ctx"
             )
-        if r.temperature == 0 and self.prompt_lookup:
-            gen = self._generate_greedy(r, tokens)
-            self.stats.calls += 1
-            self.stats.prompt_tokens += gen.prompt_tokens
-            self.stats.completion_tokens += gen.completion_tokens
-            return gen
         if not self.prefix_reuse:
             self._llm.reset()
         out = self._llm.create_completion(
@@ -256,69 +231,6 @@ class LlamaCppLM(LM):
         llm.input_ids[n_past : n_past + len(tokens)] = tokens
         llm.n_tokens = n_past + len(tokens)
         return np.stack([self._row(i) for i in range(len(tokens))])
-
-    def _is_end(self, token: int) -> bool:
-        return bool(_import_llama().llama_vocab_is_eog(self._llm._model.vocab, token))
-
-    # ---- greedy decoding with prompt-lookup drafts ------------------------------------------
-    def _generate_greedy(self, r: GenerationRequest, tokens: list[int]) -> Generation:
-        """Greedy decoding, checking drafted tokens in one batch (see ``prompt_lookup``)."""
-        llm = self._llm
-        self._feed(tokens)
-        nxt = int(np.argmax(self._row(-1)))
-        history = list(tokens)
-        out: list[int] = []
-        stops = [s for s in r.stop if s]
-
-        def take(t: int) -> tuple[str, str] | None:
-            """Append ``t`` to the output; the (text, finish reason) once the output ends."""
-            if self._is_end(t):
-                return llm.detokenize(out).decode("utf-8", errors="ignore"), "stop"
-            out.append(t)
-            history.append(t)
-            text = llm.detokenize(out).decode("utf-8", errors="ignore")
-            cut = [text.find(s) for s in stops if s in text]
-            if cut:
-                return text[: min(cut)], "stop"
-            if len(out) >= r.max_tokens:
-                return text, "length"
-            return None
-
-        while not (done := take(nxt)):
-            draft = _lookup(history, min(self.draft_tokens, r.max_tokens - len(out)))
-            if len(draft) < MIN_DRAFT or len(history) + len(draft) >= self.context_window:
-                draft = []
-            fed = [nxt, *draft]
-            n_past = llm.n_tokens
-            rows = self._decode_rows(fed)
-            preds = [int(x) for x in rows.argmax(axis=1)]
-            n_ok = 0
-            while n_ok < len(draft) and preds[n_ok] == draft[n_ok]:
-                n_ok += 1
-            if draft:
-                # A batch computes logits with other kernels than one token does; where the
-                # top two are nearly tied that can flip the choice, so such a position is
-                # recomputed alone, as plain decoding would.
-                top2 = np.partition(rows[: n_ok + 1], -2, axis=1)[:, -2:]
-                close = np.flatnonzero(top2[:, 1] - top2[:, 0] < NEAR_TIE)
-                if close.size:
-                    n_ok = int(close[0])
-                    llm.n_tokens = n_past + n_ok
-                    preds[n_ok] = int(np.argmax(self._decode_rows([fed[n_ok]])[0]))
-            llm.n_tokens = n_past + 1 + n_ok  # forget the rejected draft tokens
-            for t in draft[:n_ok]:
-                if done := take(t):
-                    break
-            if done:
-                break
-            nxt = preds[n_ok]
-        text, reason = done
-        return Generation(
-            text=text,
-            prompt_tokens=len(tokens),
-            completion_tokens=len(out),
-            finish_reason=reason,
-        )
 
     # ---- label choice ----------------------------------------------------------------------
     def choose(self, requests: Sequence[LabelRequest]) -> list[LabelChoice]:
@@ -449,17 +361,3 @@ def _log_softmax(row: np.ndarray) -> np.ndarray:
     x = np.asarray(row, dtype=np.float64)
     m = x.max()
     return x - (m + np.log(np.exp(x - m).sum()))
-
-
-def _lookup(history: list[int], k: int, max_ngram: int = 3, min_ngram: int = 2) -> list[int]:
-    """Up to ``k`` tokens that followed the latest earlier occurrence of the longest n-gram
-    (``max_ngram`` down to ``min_ngram``) that ends ``history``; empty when there is none."""
-    if k <= 0:
-        return []
-    n_hist = len(history)
-    for n in range(min(max_ngram, n_hist - 1), min_ngram - 1, -1):
-        tail = history[n_hist - n :]
-        for start in range(n_hist - n - 1, -1, -1):
-            if history[start : start + n] == tail:
-                return history[start + n : start + n + k]
-    return []
