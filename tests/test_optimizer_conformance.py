@@ -97,3 +97,14 @@ def test_a_run_log_of_another_version_is_refused() -> None:
     bad = {**entry.to_dict(), "v": 99}
     with pytest.raises(PromptlatheError, match="version 99"):
         LogEntry.from_dict(bad)
+
+
+def test_a_pruned_candidate_says_in_the_run_log_why_it_was_stopped(tmp_path: Path) -> None:
+    optimize(lm=make_lm(), **vars(_cfg(tmp_path, "propose,joint", budget_calls=200)))
+    store = Store(tmp_path / "run" / "calls.sqlite")
+    pruned = [e for e in RunLog(store).entries() if e.state == "pruned"]
+    store.close()
+    reasons = ("cannot win", "scored 0", "upper bound", "sign test", "pruned at")
+    assert pruned and all(any(r in e.note for r in reasons) for e in pruned), [
+        e.note for e in pruned
+    ]

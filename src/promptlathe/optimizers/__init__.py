@@ -23,7 +23,13 @@ from promptlathe.optimizers._protocol import (
     parse_chain,
     register,
 )
-from promptlathe.optimizers._racing import Incumbent, RacingPruner, rungs_for, should_stop
+from promptlathe.optimizers._racing import (
+    Incumbent,
+    RaceOutcome,
+    RacingPruner,
+    rungs_for,
+    should_stop,
+)
 from promptlathe.optimizers._result import OptimizeResult
 from promptlathe.optimizers._runlog import LogEntry, RunLog
 
@@ -71,6 +77,7 @@ __all__ = [
     "OptimizeResult",
     "Optimizer",
     "Plan",
+    "RaceOutcome",
     "RacingPruner",
     "RunContext",
     "RunLog",

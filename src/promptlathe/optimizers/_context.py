@@ -27,7 +27,7 @@ from promptlathe.metrics import Metric
 from promptlathe.optimizers._budget import Budget, StageBudget
 from promptlathe.optimizers._config import OptimizeConfig, Plan
 from promptlathe.optimizers._lock import state_lock
-from promptlathe.optimizers._racing import Incumbent, RacingPruner
+from promptlathe.optimizers._racing import Incumbent, RaceOutcome, RacingPruner
 from promptlathe.optimizers._runlog import LogEntry, RunLog, rung_means
 from promptlathe.optimizers._search import fail_stale, open_study, run_trial
 from promptlathe.prompts import Prompt
@@ -248,8 +248,9 @@ class RunContext:
         trial = trial or study.ask()
         trial.set_user_attr("source", source)
         start = self.budget.used
+        out = RaceOutcome()
         try:
-            outcome = run_trial(
+            run_trial(
                 study,
                 trial,
                 prompt,
@@ -259,24 +260,19 @@ class RunContext:
                 self.known(),
                 calls=lambda: self.budget.used,
                 max_cost=self.cfg.max_cost_per_example,
+                out=out,
             )
         except BudgetExhausted:
-            self._log(prompt, source, parent, "failed", start, trial)
+            self._log(prompt, source, parent, out, start)
             raise
-        if outcome in ("complete", "pruned"):
-            self._log(prompt, source, parent, outcome, start, trial)
-        return outcome
+        if out.state in ("complete", "pruned"):
+            self._log(prompt, source, parent, out, start)
+        return out.state
 
     def _log(
-        self,
-        prompt: Prompt,
-        source: str,
-        parent: str | None,
-        state: str,
-        start: int,
-        trial: optuna.Trial,
+        self, prompt: Prompt, source: str, parent: str | None, out: RaceOutcome, start: int
     ) -> None:
-        scores = [float(s) for s in trial.user_attrs.get("scores") or []]
+        scores = [float(s) for s in out.scores]
         self.log.write(
             LogEntry(
                 id=prompt.hash,
@@ -286,11 +282,11 @@ class RunContext:
                 prompt=prompt.to_dict(),
                 scores=tuple(scores),
                 rungs=rung_means(scores, self.plan.rungs),
-                state=state,
+                state=out.state,
                 calls=self.budget.used - start,
                 calls_at_end=self.budget.used,
-                note=str(trial.user_attrs.get("stopped", "")),
-                extra={"tokens_per_example": trial.user_attrs.get("tokens_per_example")},
+                note=out.stopped,
+                extra={"tokens_per_example": out.tokens_per_example},
             )
         )
 

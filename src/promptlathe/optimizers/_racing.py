@@ -43,6 +43,26 @@ class Incumbent:
 IncumbentFn = Callable[[], Incumbent | None]
 
 
+@dataclass
+class RaceOutcome:
+    """What a race produced, filled in as it runs (so a race the budget stops still says how
+    far it got). Optuna's trial attributes carry copies for the dashboard only.
+
+    Attributes:
+        state: ``running``, then ``complete``, ``pruned``, ``failed`` (the budget ran out),
+            ``duplicate`` (raced before: its earlier scores) or ``skipped`` (another process
+            is racing it).
+        scores: per-example validation scores, in validation order.
+        tokens_per_example: prompt + output tokens per example, every call of its strategy.
+        stopped: why it was stopped early (the pruner's reason, or the cost cap).
+    """
+
+    state: str = "running"
+    scores: tuple[float, ...] = ()
+    tokens_per_example: float | None = None
+    stopped: str = ""
+
+
 def rungs_for(n_val: int, first: int = 8, factor: int = 2) -> list[int]:
     """Minibatch sizes ``first, first*factor, ...`` capped by, and ending at, ``n_val``."""
     out, r = [], max(1, first)
@@ -98,10 +118,14 @@ class RacingPruner(optuna.pruners.BasePruner):
         self.n_val = n_val
         self.incumbent = incumbent
         self.alpha = alpha
+        self.reasons: dict[int, str] = {}
+        """Why each trial this process pruned was stopped, by trial number."""
 
     def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
         scores = trial.user_attrs.get("scores") or []
         reason = should_stop(scores, self.n_val, self.incumbent(), self.alpha)
+        if reason is not None:
+            self.reasons[trial.number] = reason
         return reason is not None
 
 
@@ -112,13 +136,16 @@ def race(
     evaluator: Evaluator,
     rungs: Sequence[int],
     max_cost: float | None = None,
+    out: RaceOutcome | None = None,
 ) -> float:
     """Evaluate ``prompt`` rung by rung, reporting to ``trial``; raises ``TrialPruned``.
 
     A candidate that costs more than ``max_cost`` tokens per example is stopped after its
     first rung, whatever its score (it could not be the winner). Records are persisted by
-    the evaluator, so a re-raced prompt costs no new calls.
+    the evaluator, so a re-raced prompt costs no new calls. ``out`` is filled in rung by
+    rung (scores, tokens, and the reason it was stopped).
     """
+    out = out if out is not None else RaceOutcome()
     trial.set_user_attr("prompt_hash", prompt.hash)
     trial.set_user_attr("prompt", prompt.to_dict())
     mean = 0.0
@@ -126,14 +153,18 @@ def race(
         res = evaluator.evaluate(prompt, val[:r])
         scores = [rec.score for rec in res.records]
         mean = res.mean
-        trial.set_user_attr("scores", scores)
+        out.scores, out.tokens_per_example = tuple(scores), res.tokens_per_example
+        trial.set_user_attr("scores", scores)  # read by the pruner; shown by the dashboard
         trial.set_user_attr("tokens_per_example", res.tokens_per_example)
         trial.report(mean, step=r)
         if max_cost is not None and res.tokens_per_example > max_cost:
-            trial.set_user_attr(
-                "stopped", f"{res.tokens_per_example:.0f} tokens per example > {max_cost:g}"
-            )
+            out.stopped = f"{res.tokens_per_example:.0f} tokens per example > {max_cost:g}"
+            trial.set_user_attr("stopped", out.stopped)
             raise optuna.TrialPruned(f"over the cost cap at {r} examples")
         if r < len(val) and trial.should_prune():
+            pruner = trial.study.pruner
+            reasons = pruner.reasons if isinstance(pruner, RacingPruner) else {}
+            out.stopped = reasons.pop(trial.number, f"pruned at {r} examples")
+            trial.set_user_attr("stopped", out.stopped)
             raise optuna.TrialPruned(f"pruned at {r} examples with mean {mean:.3f}")
     return mean

@@ -14,7 +14,7 @@ from optuna.trial import TrialState
 
 from promptlathe.errors import BudgetExhausted
 from promptlathe.evaluator import Evaluator
-from promptlathe.optimizers._racing import RacingPruner, race
+from promptlathe.optimizers._racing import RaceOutcome, RacingPruner, race
 from promptlathe.optimizers._runlog import LogEntry
 from promptlathe.prompts import Exemplar, Format, Prompt, StrategySpec
 from promptlathe.strategies import get_strategy
@@ -189,8 +189,9 @@ def run_trial(
     known: Mapping[str, LogEntry],
     calls: Callable[[], int] | None = None,
     max_cost: float | None = None,
-) -> str:
-    """Race one asked trial and tell the study. Returns the outcome.
+    out: RaceOutcome | None = None,
+) -> RaceOutcome:
+    """Race one asked trial and tell the study. Returns the outcome (``out``, filled in).
 
     A prompt already raced (in the run log ``known``, or finished in this study) is told its
     known result without any evaluation; one being evaluated by another worker is skipped.
@@ -198,6 +199,7 @@ def run_trial(
     Raises:
         BudgetExhausted: after telling the study the trial failed.
     """
+    out = out if out is not None else RaceOutcome()
     h = prompt.hash
     trial.set_user_attr("pid", os.getpid())  # which process ran it (workers share a study)
     if calls is not None:
@@ -209,7 +211,8 @@ def run_trial(
     if h not in known and h in running_hashes(study, trial.number):
         trial.set_user_attr("duplicate_of", "running")
         study.tell(trial, state=TrialState.FAIL)
-        return "skipped"
+        out.state = "skipped"
+        return out
     entry = known.get(h)
     if entry is not None:
         trial.set_user_attr("duplicate_of", entry.id)
@@ -218,7 +221,8 @@ def run_trial(
             study.tell(trial, entry.mean)
         else:
             study.tell(trial, state=TrialState.PRUNED)
-        return "duplicate"
+        out.state, out.scores = "duplicate", tuple(entry.scores)
+        return out
     prev = finished_by_hash([study]).get(h)
     if prev is not None and prev.number != trial.number:
         trial.set_user_attr("duplicate_of", prev.number)
@@ -227,22 +231,26 @@ def run_trial(
             study.tell(trial, prev.value)
         else:
             study.tell(trial, state=TrialState.PRUNED)
-        return "duplicate"
+        out.state, out.scores = "duplicate", tuple(prev.user_attrs.get("scores", []))
+        return out
 
     def stamp() -> None:
         if calls is not None:
             trial.set_user_attr("calls_at_end", calls())
 
     try:
-        value = race(trial, prompt, val, evaluator, rungs, max_cost)
+        value = race(trial, prompt, val, evaluator, rungs, max_cost, out)
     except optuna.TrialPruned:
         stamp()
         study.tell(trial, state=TrialState.PRUNED)
-        return "pruned"
+        out.state = "pruned"
+        return out
     except BudgetExhausted:
         stamp()
         study.tell(trial, state=TrialState.FAIL)
+        out.state = "failed"
         raise
     stamp()
     study.tell(trial, value)
-    return "complete"
+    out.state = "complete"
+    return out
