@@ -5,9 +5,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
+from promptlathe.lms._backends import Backend, backend_for
 from promptlathe.lms._base import (
     LM,
     Capabilities,
@@ -32,20 +32,14 @@ from promptlathe.lms._registry import (
 from promptlathe.lms._scripted import ScriptedLM
 
 
-def backend_class(base_url: str | None) -> type[LM]:
-    """The class :func:`get_lm` builds for ``base_url``, for reading its declared
-    capabilities (``can_score``, ``labels_in_one_pass``) before any model loads."""
-    if base_url:
-        from promptlathe.lms._http import OpenAICompatLM
-
-        return OpenAICompatLM
-    from promptlathe.lms._llama import LlamaCppLM
-
-    return LlamaCppLM
+def backend_class(base_url: str | None, model: str = DEFAULT_MODEL) -> type[LM]:
+    """The class :func:`get_lm` builds for the spec, for reading its declared capabilities
+    (``can_score``, ``labels_in_one_pass``, ``embedded``) before any model loads."""
+    return backend_for(model, base_url).load()
 
 
 def get_lm(model: str = DEFAULT_MODEL, base_url: str | None = None, **kwargs: Any) -> LM:
-    """Build a backend.
+    """Build a backend (see :mod:`promptlathe.lms._backends` for which one serves a spec).
 
     Args:
         model: an embedded model name (``promptlathe models``), a path to a ``.gguf`` file, or,
@@ -56,19 +50,13 @@ def get_lm(model: str = DEFAULT_MODEL, base_url: str | None = None, **kwargs: An
     Raises:
         ModelError: unknown model, missing package, missing or corrupt file.
     """
-    if base_url:
-        from promptlathe.lms._http import OpenAICompatLM
-
-        return OpenAICompatLM(base_url=base_url, model=model, **kwargs)
-    from promptlathe.lms._llama import LlamaCppLM
-
-    if model.endswith(".gguf") or Path(model).is_file():
-        return LlamaCppLM(model, **kwargs)
-    return LlamaCppLM(resolve_embedded(model), name=model, **kwargs)
+    return backend_for(model, base_url).build(model, base_url, **kwargs)
 
 
 __all__ = [
     "DEFAULT_MODEL",
+    "Backend",
+    "backend_for",
     "LM",
     "Capabilities",
     "MODELS",

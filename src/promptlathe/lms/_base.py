@@ -217,12 +217,15 @@ class Capabilities:
         labels_in_one_pass: choosing a label costs about one pass over the prompt.
         chat: it renders chat messages itself (a chat template, or a chat endpoint).
         context_window: prompt plus output tokens it takes.
+        embedded: it runs in this process (threads and context size are ours to set, and
+            log-probabilities are cheap enough to screen proposals with).
     """
 
     can_score: bool
     labels_in_one_pass: bool
     chat: bool
     context_window: int
+    embedded: bool = False
 
 
 class LM(ABC):
@@ -239,6 +242,8 @@ class LM(ABC):
     can_score: bool = False
     """Whether :meth:`score` and :meth:`choose` work (log-probabilities are available)."""
     labels_in_one_pass: bool = False
+    embedded: bool = False
+    """Whether it runs in this process (see :class:`Capabilities`)."""
     """Whether :meth:`choose` costs about one pass over the prompt (so scoring labels is
     cheaper than generating an answer); otherwise it costs a scoring call per label."""
     chat: bool = True
@@ -252,6 +257,7 @@ class LM(ABC):
             labels_in_one_pass=self.labels_in_one_pass,
             chat=self.chat,
             context_window=self.context_window,
+            embedded=self.embedded,
         )
 
     @abstractmethod

@@ -59,6 +59,7 @@ class CachedLM(LM):
         self.max_batch = inner.max_batch
         self.can_score = inner.can_score
         self.labels_in_one_pass = inner.labels_in_one_pass
+        self.embedded = inner.embedded
         self.chat = inner.chat
         self.stats = LMStats()
 

@@ -75,6 +75,7 @@ class LlamaCppLM(LM):
 
     can_score = True
     labels_in_one_pass = True
+    embedded = True
 
     def __init__(
         self,

@@ -27,6 +27,7 @@ class ScriptedLM(LM):
     """
 
     can_score = True
+    embedded = True  # runs in this process, as the embedded backend it stands in for
 
     def __init__(
         self,

@@ -123,9 +123,14 @@ class Optimization:
         digests = check_data(cfg, self.dir, resume)
         self.meta = read_meta(cfg.task)
         n_test = len(test_examples) if test_examples is not None else None
-        self.plan = make_plan(cfg, len(examples), n_test, scoring=not cfg.base_url)
+        # What the task model can do, declared by its backend class (read before it loads).
+        self.backend: LM | type[LM] = (
+            lm if lm is not None else backend_class(cfg.base_url, cfg.model)
+        )
+        scoring = self.backend.embedded  # likelihood screens only where scoring is cheap
+        self.plan = make_plan(cfg, len(examples), n_test, scoring=scoring)
         self.plan_for: Callable[[int], Plan] = lambda budget: make_plan(
-            replace(cfg, budget_calls=budget), len(examples), n_test, scoring=not cfg.base_url
+            replace(cfg, budget_calls=budget), len(examples), n_test, scoring=scoring
         )
         """The plan this run would have with another ``--budget-calls``."""
         parts = run_split(
@@ -153,7 +158,7 @@ class Optimization:
         self.decode_labels, self.decode_reason = choose_decode(
             cfg.decode,
             self.metric,
-            lm if lm is not None else backend_class(cfg.base_url),
+            lm if lm is not None else self.backend,
             [e.target for e in self.split.train],
             cfg.task,
         )
@@ -239,8 +244,8 @@ class Optimization:
                 set_threads(n)
 
     def _embedded_kwargs(self, embedded: bool = False) -> dict[str, Any]:
-        """Backend options for an embedded model (none for a server)."""
-        if self.cfg.base_url and not embedded:
+        """Backend options for a model that runs in this process (none for a server)."""
+        if not (embedded or self.backend.embedded):
             return {}
         return {"n_ctx": self.cfg.n_ctx, "n_threads": self.cfg.threads}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from promptlathe.lms import MODELS, is_installed
+from promptlathe.lms import MODELS, backend_class, is_installed
 from promptlathe.optimizers._config import OptimizeConfig, Plan
 from promptlathe.optimizers._protocol import Optimizer
 from promptlathe.optimizers._stages import strategy_choices
@@ -25,7 +25,8 @@ def default_proposer(cfg: OptimizeConfig) -> str:
     if cfg.proposer_model:
         return cfg.proposer_model
     best = MODELS.get(STRONG_PROPOSER)
-    if not cfg.base_url and best is not None and is_installed(best):
+    embedded = backend_class(cfg.base_url, cfg.model).embedded
+    if embedded and best is not None and is_installed(best):
         return best.name
     return cfg.model
 
