@@ -19,7 +19,7 @@ from promptlathe._stats import wilson_interval
 from promptlathe.analysis import label_set
 from promptlathe.errors import BudgetExhausted, PromptlatheError
 from promptlathe.evaluator import Decoding, Evaluator, choose_decode
-from promptlathe.lms import LM, CachedLM, backend_class, get_lm
+from promptlathe.lms import LM, CachedLM, backend_class
 from promptlathe.metrics import is_code_metric, metric_reason, task_metric
 from promptlathe.optimizers import _plan_text, _workers
 from promptlathe.optimizers._budget import Budget
@@ -28,6 +28,7 @@ from promptlathe.optimizers._confirm import confirm
 from promptlathe.optimizers._context import RunContext, SearchData
 from promptlathe.optimizers._held_out import baselines, evaluate_test
 from promptlathe.optimizers._lock import RunLock
+from promptlathe.optimizers._models import RunModels
 from promptlathe.optimizers._notes import shipped_notes, strategy_notes
 from promptlathe.optimizers._protocol import get_optimizer, parse_chain
 from promptlathe.optimizers._result import OptimizeResult, write_result
@@ -178,18 +179,11 @@ class Optimization:
             leaked = self.budget.reconcile()
             if leaked:
                 log.info("gave back %d calls reserved by an interrupted process", leaked)
-        inner = lm or get_lm(cfg.model, base_url=cfg.base_url, **self._embedded_kwargs())
-        self.task_lm = self.budget.wrap(inner)
-        self.free_lm = CachedLM(inner, self.store)  # test evaluation: outside the budget
-        self.proposer_name = _plan_text.default_proposer(cfg)
-        self._proposer_inner = proposer_lm
-        self._proposer_lm: CachedLM | None = None
-        same_model = self.proposer_name == cfg.model and cfg.proposer_base_url in (
-            None,
-            cfg.base_url,
+        self.models = RunModels(
+            cfg, self.backend.embedded, self.budget, self.store, lm, proposer_lm
         )
-        if proposer_lm is None and (lm is not None or same_model):
-            self._proposer_lm = self.task_lm
+        self.task_lm, self.free_lm = self.models.task_lm, self.models.free_lm
+        self.proposer_name = self.models.proposer_name
         self.decoding = Decoding(
             max_tokens=cfg.max_tokens, seed=cfg.seed, reasoning_tokens=cfg.reasoning_tokens
         )
@@ -235,36 +229,13 @@ class Optimization:
         return ",".join(o.name for o in self.chain)
 
     def use_threads(self, n: int | None) -> None:
-        """Run the embedded models on ``n`` threads (``None``: the configured number), e.g.
-        while worker processes share the cores."""
-        n = n or self.cfg.threads or os.cpu_count() or 1
-        for lm in {id(x): x for x in (self.task_lm, self._proposer_lm) if x is not None}.values():
-            set_threads = getattr(lm.inner, "set_threads", None)
-            if set_threads is not None:
-                set_threads(n)
-
-    def _embedded_kwargs(self, embedded: bool = False) -> dict[str, Any]:
-        """Backend options for a model that runs in this process (none for a server)."""
-        if not (embedded or self.backend.embedded):
-            return {}
-        return {"n_ctx": self.cfg.n_ctx, "n_threads": self.cfg.threads}
+        """Run the embedded models on ``n`` threads (``None``: the configured number)."""
+        self.models.use_threads(n)
 
     @property
     def proposer_lm(self) -> CachedLM:
-        """The model that writes instructions, loaded on first use (``report`` and workers
-        never load it)."""
-        if self._proposer_lm is None:
-            inner = self._proposer_inner
-            if inner is None and self.cfg.proposer_base_url:
-                inner = get_lm(
-                    self.proposer_name,
-                    base_url=self.cfg.proposer_base_url,
-                    api_key=os.environ.get("PROMPTLATHE_PROPOSER_API_KEY") or None,
-                )
-            elif inner is None:
-                inner = get_lm(self.proposer_name, **self._embedded_kwargs(embedded=True))
-            self._proposer_lm = self.budget.wrap(inner)
-        return self._proposer_lm
+        """The model that writes instructions, loaded on first use."""
+        return self.models.proposer_lm
 
     def plan_lines(self, analysis_calls: int | None = None) -> list[str]:
         """What the run will do and spend, every model call counted, for printing first."""
@@ -409,9 +380,7 @@ class Optimization:
     def close(self) -> None:
         """Release the models, the store and the run directory's lock (idempotent)."""
         try:
-            self.task_lm.close()
-            if self._proposer_lm is not None and self._proposer_lm is not self.task_lm:
-                self._proposer_lm.close()
+            self.models.close()
             self.store.close()
         finally:
             if self._lock is not None:
