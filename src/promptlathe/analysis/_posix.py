@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from promptlathe.analysis._requests import generation_request, score_request
 from promptlathe.lms import LM
 from promptlathe.prompts import Prompt
+from promptlathe.requests import generation_request, score_request
 
 
 @dataclass(frozen=True)

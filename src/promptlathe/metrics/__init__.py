@@ -8,6 +8,7 @@ from pathlib import Path
 
 from promptlathe.errors import PromptlatheError
 from promptlathe.metrics._base import BinaryMetric, Metric
+from promptlathe.metrics._baselines import Baselines, balanced_accuracy, trivial_baselines
 from promptlathe.metrics._callable import CallableMetric, load_callable_metric
 from promptlathe.metrics._choice import CHOICE_TARGET, Choice
 from promptlathe.metrics._extract import extract_answer, normalize
@@ -182,6 +183,9 @@ __all__ = [
     "get_metric",
     "is_code_metric",
     "label_set_of",
+    "Baselines",
+    "balanced_accuracy",
+    "trivial_baselines",
     "metric_reason",
     "normalize",
     "task_metric",

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from promptlathe._stats import wilson_interval
-from promptlathe.analysis import label_set
 from promptlathe.errors import BudgetExhausted, PromptlatheError
 from promptlathe.evaluator import Decoding, Evaluator, choose_decode
 from promptlathe.lms import LM, CachedLM, backend_class
@@ -36,6 +35,7 @@ from promptlathe.optimizers._rundir import check_data, check_run_dir, check_shar
 from promptlathe.optimizers._runlog import RunLog
 from promptlathe.optimizers._stages import shipped
 from promptlathe.prompts import Prompt
+from promptlathe.proposers import label_set
 from promptlathe.tasks import Split, load_examples, read_meta, run_split
 
 log = logging.getLogger("promptlathe.optimize")

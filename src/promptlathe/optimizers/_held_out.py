@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from promptlathe.analysis import Baselines, trivial_baselines
 from promptlathe.evaluator import EvalResult, Evaluator
-from promptlathe.metrics import Metric
+from promptlathe.metrics import Baselines, Metric, trivial_baselines
 from promptlathe.prompts import Prompt
 from promptlathe.tasks import Example
 

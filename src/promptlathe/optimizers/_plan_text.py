@@ -3,7 +3,8 @@ are searched, and how the stages of the optimizer chain spend the budget."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 from promptlathe.lms import MODELS, backend_class, is_installed
 from promptlathe.optimizers._config import OptimizeConfig, Plan
@@ -13,7 +14,25 @@ from promptlathe.prompts import StrategySpec
 from promptlathe.strategies import get_strategy
 
 if TYPE_CHECKING:
-    from promptlathe.optimizers._framework import Optimization
+    from promptlathe.metrics import Metric
+    from promptlathe.optimizers._context import RunContext
+    from promptlathe.prompts import Prompt
+
+
+class PlannedRun(Protocol):
+    """What the plan is written from (an :class:`~promptlathe.optimizers.Optimization`)."""
+
+    cfg: OptimizeConfig
+    plan: Plan
+    plan_for: Callable[[int], Plan]
+    metric: Metric
+    metric_reason: str
+    proposer_name: str
+    decode_reason: str
+    chain: list[Optimizer]
+    ctx: RunContext
+    seed_prompt: Prompt
+
 
 STRONG_PROPOSER = "qwen2.5-coder-1.5b"
 """The embedded model that writes the best instructions (bench/proposers.py)."""
@@ -80,7 +99,7 @@ def stage_lines(chain: list[Optimizer], plan: Plan) -> list[str]:
     return lines
 
 
-def run_plan_lines(run: Optimization, analysis_calls: int | None = None) -> list[str]:
+def run_plan_lines(run: PlannedRun, analysis_calls: int | None = None) -> list[str]:
     """What ``run`` will do and spend, every model call counted, for printing first."""
     cfg, plan = run.cfg, run.plan
     lines = [

@@ -8,9 +8,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from promptlathe.analysis import Baselines
 from promptlathe.evaluator import Decoding, EvalResult
-from promptlathe.metrics import LabelMetric, Metric
+from promptlathe.metrics import Baselines, LabelMetric, Metric
 from promptlathe.optimizers._config import OptimizeConfig, Plan
 from promptlathe.optimizers._confirm import Candidate
 from promptlathe.prompts import Prompt

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 
-from promptlathe.analysis import screen_by_mi
 from promptlathe.errors import BudgetExhausted, ModelError
 from promptlathe.optimizers._config import Plan
 from promptlathe.optimizers._context import RunContext
@@ -21,7 +20,7 @@ from promptlathe.optimizers._stages import (
     top_instructions,
 )
 from promptlathe.prompts import Prompt
-from promptlathe.proposers import APEProposer, OPROProposer, ScoredInstruction
+from promptlathe.proposers import APEProposer, OPROProposer, ScoredInstruction, screen_by_mi
 
 MI_INPUTS = 8
 RACE_SHARE = 0.5

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from promptlathe.metrics import Metric, label_set_of
+from promptlathe.metrics._base import Metric
+from promptlathe.metrics._labels import label_set_of
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Requests shared by the log-probability analyses: one prompt applied to one input.
+"""Requests shared by the log-probability analyses and screens: one prompt applied to one
+input.
 
 Chat formats become chat requests; a ``completion`` format becomes a plain-text request, as
 the :class:`~promptlathe.evaluator.Evaluator` does, so an analysis measures the prompt the

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from promptlathe.analysis._requests import answer_continuation, score_request
 from promptlathe.lms import LM
 from promptlathe.prompts import Prompt
+from promptlathe.requests import answer_continuation, score_request
 
 
 def label_set(targets: Sequence[str], max_labels: int = 20) -> list[str] | None:
