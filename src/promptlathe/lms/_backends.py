@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +81,8 @@ BUILTIN: tuple[Backend, ...] = (
 
 
 def _plugins() -> list[Backend]:
+    from importlib.metadata import entry_points
+
     found = []
     for ep in entry_points(group=ENTRY_POINTS):
         try:

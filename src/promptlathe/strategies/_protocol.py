@@ -193,13 +193,40 @@ def with_trigger(query: str, trigger: str) -> str:
     return f"{query}\n\n{trigger}"
 
 
+ENTRY_POINTS = "promptlathe.strategies"
+"""The entry-point group installed packages declare strategies under (``name =
+"module:Class"``, a :class:`Strategy` subclass)."""
+
+_loaded = False
+
+
 def _load_builtins() -> None:
-    """Import every public module of this package: each registers its strategy."""
+    """Import every public module of this package (each registers its strategy), then the
+    strategies installed packages declare under :data:`ENTRY_POINTS`."""
+    global _loaded
+    if _loaded:
+        return
     import importlib
     import pkgutil
+    from importlib.metadata import entry_points
 
     import promptlathe.strategies as package
 
     for mod in pkgutil.iter_modules(package.__path__):
         if not mod.name.startswith("_"):
             importlib.import_module(f"{package.__name__}.{mod.name}")
+    for ep in entry_points(group=ENTRY_POINTS):
+        if ep.name in STRATEGIES:
+            continue
+        try:
+            cls = ep.load()
+        except Exception as exc:  # noqa: BLE001 - a broken plug-in names itself, once
+            raise PromptlatheError(
+                f"strategy plug-in {ep.name!r} ({ep.value}) failed to load: {exc}"
+            ) from None
+        if not (isinstance(cls, type) and issubclass(cls, Strategy)):
+            raise PromptlatheError(
+                f"strategy plug-in {ep.name!r} ({ep.value}) is not a Strategy subclass"
+            )
+        STRATEGIES.setdefault(ep.name, cls)
+    _loaded = True
