@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from promptlathe.errors import ModelError
 from promptlathe.lms import (
     LM,
     CachedLM,
@@ -111,13 +110,21 @@ def test_capabilities_are_declared_and_kept_by_the_cache(make_lm: Factory, tmp_p
 
 
 def test_scoring_is_a_log_probability_or_a_declared_refusal(make_lm: Factory) -> None:
+    """A backend that declares it scores returns log-probabilities (a likelier continuation
+    scores higher); one that declares it cannot refuses with NotImplementedError."""
     lm = make_lm()
-    try:
-        (res,) = lm.score([ScoreRequest(prompt="The capital of France is", continuation=" Paris")])
-    except (NotImplementedError, ModelError):
-        return  # a backend may not score; it must say so with one of these
-    assert isinstance(res, ScoreResult)
-    assert res.logprob <= 0 and res.n_tokens >= 1
+    reqs = [
+        ScoreRequest(prompt="The capital of France is", continuation=" Paris"),
+        ScoreRequest(prompt="The capital of France is", continuation=" purple elephant socks"),
+    ]
+    if not lm.can_score:
+        with pytest.raises(NotImplementedError):
+            lm.score(reqs)
+        return
+    likely, unlikely = lm.score(reqs)
+    assert isinstance(likely, ScoreResult) and isinstance(unlikely, ScoreResult)
+    assert likely.logprob <= 0 and likely.n_tokens >= 1
+    assert unlikely.n_tokens > likely.n_tokens and unlikely.logprob < likely.logprob
 
 
 def test_cached_calls_return_the_same_output(make_lm: Factory, tmp_path: Path) -> None:
