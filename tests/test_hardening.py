@@ -373,7 +373,7 @@ def test_ctrl_c_or_sigterm_says_it_was_interrupted_how_to_resume_and_exits_130(
 
 # ---- the report of a finished run is free and reproducible ----------------------------------
 def test_a_report_rerun_makes_no_call_and_gives_the_same_numbers(tmp_path: Path) -> None:
-    from promptlathe.report import AnalysisSizes, report_run
+    from promptlathe.report import AnalysisSizes, open_finished_run, report_run
 
     cfg = _cfg(tmp_path, budget_calls=80, val_size=16, confirm_size=8, test=None)
     run = Optimization(cfg, lm=make_lm())
@@ -384,11 +384,9 @@ def test_a_report_rerun_makes_no_call_and_gives_the_same_numbers(tmp_path: Path)
     calls = []
     for _ in range(2):
         lm = make_lm()
-        again = Optimization(cfg, resume=True, lm=lm)
-        try:
-            report_run(again, sizes)
-        finally:
-            again.close()
+        with open_finished_run(tmp_path / "run", lm=lm) as opened:
+            assert opened.run.log and opened.run.test  # read back, not rebuilt
+            report_run(opened, sizes)
         calls.append(len(lm.calls) + len(lm.score_calls))
         data = json.loads((tmp_path / "run" / "report.json").read_text())
         measured = {k: dict(data[k]) for k in ("format_spread", "order")}
@@ -470,7 +468,7 @@ def test_reconcile_gives_back_calls_reserved_by_a_killed_process(tmp_path: Path)
 def test_a_moved_run_directory_is_reported_where_it_is(tmp_path: Path) -> None:
     import shutil
 
-    from promptlathe.report import report_run
+    from promptlathe.report import open_finished_run, report_run
 
     cfg = _cfg(tmp_path, budget_calls=60, val_size=16, confirm_size=8, test=None)
     first = Optimization(cfg, lm=make_lm())
@@ -478,12 +476,7 @@ def test_a_moved_run_directory_is_reported_where_it_is(tmp_path: Path) -> None:
     first.close()
     moved = tmp_path / "moved"
     shutil.move(tmp_path / "run", moved)
-    from dataclasses import replace
 
-    lm = make_lm()
-    run = Optimization(replace(cfg, out=str(moved)), resume=True, lm=lm)
-    try:
-        html, _ = report_run(run)
-    finally:
-        run.close()
+    with open_finished_run(moved, lm=make_lm()) as opened:
+        html, _ = report_run(opened)
     assert html.parent == moved and html.is_file()

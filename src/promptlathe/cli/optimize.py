@@ -266,7 +266,7 @@ def optimize_cmd(
             result = run.run()
         out_console.print(optimize_table(result))
         out_console.print(f"best prompt: {result.best_prompt_path}", markup=False)
-        if report:
-            write_report(run, analysis_scale)
     finally:
         run.close()
+    if report:  # read back from the run directory, as `promptlathe report` does
+        write_report(run.dir, metric, analysis_scale)

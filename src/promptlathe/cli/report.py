@@ -3,23 +3,13 @@ any prompt."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from promptlathe.artifact import load_prompt
 from promptlathe.cli._app import app
-from promptlathe.errors import PromptlatheError
-from promptlathe.evaluator import Decoding, Evaluator
-from promptlathe.lms import DEFAULT_MODEL
-from promptlathe.metrics import task_metric
-from promptlathe.reporting import err_console, out_console
-from promptlathe.tasks import load_examples, read_meta
-
-if TYPE_CHECKING:
-    from promptlathe.optimizers import Optimization
 from promptlathe.cli._options import (
     BaseUrlOpt,
     CacheOpt,
@@ -32,6 +22,11 @@ from promptlathe.cli._options import (
     _decode_labels,
     _open_lm,
 )
+from promptlathe.evaluator import Decoding, Evaluator
+from promptlathe.lms import DEFAULT_MODEL
+from promptlathe.metrics import task_metric
+from promptlathe.reporting import err_console, out_console
+from promptlathe.tasks import load_examples, read_meta
 
 
 @app.command("report")
@@ -44,21 +39,7 @@ def report_cmd(
     ] = None,
 ) -> None:
     """Analyse a run's winner and write report.html and report.json into the run directory."""
-    from promptlathe.optimizers import Optimization, OptimizeConfig
-    from promptlathe.report import load_result
-
-    cfg_path = run_dir / "config.json"
-    if not (cfg_path.is_file() and (run_dir / "result.json").is_file()):
-        raise PromptlatheError(f"{run_dir}: not a finished optimize run (no config/result.json)")
-    # The directory given, not the one recorded (the run may have moved, or been started
-    # from another working directory).
-    cfg = replace(OptimizeConfig.load(cfg_path), out=str(run_dir))
-    load_result(run_dir / "result.json")  # a damaged result is a one-line error, before any work
-    run = Optimization(cfg, resume=True, code_metric_ok=metric is not None and metric == cfg.metric)
-    try:
-        write_report(run, analysis_scale)
-    finally:
-        run.close()
+    write_report(run_dir, metric, analysis_scale)
 
 
 @app.command("analyze")
@@ -133,12 +114,15 @@ def analyze_cmd(
     out_console.print(f"report: {html}", markup=False)
 
 
-def write_report(run: Optimization, scale: float) -> None:
-    from promptlathe.report import AnalysisSizes, report_run
+def write_report(run_dir: Path, metric: str | None, scale: float) -> None:
+    """The report of the finished run in ``run_dir``, read from its files (result, run log,
+    data), never by rebuilding the run."""
+    from promptlathe.report import AnalysisSizes, open_finished_run, report_run
 
-    html, _ = report_run(
-        run,
-        AnalysisSizes().scaled(scale),
-        note=lambda msg: err_console.print(f"[report] {msg}", highlight=False, markup=False),
-    )
+    with open_finished_run(run_dir, metric=metric) as opened:
+        html, _ = report_run(
+            opened,
+            AnalysisSizes().scaled(scale),
+            note=lambda msg: err_console.print(f"[report] {msg}", highlight=False, markup=False),
+        )
     out_console.print(f"report: {html}", markup=False)

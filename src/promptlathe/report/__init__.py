@@ -2,13 +2,17 @@
 
 from promptlathe.report._analyze import AnalysisSizes, analyze
 from promptlathe.report._build import build, plots_for, write
+from promptlathe.report._finished import FinishedRun, OpenRun, open_finished_run
 from promptlathe.report._run_report import load_result, report_run
 
 __all__ = [
     "AnalysisSizes",
+    "FinishedRun",
+    "OpenRun",
     "analyze",
     "build",
     "load_result",
+    "open_finished_run",
     "plots_for",
     "report_run",
     "write",

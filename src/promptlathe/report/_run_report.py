@@ -8,18 +8,18 @@ from typing import TYPE_CHECKING, Any
 
 from promptlathe.errors import PromptlatheError
 from promptlathe.optimizers._result import RESULT_VERSION
-from promptlathe.prompts import Prompt
 from promptlathe.report._analyze import AnalysisSizes, Note, analyze
 from promptlathe.report._build import build, write
 
 if TYPE_CHECKING:
-    from promptlathe.optimizers import Optimization
+    from promptlathe.optimizers._runlog import LogEntry
+    from promptlathe.report._finished import OpenRun
 
 
-def _trials(run: Optimization, confirmed: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def _trials(log: list[LogEntry], confirmed: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """The candidates of the run log, in the order their races ended."""
     rows = []
-    for number, e in enumerate(run.log.entries()):
+    for number, e in enumerate(log):
         if e.state == "failed":
             continue
         conf = confirmed.get(e.id, {})
@@ -80,33 +80,36 @@ def _seed_val(result: dict[str, Any]) -> tuple[float, int] | None:
 
 
 def report_run(
-    run: Optimization, sizes: AnalysisSizes | None = None, note: Note | None = None
+    opened: OpenRun, sizes: AnalysisSizes | None = None, note: Note | None = None
 ) -> tuple[Path, Path]:
-    """Analyse the winner of a finished run and write ``report.html``/``report.json``.
+    """Analyse the winner of a finished run and write ``report.html``/``report.json`` into
+    its directory. ``opened`` comes from :func:`open_finished_run` (or, at the end of an
+    optimize run, from the live run's pieces).
 
     Analysis calls are outside the search budget; they are cached in the run's store.
     """
-    result = load_result(run.dir / "result.json")
-    winner = Prompt.from_dict(result["best_prompt"], where=str(run.dir / "result.json"))
+    run = opened.run
+    result = run.result
+    winner = run.winner
     best = result["best"]
     val = (best["val"], best["val_n"]) if best.get("val_n") else None
     analyses = analyze(
-        lm=run.free_lm,
-        evaluator=run.test_evaluator,
+        lm=opened.lm,
+        evaluator=opened.evaluator,
         winner=winner,
         baseline=run.seed_prompt,
         examples=run.test,
         val=val,
         sizes=sizes,
-        seed=run.cfg.seed,
+        seed=run.seed,
         note=note,
-        train_targets=[e.target for e in run.split.train],
+        train_targets=run.train_targets,
     )
     confirmed = {c["prompt_hash"]: c for c in result.get("confirmed", [])}
     report = build(
-        title=Path(run.cfg.task).name,
-        model=run.cfg.model,
-        metric=run.metric.name,
+        title=run.task,
+        model=run.model,
+        metric=opened.evaluator.metric.name,
         winner=winner,
         baseline=run.seed_prompt,
         winner_records=analyses.pop("winner_records"),
@@ -114,7 +117,7 @@ def report_run(
         val=val,
         baseline_val=_seed_val(result),
         trial_counts=result.get("trials"),
-        trials=_trials(run, confirmed),
+        trials=_trials(run.log, confirmed),
         run_dir=str(run.dir),
         extra={"optimization": {k: result[k] for k in ("calls_used", "budget", "plan", "trials")}},
         **analyses,
