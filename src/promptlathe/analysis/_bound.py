@@ -7,10 +7,14 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from scipy.optimize import brentq
+from scipy.special import rel_entr
+
 from promptlathe.lms import LM, ScoreRequest
 from promptlathe.prompts import Prompt
 
-_BISECTION_STEPS = 100
+_XTOL = 1e-14  # brentq's tolerances: the root is within _XTOL + _RTOL * |root|
+_RTOL = 4 * 2.220446049250313e-16
 _VACUOUS_TOL = 1e-9  # a bound this close to 1 is reported as vacuous
 
 
@@ -41,23 +45,16 @@ class Bound:
 
 
 def binary_kl(q: float, p: float) -> float:
-    """``kl(q || p)``: KL divergence between Bernoulli(q) and Bernoulli(p), in nats."""
+    """``kl(q || p)``: KL divergence between Bernoulli(q) and Bernoulli(p), in nats
+    (``scipy.special.rel_entr`` for each outcome, so ``0 log 0 = 0``)."""
     if not (0.0 <= q <= 1.0 and 0.0 <= p <= 1.0):
         raise ValueError(f"probabilities must be in [0, 1], got q={q}, p={p}")
-    total = 0.0
-    if q > 0.0:
-        if p == 0.0:
-            return math.inf
-        total += q * math.log(q / p)
-    if q < 1.0:
-        if p == 1.0:
-            return math.inf
-        total += (1.0 - q) * math.log((1.0 - q) / (1.0 - p))
-    return max(0.0, total)
+    return max(0.0, float(rel_entr(q, p) + rel_entr(1.0 - q, 1.0 - p)))
 
 
 def kl_inverse_upper(q: float, c: float) -> float:
-    """The largest ``p >= q`` with ``kl(q || p) <= c``, by bisection.
+    """The largest ``p >= q`` with ``kl(q || p) <= c``: the root of ``kl(q || p) = c`` on
+    ``[q, 1)``, found by ``scipy.optimize.brentq``.
 
     Method: the kl inverse of the PAC-Bayes-kl bound (Seeger 2002; Langford 2005,
     "Tutorial on practical prediction theory for classification").
@@ -67,8 +64,8 @@ def kl_inverse_upper(q: float, c: float) -> float:
         c: allowed divergence (nats), ``>= 0``.
 
     Returns:
-        ``p`` in ``[q, 1]``; an upper end accurate to about 1e-12 (rounded up, so it is
-        never below the exact inverse).
+        ``p`` in ``[q, 1]``; an upper end accurate to about 1e-12 (rounded up by the root
+        finder's tolerance, so it is never below the exact inverse).
 
     Raises:
         ValueError: ``q`` outside [0, 1] or ``c`` negative or NaN.
@@ -81,18 +78,11 @@ def kl_inverse_upper(q: float, c: float) -> float:
         return 1.0
     if c == 0.0:
         return q
-    if math.isinf(c) or binary_kl(q, 1.0) <= c:
+    hi = math.nextafter(1.0, 0.0)
+    if math.isinf(c) or binary_kl(q, hi) <= c:
         return 1.0
-    lo, hi = q, 1.0  # kl(q||lo) <= c < kl(q||hi)
-    for _ in range(_BISECTION_STEPS):
-        mid = (lo + hi) / 2
-        if mid in (lo, hi):
-            break
-        if binary_kl(q, mid) <= c:
-            lo = mid
-        else:
-            hi = mid
-    return min(1.0, hi)
+    root = brentq(lambda p: binary_kl(q, p) - c, q, hi, xtol=_XTOL, rtol=_RTOL)
+    return min(1.0, root + _XTOL + _RTOL * abs(root))
 
 
 def occam_bound(train_error: float, n: int, log_prior: float, delta: float = 0.05) -> Bound:

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy.stats import binomtest
+from scipy.stats import binomtest, bootstrap
 
 _BOOT_CHUNK = 1000  # bootstrap replicates drawn at once (bounds memory for large n)
 
@@ -63,7 +63,8 @@ def compare(
     """Compare two prompts scored on the same examples, in the same order.
 
     Method: exact McNemar test (McNemar 1947, "Note on the sampling error of the difference
-    between correlated proportions") plus a paired percentile bootstrap (Efron 1979).
+    between correlated proportions") plus a paired percentile bootstrap (Efron 1979;
+    ``scipy.stats.bootstrap`` over the per-example differences).
 
     Scores that are not all 0/1 (partial credit) are compared per example with ``>``/``<``:
     ``b`` and ``c`` then count examples where one prompt scored strictly higher, and the test
@@ -108,14 +109,20 @@ def compare(
     p = min(1.0, p)
 
     d = a - b_arr
-    rng = np.random.default_rng(seed)
-    boots = np.empty(n_boot)
-    for start in range(0, n_boot, _BOOT_CHUNK):
-        m = min(_BOOT_CHUNK, n_boot - start)
-        idx = rng.integers(0, n, size=(m, n))
-        boots[start : start + m] = d[idx].mean(axis=1)
-    lo, hi = np.quantile(boots, [alpha / 2, 1 - alpha / 2])
-    ci = (float(lo), float(hi))
+    if n == 1:  # every resample is the one difference
+        ci = (float(d[0]), float(d[0]))
+    else:
+        # Resampling the examples keeps each pair together: the bootstrap of the differences.
+        boot = bootstrap(
+            (d,),
+            np.mean,
+            n_resamples=n_boot,
+            batch=_BOOT_CHUNK,
+            method="percentile",
+            confidence_level=1 - alpha,
+            rng=np.random.default_rng(seed),
+        )
+        ci = (float(boot.confidence_interval.low), float(boot.confidence_interval.high))
 
     mean_a, mean_b = float(a.mean()), float(b_arr.mean())
     diff = mean_a - mean_b
