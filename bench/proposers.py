@@ -39,9 +39,9 @@ def run(args: argparse.Namespace, task: str, proposer: str, out: Path) -> dict:
         sys.exit(f"error: {task} with {proposer}: {r.stderr.strip().splitlines()[-1:]}")
     res = json.loads((out / "result.json").read_text())
     best = json.loads((out / "best_prompt.json").read_text())
-    cands = json.loads((out / "candidates.json").read_text())
+    cands = json.loads((out / "candidates.json").read_text()).get("propose", {})
     proposed = {
-        c["instruction"] for c in cands.get("instructions", []) if c.get("source") != "seed"
+        c["instruction"] for c in cands.get("instructions") or [] if c.get("source") != "seed"
     }
     return {
         "test": res["test"]["accuracy"],

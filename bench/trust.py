@@ -216,13 +216,13 @@ def main() -> None:
             if args.prescreen and len(labels) <= 20:
                 out2 = tmp / "runs" / (name.replace("/", "_") + "_mi")
                 r2, _, secs2 = run_one(train, test, out2, args, "mi", report=False)
-                cands = json.loads((out2 / "candidates.json").read_text())
+                cands = json.loads((out2 / "candidates.json").read_text()).get("propose", {})
                 kept = {s["instruction"]: s["kept"] for s in cands.get("prescreen", [])}
                 winner_instr = result.best_prompt.instruction
-                c1 = json.loads((out / "candidates.json").read_text())
+                c1 = json.loads((out / "candidates.json").read_text()).get("propose", {})
 
                 def race_calls(c: dict) -> int:
-                    return c.get("calls_after_race", 0) - c.get("calls_before_race", 0)
+                    return (c.get("calls_after_race") or 0) - (c.get("calls_before_race") or 0)
 
                 screen_rows.append(
                     {

@@ -195,8 +195,8 @@ def test_reflect_cli_end_to_end_and_run_reproduces(shared_data: Path, tmp_path: 
     assert result["optimizer"] == "reflect,joint" and result["calls_used"] <= 70
     assert any("reflection rounds" in n for n in result["notes"])
     cands = json.loads((out / "candidates.json").read_text())
-    assert cands["rounds"], "no reflection round ran"
-    assert all(r["outcome"] for r in cands["rounds"])
+    assert cands["v"] == 2 and cands["reflect"]["rounds"], "no reflection round ran"
+    assert all(r["outcome"] for r in cands["reflect"]["rounds"])
     store = Store(out / "calls.sqlite")
     log = RunLog(store).entries()
     store.close()

@@ -56,7 +56,7 @@ def test_two_run_directories_share_study_budget_and_cache(
         # The worker joins once the main process has raced the instructions (as a second
         # machine would be started by hand); it has no run directory of its own yet.
         deadline = time.monotonic() + 600
-        while "joint_instructions" not in (store.get_document("candidates") or {}):
+        while "joint" not in (store.get_document("candidates") or {}):
             assert main.poll() is None, (tmp_path / "main.log").read_text()[-3000:]
             assert time.monotonic() < deadline, "the main process never reached the search"
             time.sleep(0.5)

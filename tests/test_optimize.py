@@ -9,6 +9,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from pydantic import create_model
 
 from promptlathe import Prompt
 from promptlathe.errors import PromptlatheError
@@ -24,6 +25,7 @@ from promptlathe.optimizers import (
     should_stop,
 )
 from promptlathe.optimizers._search import open_study
+from promptlathe.optimizers._state import StageState
 
 WORDS = [
     "apple",
@@ -200,7 +202,8 @@ def test_optimize_finds_the_better_prompt_within_budget(tmp_path: Path) -> None:
     data = json.loads((tmp_path / "run" / "result.json").read_text())
     assert data["test"]["accuracy"] == 1.0 and data["calls_used"] == result.calls_used
     cands = json.loads((tmp_path / "run" / "candidates.json").read_text())
-    assert cands["instructions"][0] == {"instruction": "Repeat the input.", "source": "seed"}
+    first = cands["propose"]["instructions"][0]
+    assert (first["instruction"], first["source"]) == ("Repeat the input.", "seed")
 
 
 def test_a_proposal_that_restates_a_train_example_is_never_raced(tmp_path: Path) -> None:
@@ -222,7 +225,7 @@ def test_a_proposal_that_restates_a_train_example_is_never_raced(tmp_path: Path)
     run.close()
     proposed = f"Write {copied[0]} in upper case letters."
     cands = json.loads((tmp_path / "run" / "candidates.json").read_text())
-    assert "ape" not in [c["source"] for c in cands["instructions"]]
+    assert "ape" not in [c["source"] for c in cands["propose"]["instructions"]]
     assert proposed not in raced and result.best_prompt.instruction != proposed
 
 
@@ -322,10 +325,18 @@ def test_two_processes_never_take_the_same_enqueued_trial(tmp_path: Path) -> Non
     assert sorted(a + b) == list(range(60)), "an enqueued trial was run twice or never"
 
 
+_Keys = create_model(  # a section with 80 fields, two processes setting 40 each
+    "_Keys",
+    __base__=StageState,
+    **{f"{t}{i}": (int | None, None) for t in "ab" for i in range(40)},  # type: ignore[call-overload]
+)
+_Keys.section = "test-keys"
+
+
 def _save_keys(cfg: OptimizeConfig, tag: str, queue) -> None:
     run = Optimization(cfg, resume=True, lm=make_lm(), worker=True)
     for i in range(40):
-        run.ctx.save_state({f"{tag}{i}": i})
+        run.ctx.update_state(_Keys, **{f"{tag}{i}": i})
     run.close()
     queue.put(tag)
 
@@ -336,7 +347,7 @@ def test_processes_saving_the_run_state_at_once_keep_every_key(tmp_path: Path) -
     cfg = _cfg(tmp_path, budget_calls=150)
     run = Optimization(cfg, lm=make_lm())
     run.prepare()
-    before = run.ctx.load_state()
+    before = json.loads((Path(cfg.out) / "candidates.json").read_text())
     run.close()
     ctx = mp.get_context("fork")
     queue = ctx.Queue()
@@ -348,7 +359,9 @@ def test_processes_saving_the_run_state_at_once_keep_every_key(tmp_path: Path) -
         p.join(timeout=60)
         assert p.exitcode == 0
     state = json.loads((Path(cfg.out) / "candidates.json").read_text())
-    assert before and state == {**before, **{f"{t}{i}": i for t in "ab" for i in range(40)}}
+    keys = state.pop(_Keys.section)
+    assert before["exemplars"] and state == before  # the main process's sections are kept
+    assert keys == {f"{t}{i}": i for t in "ab" for i in range(40)}
 
 
 def _worker(cfg: OptimizeConfig, queue) -> None:
@@ -438,7 +451,9 @@ def test_mi_prescreen_keeps_the_informative_instruction(tmp_path: Path) -> None:
         prescreen="mi",
     )
     result = optimize(lm=_parity_lm(), **vars(cfg))
-    screened = json.loads((tmp_path / "run" / "candidates.json").read_text())["prescreen"]
+    screened = json.loads((tmp_path / "run" / "candidates.json").read_text())["propose"][
+        "prescreen"
+    ]
     kept = {s["instruction"]: s["kept"] for s in screened}
     mi = {s["instruction"]: s["mi"] for s in screened}
     parity = "State the parity of the number."
@@ -459,9 +474,10 @@ def test_instruction_race_leaves_the_joint_search_its_share(tmp_path: Path) -> N
     run = Optimization(cfg, lm=make_lm())
     run.prepare()
     cands = json.loads((tmp_path / "run" / "candidates.json").read_text())
-    share = cands["race_cap"] - cands["calls_before_race"]
+    cap, propose = cands["run"]["caps"]["race_cap"], cands["propose"]
+    share = cap - propose["calls_before_race"]
     assert share == int(0.5 * run.plan.stages["search"])
-    assert cands["calls_after_race"] <= cands["race_cap"]
+    assert propose["calls_after_race"] <= cap
     assert run.budget.limit == run.plan.search_limit  # restored for the joint search
     run.search()
     run.close()

@@ -58,7 +58,8 @@ def test_a_chain_runs_every_stage_in_order_from_what_the_last_returned(tmp_path:
     assert by_stage.index("reflect") < by_stage.index("joint")
     assert set(by_stage) == {"reflect", "joint"} and result.optimizer == "reflect,joint"
     state = json.loads((tmp_path / "run" / "candidates.json").read_text())
-    assert state["joint_instructions"][: len(state["reflect_top"])] == state["reflect_top"]
+    top = state["reflect"]["reflect_top"]
+    assert state["joint"]["instructions"][: len(top)] == top
 
 
 class Greedy(Optimizer):

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from promptlathe.optimizers import Optimization, RunLog, optimize
+from promptlathe.optimizers._state import DemoSet
 from promptlathe.optimizers.random_search import MAX_CANDIDATES, draw, exemplar_pool
 from promptlathe.prompts import Exemplar
 from promptlathe.store import Store
@@ -27,7 +28,8 @@ def test_the_pool_is_every_demo_set_exemplar_once_per_input() -> None:
     a, b = {"input": "x", "output": "X"}, {"input": "y", "output": "Y"}
     sets = [{"kind": "labeled", "exemplars": [a, b]}, {"kind": "mixed", "exemplars": [b, a]}]
     sets.append({"kind": "bootstrapped", "exemplars": [{"input": "x", "output": "X!"}]})
-    assert exemplar_pool(sets) == [Exemplar("x", "X"), Exemplar("y", "Y")]
+    typed = [DemoSet.model_validate(s) for s in sets]
+    assert exemplar_pool(typed) == [Exemplar("x", "X"), Exemplar("y", "Y")]
 
 
 def _entries(tmp_path: Path):
@@ -60,7 +62,7 @@ def test_random_then_joint_searches_the_sets_random_found(tmp_path: Path) -> Non
     best_random = next(
         e for e in _entries(tmp_path) if e.optimizer == "random" and e.state == "complete"
     )
-    sets = [s["exemplars"] for s in state["demo_sets"]]
+    sets = [s["exemplars"] for s in state["exemplars"]["demo_sets"]]
     assert best_random.prompt["exemplars"] in sets or not best_random.prompt["exemplars"]
 
 
@@ -69,4 +71,6 @@ def test_followed_by_a_stage_random_leaves_it_half_the_search(tmp_path: Path) ->
     run.run_stages()
     state = json.loads((tmp_path / "run" / "candidates.json").read_text())
     run.close()
-    assert state["random_cap"] <= run.plan.n_boot + 0.5 * run.plan.stages["search"] + 1
+    assert (
+        state["run"]["caps"]["random_cap"] <= run.plan.n_boot + 0.5 * run.plan.stages["search"] + 1
+    )

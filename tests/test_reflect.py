@@ -114,7 +114,7 @@ def test_children_race_their_parent_and_survivors_join_the_joint_search(tmp_path
     assert child.state == "complete"  # ~90 % against its parent's ~80 % (seed + demos)
     assert len(child.prompt["exemplars"]) == 3  # reflection starts from the seed with demos
     cands = json.loads((tmp_path / "run" / "candidates.json").read_text())
-    assert child.prompt["instruction"] in cands["joint_instructions"]
+    assert child.prompt["instruction"] in cands["joint"]["instructions"]
     assert result.test is not None and result.test.mean > 0.6
     assert any("reflection rounds" in n for n in result.notes)
 

@@ -100,6 +100,15 @@ def _merge_keys(location: str, namespace: str, tag: str, n: int) -> None:
     s.close()
 
 
+def test_a_merge_under_a_key_keeps_that_objects_other_keys(location: str, namespace: str) -> None:
+    s = Store(location, namespace)
+    s.merge_document("doc", {"v": 2, "a": {"x": 1}})
+    assert s.merge_document("doc", {"y": 2}, under="a") == {"v": 2, "a": {"x": 1, "y": 2}}
+    assert s.merge_document("doc", {"z": 3}, under="b")["b"] == {"z": 3}
+    assert s.get_document("doc") == {"v": 2, "a": {"x": 1, "y": 2}, "b": {"z": 3}}
+    s.close()
+
+
 def test_processes_merging_one_document_keep_every_key(location: str, namespace: str) -> None:
     """Three processes merge 30 keys each into one document at once; none is lost."""
     s = Store(location, namespace)

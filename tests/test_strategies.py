@@ -383,7 +383,7 @@ def test_the_search_chooses_a_strategy_and_the_artifact_executes_it(tmp_path: Pa
     state = json.loads((tmp_path / "run" / "candidates.json").read_text())
     metric = get_metric("choice")
     by_input = {mc_example(i).input: mc_example(i).target for i in range(150)}
-    rationales = [e for s in state["rationale_sets"] for e in s]
+    rationales = [e for s in state["strategies"]["rationale_sets"] for e in s]
     assert rationales
     for ex in rationales:
         assert "So the answer is" in ex["output"]
@@ -440,8 +440,10 @@ def test_the_search_bootstraps_a_full_rationale_set_where_reasoning_is_rarely_ri
     run.run()
     run.close()
     state = json.loads((tmp_path / "run" / "candidates.json").read_text())
-    assert 2 * 3 < state["rationale_tries"] <= cap
-    assert state["rationale_sets"] and all(len(s) == 2 for s in state["rationale_sets"])
+    assert 2 * 3 < state["strategies"]["rationale_tries"] <= cap
+    assert state["strategies"]["rationale_sets"] and all(
+        len(s) == 2 for s in state["strategies"]["rationale_sets"]
+    )
 
 
 def test_the_plan_counts_k_calls_per_test_input_for_a_winner_that_samples(
@@ -488,7 +490,7 @@ def test_the_strategy_screen_races_the_best_screened_first_on_a_small_budget(
     lm = ScriptedLM(reasoning_model, model_id="scripted-mc")
     result = optimize(lm=lm, **vars(_cfg(tmp_path, budget_calls=150)))
     state = json.loads((tmp_path / "run" / "candidates.json").read_text())
-    screen = state["strategy_screen"]
+    screen = state["strategies"]["strategy_screen"]
     assert {"direct", "cot"} <= {r["strategy"] for r in screen}
     assert all(r["n"] == 8 for r in screen)
     top = max(r["score"] for r in screen)
@@ -520,7 +522,7 @@ def test_reasoning_strategies_are_screened_zero_shot_as_published(tmp_path: Path
     cfg = _cfg(tmp_path, strategies=["direct", "cot", "plan_and_solve"], budget_calls=400)
     result = optimize(lm=lm, **vars(cfg))
     state = json.loads((tmp_path / "run" / "candidates.json").read_text())
-    screen = {r["strategy"]: r["score"] for r in state["strategy_screen"]}
+    screen = {r["strategy"]: r["score"] for r in state["strategies"]["strategy_screen"]}
     assert screen["cot"] > screen["direct"] and screen["plan_and_solve"] > screen["direct"]
     entries = RunLog(Store(tmp_path / "run" / "calls.sqlite")).entries()
     first = {}
@@ -559,7 +561,7 @@ def test_a_strategy_the_budget_cannot_race_to_the_end_is_not_screened(
     cfg = _cfg(tmp_path, strategies=["direct", "cot", "self_consistency"], budget_calls=budget)
     result = optimize(lm=lm, **vars(cfg))
     state = json.loads((tmp_path / "run" / "candidates.json").read_text())
-    screen = {r["strategy"]: r["score"] for r in state["strategy_screen"]}
+    screen = {r["strategy"]: r["score"] for r in state["strategies"]["strategy_screen"]}
     assert screen["cot"] == screen["self_consistency k=3"] > screen["direct"]
     k5 = StrategySpec("self_consistency", 5)
     if budget == 270:
@@ -643,7 +645,9 @@ def test_the_result_names_the_strategies_the_budget_never_let_the_search_race(
     note = next(n for n in result.notes if n.startswith("strategies the budget never let"))
     untried = {u.split(" (")[0] for u in note.split(": ", 1)[1].split(" (raise")[0].split(", ")}
     assert "self_consistency k=5" in untried and not untried & raced
-    specs = json.loads((tmp_path / "run" / "candidates.json").read_text())["strategies"]
+    specs = json.loads((tmp_path / "run" / "candidates.json").read_text())["strategies"][
+        "strategies"
+    ]
     assert len(untried | raced) == len(specs)
 
 

@@ -320,11 +320,19 @@ class Store:
             )
         )
 
-    def merge_document(self, name: str, update: dict[str, Any]) -> dict[str, Any]:
+    @property
+    def where(self) -> str:
+        """How errors name the store (a server's password hidden)."""
+        return self._where
+
+    def merge_document(
+        self, name: str, update: dict[str, Any], under: str | None = None
+    ) -> dict[str, Any]:
         """Merge ``update`` into document ``name`` (created empty if missing; other keys are
-        kept) and return the result. The read and the write are one transaction that holds
-        the row (PostgreSQL) or the database's write lock (SQLite, from the first statement),
-        so two processes merging at once never lose each other's keys."""
+        kept), or into its object at key ``under``, and return the result. The read and the
+        write are one transaction that holds the row (PostgreSQL) or the database's write
+        lock (SQLite, from the first statement), so two processes merging at once never lose
+        each other's keys."""
         key = self._ns(name)
         row = DOCUMENTS.c.name == key
 
@@ -337,7 +345,12 @@ class Store:
             body = conn.execute(
                 sa.select(DOCUMENTS.c.body).where(row).with_for_update()
             ).scalar_one()
-            merged = {**json.loads(body), **update}
+            merged = json.loads(body)
+            if under is None:
+                merged.update(update)
+            else:
+                inner = merged.get(under)
+                merged[under] = {**(inner if isinstance(inner, dict) else {}), **update}
             text = json.dumps(merged, ensure_ascii=False)
             conn.execute(sa.update(DOCUMENTS).where(row).values(body=text))
             return merged

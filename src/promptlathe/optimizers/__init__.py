@@ -32,6 +32,7 @@ from promptlathe.optimizers._racing import (
 )
 from promptlathe.optimizers._result import OptimizeResult
 from promptlathe.optimizers._runlog import LogEntry, RunLog
+from promptlathe.optimizers._state import STATE_VERSION, StageState
 
 
 def optimize(
@@ -81,6 +82,8 @@ __all__ = [
     "RacingPruner",
     "RunContext",
     "RunLog",
+    "STATE_VERSION",
+    "StageState",
     "choose_winner",
     "parse_chain",
     "SearchData",

@@ -9,13 +9,11 @@ run log as its race ends.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import optuna
 
@@ -26,14 +24,17 @@ from promptlathe.lms import CachedLM
 from promptlathe.metrics import Metric
 from promptlathe.optimizers._budget import Budget, StageBudget
 from promptlathe.optimizers._config import OptimizeConfig, Plan
-from promptlathe.optimizers._lock import state_lock
 from promptlathe.optimizers._racing import Incumbent, RaceOutcome, RacingPruner
 from promptlathe.optimizers._runlog import LogEntry, RunLog, rung_means
 from promptlathe.optimizers._search import fail_stale, open_study, run_trial
+from promptlathe.optimizers._state import RunState, StageState
+from promptlathe.optimizers._state_file import StateFile
 from promptlathe.prompts import Prompt
 from promptlathe.proposers import filter_instructions, likelihood_screen
 from promptlathe.store import Store
 from promptlathe.tasks import Example
+
+S = TypeVar("S", bound=StageState)
 
 log = logging.getLogger("promptlathe.optimize")
 
@@ -117,6 +118,7 @@ class RunContext:
         self.store = store
         self.log = RunLog(store)
         self.state_path = state_path
+        self._state = StateFile(state_path, store)
         self.storage = storage
         self.optimizer = optimizer
         self.metric = metric
@@ -135,29 +137,14 @@ class RunContext:
         return self._proposer()
 
     # ---- state -----------------------------------------------------------------------------
-    def load_state(self) -> dict[str, Any]:
-        """The optimizer's saved state (``candidates.json``; the shared store's copy when the
-        run's main process may be on another machine)."""
-        if self.store.shared:
-            return self.store.get_document("candidates") or {}
-        if self.state_path.exists():
-            return json.loads(self.state_path.read_text())
-        return {}
+    def state(self, kind: type[S]) -> S:
+        """Section ``kind`` of the run's saved state (its defaults when never written)."""
+        return self._state.get(kind)
 
-    def save_state(self, update: dict[str, Any]) -> None:
-        """Merge ``update`` into the saved state (other keys are kept).
-
-        Read, merge and write are one locked step (a lock file next to ``candidates.json``;
-        on a shared store, its transaction), so processes of one run saving at once never
-        lose each other's keys."""
-        with state_lock(self.state_path):
-            if self.store.shared:
-                merged = self.store.merge_document("candidates", update)
-            else:
-                merged = {**self.load_state(), **update}
-            tmp = self.state_path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(merged, indent=2, ensure_ascii=False))
-            tmp.replace(self.state_path)
+    def update_state(self, kind: type[S], **fields: Any) -> S:
+        """Set ``fields`` of section ``kind`` (validated; other fields and sections are kept,
+        whichever process of the run wrote them) and return the section as saved."""
+        return self._state.update(kind, **fields)
 
     # ---- stages ----------------------------------------------------------------------------
     def begin_stage(self, name: str, last: bool) -> None:
@@ -171,15 +158,14 @@ class RunContext:
         calls from where it starts (saved under ``key`` in the state, so a resumed stage keeps
         its cap). The last stage of a chain has no cap of its own (``None``): it may spend
         what is left up to the framework's ceiling."""
-        state = self.load_state()
-        if key in state:  # set when the stage first started (a worker reads it here)
-            return int(state[key])
+        caps = self.state(RunState).caps
+        if key in caps:  # set when the stage first started (a worker reads it here)
+            return caps[key]
         if self.last_stage:
             return None
-        if key not in state:
-            state[key] = self.budget.used + int(share * self.plan.stages["search"])
-            self.save_state({key: state[key]})
-        return int(state[key])
+        cap = self.budget.used + int(share * self.plan.stages["search"])
+        self.update_state(RunState, caps={**caps, key: cap})
+        return cap
 
     def shared(self, search: Callable[[], None]) -> None:
         """Run ``search`` (a stage's :meth:`~Optimizer.join`) here while the run's worker
@@ -211,9 +197,9 @@ class RunContext:
             self._studies[suffix] = open_study(
                 self.storage, name, self.cfg.sampler, self.sampler_seed, pruner
             )
-            known = self.load_state().get("studies", [])
+            known = self.state(RunState).studies
             if suffix not in known:
-                self.save_state({"studies": [*known, suffix]})
+                self.update_state(RunState, studies=[*known, suffix])
         elif incumbent is not None:
             racing = self._studies[suffix].pruner
             assert isinstance(racing, RacingPruner)
@@ -222,7 +208,7 @@ class RunContext:
 
     def fail_stale(self) -> None:
         """Requeue the trials a killed process left running, in every study of the run."""
-        for suffix in self.load_state().get("studies", []):
+        for suffix in self.state(RunState).studies:
             fail_stale(self.study(suffix))
 
     def known(self) -> dict[str, LogEntry]:

@@ -4,7 +4,8 @@ never let the search finish, and a winner whose exemplar pool grew once it was c
 from __future__ import annotations
 
 from promptlathe.optimizers._context import RunContext
-from promptlathe.prompts import Prompt, StrategySpec
+from promptlathe.optimizers._state import StrategyState
+from promptlathe.prompts import Prompt
 from promptlathe.strategies import get_strategy
 
 
@@ -25,10 +26,10 @@ def shipped_notes(searched: Prompt, ship: Prompt) -> list[str]:
 def strategy_notes(ctx: RunContext) -> list[str]:
     """Which searched strategies the budget never let the search race to a decision (with
     how far they got: their screen score, or the race the budget stopped)."""
-    state = ctx.load_state()
-    specs = [StrategySpec(**x) for x in state.get("strategies", [])]
+    state = ctx.state(StrategyState)
+    specs = list(state.strategies or [])
     seen: dict[str, tuple[float, int]] = {
-        r["strategy"]: (r["score"], r["n"]) for r in state.get("strategy_screen", [])
+        r.strategy: (r.score, r.n) for r in state.strategy_screen or []
     }
     entries = ctx.log.entries()
     raced = {e.to_prompt().strategy for e in entries if e.state in ("complete", "pruned")}

@@ -4,7 +4,6 @@ and the joint Optuna search over instruction × demos × order × format."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -25,6 +24,8 @@ from promptlathe.optimizers._exemplars import (
 from promptlathe.optimizers._exemplars import sample_demos as sample_exemplars
 from promptlathe.optimizers._runlog import LogEntry
 from promptlathe.optimizers._search import Space
+from promptlathe.optimizers._state import DemoSet as StateDemoSet
+from promptlathe.optimizers._state import ExemplarState, JointState, StrategyState
 from promptlathe.prompts import Exemplar, Prompt, StrategySpec
 from promptlathe.strategies import TaskView, get_strategy, search_specs
 from promptlathe.tasks import Example
@@ -42,11 +43,11 @@ KNN_POOL = 200
 def ensure_demos(ctx: RunContext) -> None:
     """Bootstrap the demo sets once (the seed prompt run on train inputs; outputs the metric
     validates become demos) and save them with the exemplar orders in the run's state."""
-    if "demo_sets" in ctx.load_state():
+    if ctx.state(ExemplarState).demo_sets is not None:
         return
     k, train = ctx.cfg.max_shots, ctx.data.train
     if not k:
-        ctx.save_state({"demo_sets": [], "orders": [], "n_bootstrapped": 0})
+        ctx.update_state(ExemplarState, demo_sets=[], orders=[], n_bootstrapped=0)
         return
     pool = labeled(train)
     rng = np.random.default_rng(ctx.seed)
@@ -64,14 +65,11 @@ def ensure_demos(ctx: RunContext) -> None:
     if seed.exemplars:  # the user's own exemplars are set 0
         sets.insert(0, DemoSet("seed", seed.exemplars))
     ctx.emit("bootstrap", f"{len(boot)} validated demos from {len(boot_inputs)} tries")
-    ctx.save_state(
-        {
-            "demo_sets": [
-                {"kind": s.kind, "exemplars": [asdict(e) for e in s.exemplars]} for s in sets
-            ],
-            "orders": orders(k, N_ORDERS, ctx.seed),
-            "n_bootstrapped": len(boot),
-        }
+    ctx.update_state(
+        ExemplarState,
+        demo_sets=[StateDemoSet(kind=s.kind, exemplars=list(s.exemplars)) for s in sets],
+        orders=orders(k, N_ORDERS, ctx.seed),
+        n_bootstrapped=len(boot),
     )
 
 
@@ -87,11 +85,11 @@ def ensure_strategies(ctx: RunContext) -> None:
     """Once per run: the strategy choices, the rationale demo sets of ``cot_demos`` (the
     task's ``rationale`` fields, then the model's own reasoning on train inputs where the
     metric validated its final answer) and the pool of ``knn_demos``."""
-    if "strategies" in ctx.load_state():
+    if ctx.state(StrategyState).strategies is not None:
         return
     specs, skipped = strategy_choices(ctx)
     names = {s.name for s in specs}
-    rationale_sets: list[list[dict[str, str]]] = []
+    rationale_sets: list[list[Exemplar]] = []
     tries = 0
     k, train = ctx.cfg.max_shots, ctx.data.train
     if "cot_demos" in names:
@@ -115,19 +113,18 @@ def ensure_strategies(ctx: RunContext) -> None:
             ctx.emit("bootstrap", f"{len(boot)} validated rationales from {tries} tries")
         rpool = given + boot
         sets = demo_sets(rpool, [], k, N_RATIONALE_SETS, ctx.seed) if rpool else []
-        rationale_sets = [[asdict(e) for e in s.exemplars] for s in sets]
+        rationale_sets = [list(s.exemplars) for s in sets]
         if not rationale_sets:
             specs = [s for s in specs if s.name != "cot_demos"]
             skipped["cot_demos"] = "no rationale: no train example has one and none validated"
     pool = labeled(train)[:KNN_POOL] if "knn_demos" in names else []
-    ctx.save_state(
-        {
-            "strategies": [asdict(s) for s in specs],
-            "strategies_skipped": skipped,
-            "rationale_sets": rationale_sets,
-            "rationale_tries": tries,
-            "knn_pool": [asdict(e) for e in pool],
-        }
+    ctx.update_state(
+        StrategyState,
+        strategies=specs,
+        strategies_skipped=skipped,
+        rationale_sets=rationale_sets,
+        rationale_tries=tries,
+        knn_pool=pool,
     )
 
 
@@ -184,18 +181,16 @@ def top_instructions(ctx: RunContext, entries: Sequence[LogEntry], k: int) -> li
 
 def space_of(ctx: RunContext) -> Space:
     ensure_strategies(ctx)
-    state = ctx.load_state()
+    ex, st = ctx.state(ExemplarState), ctx.state(StrategyState)
     return Space(
-        instructions=tuple(state["joint_instructions"]),
-        demo_sets=tuple(tuple(Exemplar(**e) for e in s["exemplars"]) for s in state["demo_sets"]),
-        orders=tuple(tuple(o) for o in state["orders"]),
+        instructions=tuple(ctx.state(JointState).instructions or ()),
+        demo_sets=tuple(tuple(s.exemplars) for s in ex.demo_sets or []),
+        orders=tuple(tuple(o) for o in ex.orders),
         formats=tuple(format_space(ctx.seed_prompt.format)),
         max_shots=ctx.cfg.max_shots,
-        strategies=tuple(StrategySpec(**s) for s in state["strategies"]) or (StrategySpec(),),
-        rationale_sets=tuple(
-            tuple(Exemplar(**e) for e in s) for s in state.get("rationale_sets", [])
-        ),
-        pool=tuple(Exemplar(**e) for e in state.get("knn_pool", [])),
+        strategies=tuple(st.strategies or ()) or (StrategySpec(),),
+        rationale_sets=tuple(tuple(s) for s in st.rationale_sets),
+        pool=tuple(st.knn_pool),
     )
 
 
@@ -250,8 +245,8 @@ def screen_strategies(ctx: RunContext, space: Space, shots: dict[str, int]) -> l
     the end of validation can win, so a strategy the budget cannot race that far is not
     screened: at 300 calls on GSM8K, self-consistency k=5 screened best, was raced first,
     and spent the search's last calls halfway through validation, leaving the seed."""
-    state = ctx.load_state()
-    rows: list[dict[str, Any]] | None = state.get("strategy_screen")
+    screened = ctx.state(StrategyState).strategy_screen
+    rows = [r.model_dump() for r in screened] if screened is not None else None
     if rows is None:
         rows = []
         rung = ctx.data.val[: ctx.plan.rungs[0]]
@@ -287,7 +282,7 @@ def screen_strategies(ctx: RunContext, space: Space, shots: dict[str, int]) -> l
                 f"{spec.label()}: {res.mean:.2f} on {res.n} examples, "
                 f"{res.tokens_per_example:.0f} tokens per example",
             )
-        ctx.save_state({"strategy_screen": rows})
+        ctx.update_state(StrategyState, strategy_screen=rows)
     ranked = [r["index"] for r in sorted(rows, key=_screen_rank)]
     return ranked + [i for i in range(len(space.strategies)) if i not in ranked]
 

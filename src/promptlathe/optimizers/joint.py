@@ -11,16 +11,15 @@ is the part worker processes join (``--workers``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
 
 from promptlathe.errors import BudgetExhausted, PromptlatheError
 from promptlathe.optimizers._config import Plan
 from promptlathe.optimizers._context import RunContext
 from promptlathe.optimizers._protocol import Optimizer, register
 from promptlathe.optimizers._stages import ensure_demos, joint_search, seed_joint_search
-from promptlathe.prompts import Exemplar, Prompt
+from promptlathe.optimizers._state import DemoSet, ExemplarState, JointState
+from promptlathe.prompts import Prompt
 
-SPACE = "joint_instructions"
 """The state key holding the searched instructions (set once, when the stage starts)."""
 
 
@@ -41,14 +40,14 @@ class JointOptimizer(Optimizer):
 
     def run(self, ctx: RunContext, start: Sequence[Prompt]) -> list[Prompt]:
         ensure_demos(ctx)
-        if SPACE not in ctx.load_state():
+        if ctx.state(JointState).instructions is None:
             self._set_space(ctx, start)
         seed_joint_search(ctx)
         ctx.shared(lambda: self._search(ctx))
         return [e.to_prompt() for e in ctx.log.complete()]
 
     def join(self, ctx: RunContext) -> bool:
-        if SPACE not in ctx.load_state():
+        if ctx.state(JointState).instructions is None:
             raise PromptlatheError(
                 "the run's joint search has not started yet (no search space); start the main "
                 "process first"
@@ -60,17 +59,16 @@ class JointOptimizer(Optimizer):
     def _set_space(ctx: RunContext, start: Sequence[Prompt]) -> None:
         """The start's instructions, and its exemplar sets that are not among the
         bootstrapped ones (a previous stage's demo choice stays searchable)."""
-        sets = ctx.load_state().get("demo_sets", [])
-        have = {tuple(Exemplar(**e) for e in s["exemplars"]) for s in sets}
+        sets = ctx.state(ExemplarState).demo_sets or []
+        have = {tuple(s.exemplars) for s in sets}
         extra = []
         for p in start:
             if p.exemplars and tuple(p.exemplars) not in have and ctx.cfg.max_shots:
                 have.add(tuple(p.exemplars))
-                extra.append({"kind": "start", "exemplars": [asdict(e) for e in p.exemplars]})
-        update: dict[str, object] = {SPACE: ctx.starts(start)}
+                extra.append(DemoSet(kind="start", exemplars=list(p.exemplars)))
         if extra:
-            update["demo_sets"] = [*sets, *extra]
-        ctx.save_state(update)
+            ctx.update_state(ExemplarState, demo_sets=[*sets, *extra])
+        ctx.update_state(JointState, instructions=ctx.starts(start))
 
     @staticmethod
     def _search(ctx: RunContext) -> None:

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
 
 from promptlathe.errors import BudgetExhausted, ModelError
 from promptlathe.optimizers._config import Plan
@@ -19,6 +22,7 @@ from promptlathe.optimizers._stages import (
     race_instructions,
     top_instructions,
 )
+from promptlathe.optimizers._state import StageState
 from promptlathe.prompts import Prompt
 from promptlathe.proposers import APEProposer, OPROProposer, ScoredInstruction, screen_by_mi
 
@@ -27,6 +31,36 @@ RACE_SHARE = 0.5
 """Of the search calls, the share for racing instructions when a stage follows (the joint
 search keeps the rest)."""
 STUDY = "instructions"
+
+
+class Proposal(BaseModel):
+    """An instruction in the race, and who wrote it (seed, ape, opro)."""
+
+    model_config = ConfigDict(extra="forbid")
+    instruction: str
+    source: str = "seed"
+    loglik: float | None = None
+
+
+class PrescreenRow(BaseModel):
+    """A proposal's label-free mutual information, and whether the screen kept it."""
+
+    model_config = ConfigDict(extra="forbid")
+    instruction: str
+    mi: float
+    kept: bool
+
+
+class ProposeState(StageState):
+    """The proposals (``None``: not proposed yet), the best raced instructions handed on
+    (``None``: the race has not ended), the calls around the race and the MI screen."""
+
+    section: ClassVar[str] = "propose"
+    instructions: list[Proposal] | None = None
+    propose_top: list[str] | None = None
+    calls_before_race: int | None = None
+    calls_after_race: int | None = None
+    prescreen: list[PrescreenRow] = []
 
 
 @register
@@ -47,17 +81,16 @@ class ProposeOptimizer(Optimizer):
 
     def run(self, ctx: RunContext, start: Sequence[Prompt]) -> list[Prompt]:
         ensure_demos(ctx)
-        state = ctx.load_state()
-        if "instructions" not in state:
-            ctx.save_state({"instructions": self._propose(ctx, ctx.starts(start))})
-        top = ctx.load_state().get("propose_top")
+        if ctx.state(ProposeState).instructions is None:
+            ctx.update_state(ProposeState, instructions=self._propose(ctx, ctx.starts(start)))
+        top = ctx.state(ProposeState).propose_top
         if top is None:
-            ctx.save_state({"calls_before_race": ctx.budget.used})
+            ctx.update_state(ProposeState, calls_before_race=ctx.budget.used)
             top = self._race(ctx)
-            ctx.save_state({"propose_top": top, "calls_after_race": ctx.budget.used})
+            ctx.update_state(ProposeState, propose_top=top, calls_after_race=ctx.budget.used)
         return [ctx.seed_prompt.with_(instruction=i) for i in top]
 
-    def _propose(self, ctx: RunContext, given: list[str]) -> list[dict[str, object]]:
+    def _propose(self, ctx: RunContext, given: list[str]) -> list[Proposal]:
         ctx.emit("propose", f"APE: {ctx.plan.n_ape} proposals by {ctx.proposer_name}")
         raw: list[str] = []
         with contextlib.suppress(BudgetExhausted):
@@ -65,15 +98,15 @@ class ProposeOptimizer(Optimizer):
                 ctx.data.train, ctx.plan.n_ape, seed=ctx.seed
             )
         return [
-            *({"instruction": i, "source": "seed"} for i in given),
-            *ctx.vet(raw, given, "ape"),
+            *(Proposal(instruction=i) for i in given),
+            *(Proposal(**c) for c in ctx.vet(raw, given, "ape")),
         ]
 
     def _race(self, ctx: RunContext) -> list[str]:
         """Race the seed and proposed instructions, then OPRO's; at most ``RACE_SHARE`` of
         the search calls, so the joint search over exemplars and formats keeps its share."""
         cap = ctx.stage_cap(RACE_SHARE, "race_cap")
-        instrs = ctx.load_state()["instructions"]
+        instrs = ctx.state(ProposeState).instructions or []
         with ctx.stage_limit(cap):
             try:
                 self._race_list(ctx, instrs)
@@ -84,9 +117,11 @@ class ProposeOptimizer(Optimizer):
                 new = OPROProposer(ctx.proposer_lm).propose(
                     ctx.data.train, ctx.plan.n_opro, history=history, seed=ctx.seed + 1000
                 )
-                vetted = ctx.vet(new, [c["instruction"] for c in instrs], "opro")
+                vetted = [
+                    Proposal(**c) for c in ctx.vet(new, [c.instruction for c in instrs], "opro")
+                ]
                 instrs += vetted
-                ctx.save_state({"instructions": instrs})
+                ctx.update_state(ProposeState, instructions=instrs)
                 self._race_list(ctx, vetted)
             except BudgetExhausted as exc:
                 ctx.emit("race instructions", f"instruction race stopped: {exc}")
@@ -96,9 +131,9 @@ class ProposeOptimizer(Optimizer):
     def _raced(ctx: RunContext) -> list:
         return [e for e in ctx.log.entries() if e.source in ("seed", "ape", "opro")]
 
-    def _race_list(self, ctx: RunContext, cands: list[dict[str, object]]) -> None:
-        texts = self._prescreen(ctx, [str(c["instruction"]) for c in cands])
-        source = {str(c["instruction"]): str(c.get("source", "seed")) for c in cands}
+    def _race_list(self, ctx: RunContext, cands: list[Proposal]) -> None:
+        texts = self._prescreen(ctx, [c.instruction for c in cands])
+        source = {c.instruction: c.source for c in cands}
         race_instructions(ctx, STUDY, texts, [source[t] for t in texts])
 
     def _prescreen(self, ctx: RunContext, instructions: list[str]) -> list[str]:
@@ -115,11 +150,11 @@ class ProposeOptimizer(Optimizer):
         except (ModelError, NotImplementedError, BudgetExhausted) as exc:
             ctx.emit("prescreen", f"MI screen skipped: {exc}")
             return instructions
-        rows = ctx.load_state().get("prescreen", [])
+        rows = ctx.state(ProposeState).prescreen
         rows += [
-            {"instruction": p, "mi": m, "kept": i in kept}
+            PrescreenRow(instruction=p, mi=m, kept=i in kept)
             for i, (p, m) in enumerate(zip(proposed, mis, strict=True))
         ]
-        ctx.save_state({"prescreen": rows})
+        ctx.update_state(ProposeState, prescreen=rows)
         ctx.emit("prescreen", f"MI screen kept {len(kept)} of {len(proposed)} proposals")
         return [i for i in instructions if i == seed] + [proposed[i] for i in kept]

@@ -24,6 +24,7 @@ from promptlathe.optimizers._config import Plan
 from promptlathe.optimizers._context import RunContext
 from promptlathe.optimizers._protocol import Optimizer, register
 from promptlathe.optimizers._stages import ensure_demos
+from promptlathe.optimizers._state import DemoSet, ExemplarState
 from promptlathe.prompts import Exemplar, Prompt
 
 STUDY = "random"
@@ -33,15 +34,12 @@ SHARE = 0.5
 """Of the search calls, the share the stage takes when another stage follows it."""
 
 
-def exemplar_pool(demo_sets: Sequence[dict[str, object]]) -> list[Exemplar]:
+def exemplar_pool(demo_sets: Sequence[DemoSet]) -> list[Exemplar]:
     """The exemplars of the run's demo sets (validated and labeled), one per input, in
     order."""
     pool: dict[str, Exemplar] = {}
     for s in demo_sets:
-        exemplars = s.get("exemplars", [])
-        assert isinstance(exemplars, list)
-        for e in exemplars:
-            ex = Exemplar(**e)
+        for ex in s.exemplars:
             pool.setdefault(ex.input, ex)
     return list(pool.values())
 
@@ -70,7 +68,7 @@ class RandomSearchOptimizer(Optimizer):
     def run(self, ctx: RunContext, start: Sequence[Prompt]) -> list[Prompt]:
         ensure_demos(ctx)
         base = start[0] if start else ctx.seed_prompt
-        pool = exemplar_pool(ctx.load_state().get("demo_sets", []))
+        pool = exemplar_pool(ctx.state(ExemplarState).demo_sets or [])
         k = ctx.cfg.max_shots
         cands = list(start) + [
             base.with_(exemplars=draw(pool, k, ctx.seed, i))

@@ -26,8 +26,10 @@ fewer than ``MIN_ROUNDS`` rounds.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import ClassVar
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
 from promptlathe.errors import BudgetExhausted, PromptlatheError
 from promptlathe.optimizers._config import Plan
@@ -36,7 +38,8 @@ from promptlathe.optimizers._protocol import Optimizer, register
 from promptlathe.optimizers._racing import Incumbent
 from promptlathe.optimizers._runlog import LogEntry
 from promptlathe.optimizers._stages import JOINT_INSTRUCTIONS, ensure_demos, top_instructions
-from promptlathe.prompts import Exemplar, Prompt
+from promptlathe.optimizers._state import ExemplarState, RunState, StageState
+from promptlathe.prompts import Prompt
 from promptlathe.proposers import ReflectProposer, Trace
 
 STUDY = "reflect"
@@ -48,6 +51,28 @@ MAX_ROUNDS = 40
 SHOW_FAILURES = 5
 SHOW_SUCCESSES = 2
 MAX_IDLE_ROUNDS = 6
+
+
+class Round(BaseModel):
+    """One reflection round: the parent, the validation examples shown (by id) and, once it
+    ended, its outcome, the reflector's diagnosis and the instruction it wrote."""
+
+    model_config = ConfigDict(extra="forbid")
+    parent: str
+    examples: list[str]
+    outcome: str | None = None
+    diagnosis: str | None = None
+    instruction: str | None = None
+
+
+class ReflectState(StageState):
+    """The rounds so far, and the instructions handed on (``None``: not ended)."""
+
+    section: ClassVar[str] = "reflect"
+    rounds: list[Round] = []
+    reflect_top: list[str] | None = None
+
+
 """Rounds in a row without a new complete candidate before reflection stops early."""
 
 
@@ -148,15 +173,16 @@ class ReflectOptimizer(Optimizer):
     # ---- the search ------------------------------------------------------------------------
     def run(self, ctx: RunContext, start: Sequence[Prompt]) -> list[Prompt]:
         ensure_demos(ctx)
-        state = ctx.load_state()
+        state = ctx.state(ReflectState)
         root = self.root(ctx, start)
-        if "reflect_top" in state:
-            return [root.with_(instruction=i) for i in state["reflect_top"]]
-        if "reflect_cap" not in state:
+        if state.reflect_top is not None:
+            return [root.with_(instruction=i) for i in state.reflect_top]
+        caps = ctx.state(RunState).caps
+        if "reflect_cap" not in caps:
             share = REFLECT_SHARE * (ctx.plan.search_limit - ctx.budget.used)
-            last = ctx.last_stage
-            ctx.save_state({"reflect_cap": None if last else ctx.budget.used + int(share)})
-        cap = ctx.load_state()["reflect_cap"]
+            cap0 = None if ctx.last_stage else ctx.budget.used + int(share)
+            caps = ctx.update_state(RunState, caps={**caps, "reflect_cap": cap0}).caps
+        cap = caps["reflect_cap"]
         study = ctx.study(STUDY, incumbent=lambda: self._parent)
         with ctx.stage_limit(cap):
             try:
@@ -179,7 +205,7 @@ class ReflectOptimizer(Optimizer):
             except BudgetExhausted as exc:
                 ctx.emit("reflect", f"reflection stopped: {exc}")
         top = top_instructions(ctx, self._entries(ctx), JOINT_INSTRUCTIONS)
-        ctx.save_state({"reflect_top": top})
+        ctx.update_state(ReflectState, reflect_top=top)
         return [root.with_(instruction=i) for i in top]
 
     @staticmethod
@@ -190,10 +216,10 @@ class ReflectOptimizer(Optimizer):
         reflection no signal; with demos, the failures it reads are near misses, and
         instructions are judged as the joint search will use them."""
         seed = start[0] if start else ctx.seed_prompt
-        sets = ctx.load_state().get("demo_sets") or []
+        sets = ctx.state(ExemplarState).demo_sets or []
         if seed.exemplars or not ctx.cfg.max_shots or not sets:
             return seed
-        demos = tuple(Exemplar(**e) for e in sets[0]["exemplars"][: ctx.cfg.max_shots])
+        demos = tuple(sets[0].exemplars[: ctx.cfg.max_shots])
         return seed.with_(exemplars=demos)
 
     @staticmethod
@@ -201,22 +227,23 @@ class ReflectOptimizer(Optimizer):
         return [e for e in ctx.log.entries() if e.optimizer == ReflectOptimizer.name]
 
     def _round(self, ctx: RunContext, r: int) -> str:
-        rounds = ctx.load_state().get("rounds", [])
-        if r < len(rounds) and rounds[r].get("outcome"):
-            return str(rounds[r]["outcome"]).split(":")[0]
+        rounds = ctx.state(ReflectState).rounds
+        if r < len(rounds) and rounds[r].outcome:
+            return str(rounds[r].outcome).split(":")[0]
         if r < len(rounds):
             plan = rounds[r]  # a killed round: replay its choices
         else:
-            plan = self._plan_round(ctx, r)
-            if plan is None:
+            new = self._plan_round(ctx, r)
+            if new is None:
                 return "done"
+            plan = new
             rounds.append(plan)
-            ctx.save_state({"rounds": rounds})
-        parent = ctx.log.get(plan["parent"])
+            ctx.update_state(ReflectState, rounds=rounds)
+        parent = ctx.log.get(plan.parent)
         assert parent is not None
         parent_prompt = parent.to_prompt()
         by_id = {e.id: e for e in ctx.data.val}
-        shown = [by_id[i] for i in plan["examples"] if i in by_id]
+        shown = [by_id[i] for i in plan.examples if i in by_id]
         records = ctx.records(parent_prompt, shown)
         traces = [
             Trace(rec.input, rec.output, rec.answer, ex.target, rec.score >= 1.0)
@@ -231,11 +258,15 @@ class ReflectOptimizer(Optimizer):
             parent_prompt.instruction, traces, seed=ctx.seed + 7919 * (r + 1)
         )
         outcome = self._try_child(ctx, r, parent, reflection.instruction, reflection.rejected)
-        rounds = ctx.load_state().get("rounds", [])
-        rounds[r].update(
-            outcome=outcome, diagnosis=reflection.diagnosis, instruction=reflection.instruction
+        rounds = ctx.state(ReflectState).rounds
+        rounds[r] = rounds[r].model_copy(
+            update={
+                "outcome": outcome,
+                "diagnosis": reflection.diagnosis,
+                "instruction": reflection.instruction,
+            }
         )
-        ctx.save_state({"rounds": rounds})
+        ctx.update_state(ReflectState, rounds=rounds)
         return outcome.split(":")[0]
 
     def _try_child(
@@ -254,7 +285,7 @@ class ReflectOptimizer(Optimizer):
         ctx.emit("reflect", f"round {r + 1}: child {outcome} ({vetted[0]['instruction'][:60]!r})")
         return outcome
 
-    def _plan_round(self, ctx: RunContext, r: int) -> dict[str, object] | None:
+    def _plan_round(self, ctx: RunContext, r: int) -> Round | None:
         """Pick the parent from the front and the examples to show (seeded by the round)."""
         complete = [e for e in self._entries(ctx) if e.state == "complete"]
         front = pareto_front(complete)
@@ -273,17 +304,13 @@ class ReflectOptimizer(Optimizer):
             return None
         pick_f = rng.permutation(failed)[:SHOW_FAILURES]
         pick_p: list[int] = list(rng.permutation(passed)[:SHOW_SUCCESSES]) if passed else []
-        return {
-            "parent": parent_id,
-            "examples": [val[int(i)].id for i in [*pick_f, *pick_p]],
-            "outcome": None,
-        }
+        return Round(parent=parent_id, examples=[val[int(i)].id for i in [*pick_f, *pick_p]])
 
     def result_notes(self, ctx: RunContext) -> list[str]:
-        rounds = ctx.load_state().get("rounds", [])
-        done = [x for x in rounds if x.get("outcome")]
-        kept = sum(x["outcome"] == "complete" for x in done)
-        refused = sum(str(x["outcome"]).startswith("rejected") for x in done)
+        rounds = ctx.state(ReflectState).rounds
+        done = [x for x in rounds if x.outcome]
+        kept = sum(x.outcome == "complete" for x in done)
+        refused = sum(str(x.outcome).startswith("rejected") for x in done)
         notes = [
             f"reflect: {len(done)} reflection rounds, {kept} children survived the race "
             f"against their parent, {refused} reflections refused (truncated, echoed or "
