@@ -339,7 +339,7 @@ CASES: list[Case] = [
     Case(
         "prompt exemplars bad",
         lambda t: eval_args(t, "--prompt", prompt_file(t, {"exemplars": [1]})),
-        ("'exemplars'",),
+        ("'exemplars.0'", "must be an object"),
     ),
     Case(
         "prompt format unknown",
@@ -386,12 +386,27 @@ CASES: list[Case] = [
     Case(
         "run prompt decoding key",
         lambda t: run_args(t, prompt_file(t, {"decoding": {"bogus": 1}})),
-        ("'decoding'",),
+        ("unknown field 'decoding.bogus'",),
     ),
     Case(
         "run prompt decoding bad",
         lambda t: run_args(t, prompt_file(t, {"decoding": {"max_tokens": 0}})),
         ("'decoding'",),
+    ),
+    Case(
+        "run prompt labels without the labels",
+        lambda t: run_args(t, prompt_file(t, {"decode": "labels"})),
+        ("'decode_labels'",),
+    ),
+    Case(
+        "run prompt one decode label",
+        lambda t: run_args(t, prompt_file(t, {"decode": "labels", "decode_labels": ["a"]})),
+        ("'decode_labels'",),
+    ),
+    Case(
+        "prompt strategy k not whole",
+        lambda t: run_args(t, prompt_file(t, {"strategy": {"name": "cot", "k": 1.5}})),
+        ("'strategy.k'", "whole number"),
     ),
     Case(
         "run prompt metric int", lambda t: run_args(t, prompt_file(t, {"metric": 3})), ("'metric'",)

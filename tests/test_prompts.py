@@ -296,7 +296,7 @@ def test_load_bad_exemplars(tmp_path: Path, exemplars: object) -> None:
         Prompt.load(f)
     msg = str(exc.value)
     assert str(f) in msg
-    assert "field 'exemplars' must be a list of {input, output} objects" in msg
+    assert "field 'exemplars" in msg and "\n" not in msg
 
 
 def test_load_unknown_format_field(tmp_path: Path) -> None:
@@ -306,20 +306,20 @@ def test_load_unknown_format_field(tmp_path: Path) -> None:
         Prompt.load(f)
     msg = str(exc.value)
     assert str(f) in msg
-    assert "unknown format field(s) ['abc', 'colour']" in msg
+    assert "unknown field 'format.abc', 'format.colour'" in msg
 
 
 def test_load_format_not_object(tmp_path: Path) -> None:
     f = tmp_path / "p.json"
     f.write_text(json.dumps({"format": "chat"}))
-    with pytest.raises(PromptlatheError, match="field 'format' must be an object"):
+    with pytest.raises(PromptlatheError, match="field 'format': must be an object"):
         Prompt.load(f)
 
 
 def test_load_instruction_not_string(tmp_path: Path) -> None:
     f = tmp_path / "p.json"
     f.write_text(json.dumps({"instruction": ["a", "b"]}))
-    with pytest.raises(PromptlatheError, match="field 'instruction' must be a string") as exc:
+    with pytest.raises(PromptlatheError, match="field 'instruction': must be a string") as exc:
         Prompt.load(f)
     assert str(f) in str(exc.value)
 
@@ -327,7 +327,7 @@ def test_load_instruction_not_string(tmp_path: Path) -> None:
 def test_load_bad_mode(tmp_path: Path) -> None:
     f = tmp_path / "p.json"
     f.write_text(json.dumps({"format": {"mode": "shout"}}))
-    with pytest.raises(PromptlatheError, match="'shout' is not one of"):
+    with pytest.raises(PromptlatheError, match="field 'format.mode': .*'chat'.*got 'shout'"):
         Prompt.load(f)
 
 

@@ -6,11 +6,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pydantic import ConfigDict, with_config
+
 from promptlathe.errors import PromptlatheError
 from promptlathe.lms import LM
 from promptlathe.metrics import Metric
 
 
+@with_config(ConfigDict(extra="forbid"))
 @dataclass(frozen=True)
 class Decoding:
     """Decoding parameters shared by every request of an evaluation (greedy by default).

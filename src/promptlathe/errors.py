@@ -12,6 +12,11 @@ class PromptlatheError(Exception):
     """An error caused by the user's input or environment, with a one-line fix-it message."""
 
 
+class InvalidValue(PromptlatheError, ValueError):
+    """A value object's own check failed (a format mode, a strategy's k). A ``ValueError``
+    too, so a pydantic model holding the object reports it under the field's name."""
+
+
 class TaskFormatError(PromptlatheError):
     """A task file is malformed (names the file, line and field)."""
 

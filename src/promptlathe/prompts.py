@@ -13,7 +13,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from promptlathe.errors import PromptlatheError
+from pydantic import BaseModel, ConfigDict, with_config
+
+from promptlathe._validation import Text, validate
+from promptlathe.errors import InvalidValue, PromptlatheError
 
 Message = dict[str, str]
 Mode = Literal["chat", "chat_single", "completion"]
@@ -29,6 +32,7 @@ class Exemplar:
     output: str
 
 
+@with_config(ConfigDict(extra="forbid"))
 @dataclass(frozen=True)
 class Format:
     """How instruction, exemplars and the query are laid out.
@@ -55,7 +59,7 @@ class Format:
 
     def __post_init__(self) -> None:
         if self.mode not in ("chat", "chat_single", "completion"):
-            raise PromptlatheError(
+            raise InvalidValue(
                 f"format mode {self.mode!r} is not one of chat, chat_single, completion"
             )
 
@@ -75,6 +79,7 @@ class Format:
 MAX_STRATEGY_K = 20
 
 
+@with_config(ConfigDict(extra="forbid"))
 @dataclass(frozen=True)
 class StrategySpec:
     """Which run-time strategy answers with a prompt, and its ``k``.
@@ -90,11 +95,11 @@ class StrategySpec:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
-            raise PromptlatheError("strategy name must be a non-empty string")
+            raise InvalidValue("strategy name must be a non-empty string")
         if isinstance(self.k, bool) or not isinstance(self.k, int):
-            raise PromptlatheError(f"strategy k {self.k!r} must be an integer")
+            raise InvalidValue(f"strategy k {self.k!r} must be an integer")
         if not 1 <= self.k <= MAX_STRATEGY_K:
-            raise PromptlatheError(f"strategy k {self.k} must be between 1 and {MAX_STRATEGY_K}")
+            raise InvalidValue(f"strategy k {self.k} must be between 1 and {MAX_STRATEGY_K}")
 
     @property
     def is_direct(self) -> bool:
@@ -181,6 +186,8 @@ class Prompt:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "prompt") -> Prompt:
+        """A prompt from the JSON object of a prompt file (:class:`PromptFile`); every
+        malformed field is one line naming ``where`` and the field."""
         if not isinstance(data, dict):
             raise PromptlatheError(f"{where}: a prompt must be a JSON object")
         version = data.get("promptlathe_prompt", SCHEMA_VERSION)
@@ -189,34 +196,12 @@ class Prompt:
                 f"{where}: prompt file version {version!r} is not one this promptlathe reads "
                 f"({SCHEMA_VERSION}); upgrade promptlathe, or save the prompt again"
             )
-        try:
-            exemplars = tuple(
-                Exemplar(input=str(e["input"]), output=str(e["output"]))
-                for e in data.get("exemplars", [])
-            )
-        except (KeyError, TypeError):
-            raise PromptlatheError(
-                f"{where}: field 'exemplars' must be a list of {{input, output}} objects"
-            ) from None
-        fmt = data.get("format", {})
-        if not isinstance(fmt, dict):
-            raise PromptlatheError(f"{where}: field 'format' must be an object")
-        known = set(Format.__dataclass_fields__)
-        unknown = set(fmt) - known
-        if unknown:
-            raise PromptlatheError(f"{where}: unknown format field(s) {sorted(unknown)}")
-        instruction = data.get("instruction", "")
-        if not isinstance(instruction, str):
-            raise PromptlatheError(f"{where}: field 'instruction' must be a string")
-        try:
-            fmt_obj = Format(**fmt)
-        except (PromptlatheError, TypeError, ValueError) as exc:
-            raise PromptlatheError(f"{where}: field 'format': {exc}") from None
+        f = validate(PromptFile, data, where)
         return cls(
-            instruction=instruction,
-            exemplars=exemplars,
-            format=fmt_obj,
-            strategy=_strategy_of(data.get("strategy"), where),
+            instruction=f.instruction,
+            exemplars=tuple(Exemplar(e.input, e.output) for e in f.exemplars),
+            format=f.format,
+            strategy=f.strategy or StrategySpec(),
         )
 
     @classmethod
@@ -235,15 +220,24 @@ class Prompt:
         return replace(self, **changes)
 
 
-def _strategy_of(raw: Any, where: str) -> StrategySpec:
-    if raw is None:
-        return StrategySpec()
-    if not isinstance(raw, dict) or set(raw) - {"name", "k"}:
-        raise PromptlatheError(f"{where}: field 'strategy' must be an object {{name, k}}")
-    try:
-        return StrategySpec(**raw)
-    except PromptlatheError as exc:
-        raise PromptlatheError(f"{where}: field 'strategy': {exc}") from None
+class ExemplarFields(BaseModel):
+    """An exemplar as a prompt file holds it (other keys, such as an id, are ignored)."""
+
+    input: Text
+    output: Text
+
+
+class PromptFile(BaseModel):
+    """The prompt part of a prompt file, declared once: what :meth:`Prompt.from_dict`
+    accepts. Other top-level keys (what :meth:`Prompt.save` adds, see
+    :mod:`promptlathe.artifact`) are left to their readers; ``format`` and ``strategy``
+    take only their own fields."""
+
+    promptlathe_prompt: int = SCHEMA_VERSION
+    instruction: str = ""
+    exemplars: list[ExemplarFields] = []
+    format: Format = Format()
+    strategy: StrategySpec | None = None
 
 
 def _parse_json(text: str, where: str) -> Any:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from promptlathe._limits import MAX_TOKENS
-from promptlathe.artifact import decoding_from, file_labels, model_from, str_field
+from promptlathe.artifact import artifact_fields, model_from
 from promptlathe.cli._app import app
 from promptlathe.cli._options import (
     BaseUrlOpt,
@@ -17,7 +17,6 @@ from promptlathe.cli._options import (
     NCtxOpt,
     _open_lm,
 )
-from promptlathe.errors import PromptlatheError
 from promptlathe.evaluator import Decoding, Evaluator
 from promptlathe.metrics import get_metric
 from promptlathe.prompts import Prompt, read_prompt_file
@@ -58,21 +57,19 @@ def run_cmd(
     data = read_prompt_file(prompt)
     p = Prompt.from_dict(data, where=str(prompt))
     get_strategy(p.strategy, where=str(prompt))  # an unknown strategy fails before any model
-    labels = data.get("labels", [])
-    if not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
-        raise PromptlatheError(f"{prompt}: field 'labels' must be a list of strings")
+    fields = artifact_fields(data, prompt)
     scorer = get_metric(
-        metric or str_field(data, "metric", prompt),
-        labels,
+        metric or fields.metric,
+        fields.labels,
         allow_code=metric is not None,
         source=str(prompt),
     )
-    dec = decoding_from(data, prompt)
+    dec = fields.decoding
     if max_tokens is not None:
         dec = Decoding(**{**vars(dec), "max_tokens": max_tokens})
-    model_name = model or model_from(data, prompt, base_url)
+    model_name = model or model_from(fields, prompt, base_url)
     texts = [ln.rstrip("\n") for ln in sys.stdin] if inputs == ["-"] else inputs
-    decode_labels = file_labels(data, prompt)
+    decode_labels = fields.decode_labels if fields.decode == "labels" else None
     with _open_lm(model_name, base_url, n_ctx, cache) as lm:
         evaluator = Evaluator(lm, scorer, dec, labels=decode_labels)
         outcomes = evaluator.answer(p, texts)
