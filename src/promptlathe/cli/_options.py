@@ -7,16 +7,11 @@ from typing import Annotated
 
 import typer
 
-from promptlathe._limits import (
-    MAX_TOKENS,
-    N_CTX,
-    SEED,
-)
 from promptlathe.artifact import file_labels
+from promptlathe.cli._settings import option
 from promptlathe.errors import PromptlatheError
 from promptlathe.evaluator import choose_decode
 from promptlathe.lms import (
-    MODELS,
     CachedLM,
     backend_class,
     cache_dir,
@@ -26,43 +21,19 @@ from promptlathe.metrics import Metric
 from promptlathe.prompts import read_prompt_file
 from promptlathe.store import Store
 
-ModelOpt = Annotated[
-    str,
-    typer.Option(
-        "--model",
-        "-m",
-        help=f"Embedded model name ({', '.join(MODELS)}), a .gguf path, "
-        "or the server's model name with --base-url.",
-    ),
-]
-BaseUrlOpt = Annotated[
-    str | None, typer.Option(help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1.")
-]
-SeedOpt = Annotated[
-    int, typer.Option(help="Seed for splits, sampling and decoding.", min=SEED[0], max=SEED[1])
-]
-MaxTokensOpt = Annotated[
-    int,
-    typer.Option(help="Maximum tokens generated per call.", min=MAX_TOKENS[0], max=MAX_TOKENS[1]),
-]
-NCtxOpt = Annotated[
-    int, typer.Option(help="Context window for embedded models.", min=N_CTX[0], max=N_CTX[1])
-]
+# Declared once, with the run's settings (promptlathe.optimizers.OptimizeConfig).
+ModelOpt = option("model")
+BaseUrlOpt = option("base_url")
+SeedOpt = option("seed")
+MaxTokensOpt = option("max_tokens")
+NCtxOpt = option("n_ctx")
+DecodeOpt = option("decode")
 ScaleOpt = Annotated[
     float, typer.Option(help="Scale the report's analysis budgets.", min=0.01, max=100.0)
 ]
 CacheOpt = Annotated[
     Path | None,
     typer.Option(help="SQLite file for the call cache (default: $PROMPTLATHE_HOME/cache.sqlite)."),
-]
-
-
-DecodeOpt = Annotated[
-    str,
-    typer.Option(
-        help="auto: on a classification task with an embedded model, score each label and "
-        "answer with the most likely (one pass, no generation); generate; or labels (force it)."
-    ),
 ]
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,60 @@ from promptlathe._limits import (
 )
 from promptlathe.errors import PromptlatheError
 from promptlathe.evaluator import DECODE_MODES
-from promptlathe.lms import DEFAULT_MODEL
+from promptlathe.lms import DEFAULT_MODEL, MODELS
+
+SAME: Any = type("Same", (), {"__repr__": lambda self: "SAME"})()
+"""A :class:`Setting`'s ``cli_default`` when the option's default is the field's."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """How a setting is offered as a command-line option, declared once with its field:
+    the CLI's options (help, range, flags) are generated from it, and the same range is what
+    :class:`OptimizeConfig` checks, whether it came from the CLI, Python or a saved file.
+
+    Attributes:
+        help: the option's help.
+        range: inclusive bounds of an integer setting.
+        flags: the option's names when they are not ``--<field-name>``.
+        cli_type: the option's type when it differs (a file is a ``Path``; a list is typed
+            comma-separated).
+        cli_default: the option's default when it differs from the field's (``None``: worked
+            out by the command, e.g. ``--out`` from the task's name).
+        metavar: how the help names the value.
+    """
+
+    help: str
+    range: tuple[int, int] | None = None
+    flags: tuple[str, ...] = ()
+    cli_type: Any = None
+    cli_default: Any = SAME
+    metavar: str | None = None
+
+    def flag(self, name: str) -> str:
+        return self.flags[0] if self.flags else "--" + name.replace("_", "-")
+
+
+def setting(
+    default: Any = MISSING,
+    *,
+    help: str,
+    factory: Callable[[], Any] | None = None,
+    **how: Any,
+) -> Any:
+    """A field of :class:`OptimizeConfig` that is also a command-line option."""
+    meta = {"setting": Setting(help=help, **how)}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    if default is MISSING:
+        return field(metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def option_of(f: Field[Any]) -> Setting | None:
+    """The option a field of :class:`OptimizeConfig` is offered as (``None``: Python only)."""
+    opt = f.metadata.get("setting")
+    return opt if isinstance(opt, Setting) else None
 
 
 @dataclass
@@ -73,35 +127,119 @@ class OptimizeConfig:
         reasoning_tokens: output cap of reasoned calls (chain of thought and kin).
     """
 
-    task: str
-    test: str | None = None
-    model: str = DEFAULT_MODEL
-    base_url: str | None = None
-    proposer_model: str | None = None
-    proposer_base_url: str | None = None
-    instruction: str = ""
-    seed_prompt: str | None = None
-    metric: str | None = None
-    budget_calls: int = 600
-    budget_tokens: int | None = None
-    max_shots: int = 4
-    max_tokens: int = 64
-    seed: int = 0
-    out: str = "runs/latest"
-    storage: str | None = None
-    study: str = "promptlathe"
-    sampler: str = "tpe"
-    n_ctx: int = 4096
-    threads: int | None = None
+    task: str = setting(
+        help="Training data (.jsonl/.csv): split into train, validation and confirmation "
+        "(required unless --worker).",
+        cli_type=Path | None,
+        cli_default=None,
+    )
+    test: str | None = setting(
+        None, help="Held-out test file (default: carve 25% of --task).", cli_type=Path | None
+    )
+    model: str = setting(
+        DEFAULT_MODEL,
+        help=f"Embedded model name ({', '.join(MODELS)}), a .gguf path, or the server's model "
+        "name with --base-url.",
+        flags=("--model", "-m"),
+    )
+    base_url: str | None = setting(
+        None, help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1."
+    )
+    proposer_model: str | None = setting(
+        None,
+        help="Model that writes instructions (default: qwen2.5-coder-1.5b if installed, else "
+        "--model).",
+    )
+    proposer_base_url: str | None = setting(
+        None,
+        help="OpenAI-compatible server that runs --proposer-model (key: "
+        "$PROMPTLATHE_PROPOSER_API_KEY, else the task's); default: embedded.",
+    )
+    instruction: str = setting("", help="Seed instruction (always a candidate).")
+    seed_prompt: str | None = setting(
+        None,
+        help="Seed prompt JSON (instead of --instruction).",
+        flags=("--prompt",),
+        cli_type=Path | None,
+    )
+    metric: str | None = setting(
+        None, help="Metric (default: the task's .meta.json metric, else auto)."
+    )
+    budget_calls: int = setting(
+        600, help="Hard cap on LM calls for the search.", range=BUDGET_CALLS
+    )
+    budget_tokens: int | None = setting(
+        None,
+        help="Optional cap on the search's tokens (prompt + output, every call).",
+        range=BUDGET_TOKENS,
+    )
+    max_shots: int = setting(4, help="Largest number of exemplars searched.", range=MAX_SHOTS)
+    max_tokens: int = setting(64, help="Maximum tokens generated per call.", range=MAX_TOKENS)
+    seed: int = setting(0, help="Seed for splits, sampling and decoding.", range=SEED)
+    out: str = setting(
+        "runs/latest",
+        help="Run directory (default: runs/<task>).",
+        cli_type=Path | None,
+        cli_default=None,
+    )
+    storage: str | None = setting(
+        None,
+        help="Database for the study; a PostgreSQL URL also holds the budget and call cache, "
+        "so workers on several machines share them (default: SQLite in the run directory).",
+    )
+    study: str = setting("promptlathe", help="Optuna study name prefix.")
+    sampler: str = setting("tpe", help="tpe or random.")
+    n_ctx: int = setting(4096, help="Context window for embedded models.", range=N_CTX)
+    threads: int | None = setting(
+        None,
+        help="CPU threads per process for embedded models (default: all cores, divided among "
+        "--workers).",
+        range=THREADS,
+    )
     alpha: float = 0.1
-    val_size: int | None = None
-    confirm_size: int | None = None
-    prescreen: str | None = None
-    decode: str = "auto"
-    optimizer: str = "propose,joint"
-    strategies: list[str] = field(default_factory=lambda: ["direct"])
-    max_cost_per_example: int | None = None
-    reasoning_tokens: int = 256
+    val_size: int | None = setting(
+        None, help="Validation examples (default: planned from the budget).", range=VAL_SIZE
+    )
+    confirm_size: int | None = setting(
+        None,
+        help="Confirmation examples (default: planned from the budget).",
+        range=CONFIRM_SIZE,
+    )
+    prescreen: str | None = setting(
+        None,
+        help="'mi': drop half the proposed instructions by label-free mutual information "
+        "before racing (classification tasks).",
+    )
+    decode: str = setting(
+        "auto",
+        help="auto: on a classification task with an embedded model, score each label and "
+        "answer with the most likely (one pass, no generation); generate; or labels (force it).",
+    )
+    optimizer: str = setting(
+        "propose,joint",
+        help="The optimizer stages, run in order, each from what the previous one found "
+        "(e.g. propose,joint, the default; reflect,joint; random,joint). "
+        "`promptlathe optimizers` lists them.",
+    )
+    strategies: list[str] = setting(
+        help="Run-time strategies searched, comma-separated, or 'all': direct, cot, "
+        "plan_and_solve, cot_demos, self_consistency, choice_shuffle, knn_demos.",
+        factory=lambda: ["direct"],
+        cli_type=str,
+        cli_default="direct",
+    )
+    max_cost_per_example: int | None = setting(
+        None,
+        help="The winner may cost at most this many tokens per example (prompt + output, "
+        "every call of its strategy).",
+        range=MAX_COST,
+        metavar="TOKENS",
+    )
+    reasoning_tokens: int = setting(
+        256,
+        help="Output cap of reasoned answers (cot, plan_and_solve, cot_demos, self_consistency).",
+        range=REASONING_TOKENS,
+    )
 
     def __post_init__(self) -> None:
         from promptlathe.optimizers._protocol import parse_chain
@@ -129,26 +267,16 @@ class OptimizeConfig:
             )
         if self.sampler not in ("tpe", "random"):
             raise PromptlatheError(f"--sampler {self.sampler!r} is not one of tpe, random")
-        if not MAX_SHOTS[0] <= self.max_shots <= MAX_SHOTS[1]:
-            raise PromptlatheError(
-                f"--max-shots {self.max_shots} must be between {MAX_SHOTS[0]} and {MAX_SHOTS[1]}"
-            )
-        for name, value, lo, hi in (
-            ("--budget-calls", self.budget_calls, *BUDGET_CALLS),
-            ("--budget-tokens", self.budget_tokens, *BUDGET_TOKENS),
-            ("--max-tokens", self.max_tokens, *MAX_TOKENS),
-            ("--seed", self.seed, *SEED),
-            ("--n-ctx", self.n_ctx, *N_CTX),
-            ("--val-size", self.val_size, *VAL_SIZE),
-            ("--confirm-size", self.confirm_size, *CONFIRM_SIZE),
-            ("--threads", self.threads, *THREADS),
-            ("--max-cost-per-example", self.max_cost_per_example, *MAX_COST),
-            ("--reasoning-tokens", self.reasoning_tokens, *REASONING_TOKENS),
-        ):
-            if value is None:
+        for f in fields(self):  # the ranges declared with each setting
+            opt = option_of(f)
+            value = getattr(self, f.name)
+            if opt is None or opt.range is None or value is None:
                 continue
+            lo, hi = opt.range
             if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-                raise PromptlatheError(f"{name} {value!r} must be an integer in [{lo}, {hi}]")
+                raise PromptlatheError(
+                    f"{opt.flag(f.name)} {value!r} must be an integer in [{lo}, {hi}]"
+                )
         if not 0.0 < self.alpha < 1.0:
             raise PromptlatheError(f"alpha {self.alpha!r} must be in (0, 1)")
 
@@ -256,128 +384,14 @@ def _reason(exc: BaseException) -> str:
     return str(exc)
 
 
-@dataclass
-class Plan:
-    """How the budget is divided, computed from the config and the data sizes."""
+# The plan moved to its own module; these names stay importable from here.
+from promptlathe.optimizers._plan import Plan, make_plan, rungs_for_plan  # noqa: E402
 
-    n_train: int
-    n_val: int
-    n_confirm: int
-    n_test: int
-    n_boot: int
-    n_boot_rationale: int
-    n_ape: int
-    n_opro: int
-    n_screen_demos: int
-    confirm_top: int
-    rungs: list[int]
-    budget: int
-    stages: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def reserve_confirm(self) -> int:
-        return (self.confirm_top + 1) * self.n_confirm
-
-    @property
-    def search_limit(self) -> int:
-        """Calls available before confirmation."""
-        return self.budget - self.reserve_confirm
-
-    def test_calls(self, winner_k: int = 1, seed_k: int = 1) -> int:
-        """Calls of the test evaluation: winner and seed, ``k`` calls per input each (a
-        strategy that samples k times per input makes k)."""
-        return (winner_k + seed_k) * self.n_test
-
-    def describe(self, search_lines: list[str], winner_k: int = 1, seed_k: int = 1) -> list[str]:
-        """The plan as printed before a run; ``search_lines`` are the optimizer's stages,
-        ``winner_k`` the most calls per input a winner may make."""
-        s = self.stages
-        test = self.test_calls(winner_k, seed_k)
-        sampled = f"; up to {winner_k} calls per input for the winner" if winner_k > 1 else ""
-        more = "; a leader that samples takes more from the search" if sampled else ""
-        return [
-            f"data: {self.n_train} train · {self.n_val} validation · {self.n_confirm} "
-            f"confirmation · {self.n_test} test",
-            f"budget: {self.budget} LM calls",
-            *search_lines,
-            f"  confirmation         ≤ {s['confirm']:>5} calls (top {self.confirm_top} + seed "
-            f"on {self.n_confirm} examples{more})",
-            f"  test (outside budget) {'≤' if sampled else ' '}{test:>5} calls (winner and seed"
-            f"{sampled})",
-        ]
-
-    def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["search_limit"] = self.search_limit
-        return d
-
-
-def make_plan(
-    cfg: OptimizeConfig, n_examples: int, n_test: int | None, scoring: bool = True
-) -> Plan:
-    """Split sizes and per-stage call allowances for a budget of ``cfg.budget_calls``.
-
-    Validation is sized so that one full evaluation costs about a tenth of the budget (at
-    least 16, at most 100 examples); confirmation about a fifteenth, for the top 2 plus the
-    seed. Small tasks shrink every part, keeping at least ``max_shots + 4`` for training.
-    """
-    b = cfg.budget_calls
-    n_test_carved = 0 if n_test is not None else max(1, round(0.25 * n_examples))
-    avail = n_examples - n_test_carved
-    n_val = cfg.val_size or min(100, max(16, b // 10))
-    n_confirm = cfg.confirm_size if cfg.confirm_size is not None else min(60, max(10, b // 15))
-    min_train = cfg.max_shots + 4
-    if n_val + n_confirm + min_train > avail:  # small task: shrink proportionally
-        spare = max(0, avail - min_train)
-        n_val = max(1, min(n_val, round(spare * 0.6)))
-        n_confirm = max(0, min(n_confirm, spare - n_val))
-    if n_val < 4 or avail - n_val - n_confirm < 2:
-        raise PromptlatheError(
-            f"{cfg.task}: {n_examples} examples are too few to split into train, validation "
-            "and confirmation; give more data or a separate --test file"
-        )
-    n_train = avail - n_val - n_confirm
-    confirm_top = (2 if b >= 150 else 1) if n_confirm else 0
-    n_boot = min(max(0, n_train - cfg.max_shots), max(4, b // 25), 32) if cfg.max_shots else 0
-    # cot_demos walks train inputs until k rationales validate; a tenth of the budget at most
-    n_boot_rationale = (
-        min(max(0, n_train - cfg.max_shots), max(3 * cfg.max_shots, b // 10), 64)
-        if cfg.max_shots
-        else 0
-    )
-    n_ape = min(8, max(2, b // 60))
-    n_opro = min(4, max(1, b // 120))
-    n_screen = 3 if scoring and b >= 300 else 0
-    plan = Plan(
-        n_train=n_train,
-        n_val=n_val,
-        n_confirm=n_confirm,
-        n_test=n_test if n_test is not None else n_test_carved,
-        n_boot=n_boot,
-        n_boot_rationale=n_boot_rationale,
-        n_ape=n_ape,
-        n_opro=n_opro,
-        n_screen_demos=n_screen,
-        confirm_top=confirm_top,
-        rungs=rungs_for_plan(n_val),
-        budget=b,
-    )
-    propose = n_ape + n_opro + n_screen * (n_ape + n_opro + 1)
-    plan.stages = {
-        "bootstrap": n_boot,
-        "propose": propose,
-        "confirm": plan.reserve_confirm,
-        "search": max(0, b - n_boot - propose - plan.reserve_confirm),
-    }
-    if plan.stages["search"] < n_val:
-        raise PromptlatheError(
-            f"--budget-calls {b} leaves {plan.stages['search']} calls for the search, less than "
-            f"one validation pass ({n_val}); raise the budget or lower --val-size"
-        )
-    return plan
-
-
-def rungs_for_plan(n_val: int) -> list[int]:
-    from promptlathe.optimizers._racing import rungs_for
-
-    return rungs_for(n_val, first=min(8, n_val))
+__all__ = [
+    "CONFIG_VERSION",
+    "OptimizeConfig",
+    "Plan",
+    "make_plan",
+    "redact_storage",
+    "rungs_for_plan",
+]
