@@ -25,6 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
+from promptlathe._store_migrations import migrate
 from promptlathe._store_schema import (
     BUDGETS,
     CALLS,
@@ -32,7 +33,6 @@ from promptlathe._store_schema import (
     DOCUMENTS,
     RECORDS,
     RUNLOG,
-    SCHEMA,
 )
 from promptlathe.errors import PromptlatheError
 
@@ -93,8 +93,7 @@ class Store:
                 raise PromptlatheError(
                     f"{self._where}: only SQLite and PostgreSQL can hold the call store"
                 )
-            with self._engine.begin() as conn:
-                SCHEMA.create_all(conn, checkfirst=True)
+            migrate(self._engine, self._where, None if self.shared else self.path)
         except PromptlatheError:
             raise
         except (SQLAlchemyError, DBAPIError, ArgumentError, NoSuchModuleError, ImportError) as exc:
