@@ -21,8 +21,6 @@ class Plan:
     n_test: int
     n_boot: int
     n_boot_rationale: int
-    n_ape: int
-    n_opro: int
     n_screen_demos: int
     confirm_top: int
     rungs: list[int]
@@ -76,6 +74,8 @@ def make_plan(
     least 16, at most 100 examples); confirmation about a fifteenth, for the top 2 plus the
     seed. Small tasks shrink every part, keeping at least ``max_shots + 4`` for training.
     """
+    from promptlathe.optimizers._protocol import get_optimizer, parse_chain
+
     b = cfg.budget_calls
     n_test_carved = 0 if n_test is not None else max(1, round(0.25 * n_examples))
     avail = n_examples - n_test_carved
@@ -100,8 +100,6 @@ def make_plan(
         if cfg.max_shots
         else 0
     )
-    n_ape = min(8, max(2, b // 60))
-    n_opro = min(4, max(1, b // 120))
     n_screen = 3 if scoring and b >= 300 else 0
     plan = Plan(
         n_train=n_train,
@@ -110,19 +108,20 @@ def make_plan(
         n_test=n_test if n_test is not None else n_test_carved,
         n_boot=n_boot,
         n_boot_rationale=n_boot_rationale,
-        n_ape=n_ape,
-        n_opro=n_opro,
         n_screen_demos=n_screen,
         confirm_top=confirm_top,
         rungs=rungs_for_plan(n_val),
         budget=b,
     )
-    propose = n_ape + n_opro + n_screen * (n_ape + n_opro + 1)
+    # What the stages set aside before any search (e.g. writing instructions).
+    aside: dict[str, int] = {}
+    for stage in (get_optimizer(n) for n in parse_chain(cfg.optimizer)):
+        aside.update(stage.set_aside(b, n_screen))
     plan.stages = {
         "bootstrap": n_boot,
-        "propose": propose,
+        **aside,
         "confirm": plan.reserve_confirm,
-        "search": max(0, b - n_boot - propose - plan.reserve_confirm),
+        "search": max(0, b - n_boot - sum(aside.values()) - plan.reserve_confirm),
     }
     if plan.stages["search"] < n_val:
         raise PromptlatheError(

@@ -51,6 +51,12 @@ class Optimizer(ABC):
         """How this stage spends its calls, printed before the run (indented lines in the
         plan's style)."""
 
+    def set_aside(self, budget: int, n_screen_demos: int) -> dict[str, int]:
+        """Calls this stage needs before any search, by name (e.g. ``{"propose": 14}`` for
+        writing instructions), taken out of the search's share when the plan is made;
+        ``n_screen_demos`` is the likelihood screen's demos per proposal (0: no screen)."""
+        return {}
+
     def warnings(self, plan: Plan, plan_for: Callable[[int], Plan]) -> list[str]:
         """Known weaknesses of this run's budget (e.g. too few rounds to search), printed
         with the plan before any model call; ``plan_for(budget)`` is the plan the same run

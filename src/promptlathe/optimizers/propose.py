@@ -33,6 +33,11 @@ search keeps the rest)."""
 STUDY = "instructions"
 
 
+def proposals(budget: int) -> tuple[int, int]:
+    """How many instructions APE and OPRO write for a run of ``budget`` calls."""
+    return min(8, max(2, budget // 60)), min(4, max(1, budget // 120))
+
+
 class Proposal(BaseModel):
     """An instruction in the race, and who wrote it (seed, ape, opro)."""
 
@@ -69,12 +74,17 @@ class ProposeOptimizer(Optimizer):
     summary = "APE and OPRO proposals by the proposer model, raced on validation"
     share = RACE_SHARE
 
+    def set_aside(self, budget: int, n_screen_demos: int) -> dict[str, int]:
+        n_ape, n_opro = proposals(budget)
+        return {"propose": n_ape + n_opro + n_screen_demos * (n_ape + n_opro + 1)}
+
     def plan_lines(self, plan: Plan) -> list[str]:
         s = plan.stages
+        n_ape, n_opro = proposals(plan.budget)
         return [
             f"  bootstrap demos      ≤ {s['bootstrap']:>5} calls",
-            f"  propose instructions ≤ {s['propose']:>5} calls (APE {plan.n_ape}, OPRO "
-            f"{plan.n_opro}, likelihood screen)",
+            f"  propose instructions ≤ {s['propose']:>5} calls (APE {n_ape}, OPRO "
+            f"{n_opro}, likelihood screen)",
             f"  race instructions    ≈ {int(RACE_SHARE * s['search']):>5} calls (rungs "
             f"{plan.rungs}; all of the search when no stage follows)",
         ]
@@ -91,12 +101,11 @@ class ProposeOptimizer(Optimizer):
         return [ctx.seed_prompt.with_(instruction=i) for i in top]
 
     def _propose(self, ctx: RunContext, given: list[str]) -> list[Proposal]:
-        ctx.emit("propose", f"APE: {ctx.plan.n_ape} proposals by {ctx.proposer_name}")
+        n_ape, _ = proposals(ctx.plan.budget)
+        ctx.emit("propose", f"APE: {n_ape} proposals by {ctx.proposer_name}")
         raw: list[str] = []
         with contextlib.suppress(BudgetExhausted):
-            raw = APEProposer(ctx.proposer_lm).propose(
-                ctx.data.train, ctx.plan.n_ape, seed=ctx.seed
-            )
+            raw = APEProposer(ctx.proposer_lm).propose(ctx.data.train, n_ape, seed=ctx.seed)
         return [
             *(Proposal(instruction=i) for i in given),
             *(Proposal(**c) for c in ctx.vet(raw, given, "ape")),
@@ -113,9 +122,10 @@ class ProposeOptimizer(Optimizer):
                 # OPRO: show the proposer the scores so far and ask for better instructions.
                 scored = instruction_scores(self._raced(ctx))
                 history = [ScoredInstruction(i, s) for i, s in scored.items()]
-                ctx.emit("propose", f"OPRO: {ctx.plan.n_opro} proposals from {len(history)} scored")
+                _, n_opro = proposals(ctx.plan.budget)
+                ctx.emit("propose", f"OPRO: {n_opro} proposals from {len(history)} scored")
                 new = OPROProposer(ctx.proposer_lm).propose(
-                    ctx.data.train, ctx.plan.n_opro, history=history, seed=ctx.seed + 1000
+                    ctx.data.train, n_opro, history=history, seed=ctx.seed + 1000
                 )
                 vetted = [
                     Proposal(**c) for c in ctx.vet(new, [c.instruction for c in instrs], "opro")
