@@ -57,6 +57,10 @@ def test_eval_cli_end_to_end_then_fully_cached(shared_data: Path, tmp_path: Path
     rec = first["records"][0]
     assert set(rec) >= {"input", "request_hash", "output", "answer", "targets", "correct"}
     assert len(first["prompt"]["exemplars"]) == 2
+    # the certificate of one prompt: plain exact binomial, printed and saved
+    cert = first["certificate"]
+    assert cert["n"] == 5 and cert["finalists"] == 1 and cert["lower"] <= first["accuracy"]
+    assert "With probability ≥ 95 %" in r1.stdout
     # The two exemplars were drawn from the task file and are not evaluated.
     shown = {e["input"] for e in first["prompt"]["exemplars"]}
     assert not shown & {r["input"] for r in first["records"]}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from scipy.stats import norm
+from scipy.stats import beta, norm
 
 
 def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
@@ -29,3 +29,28 @@ def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> tuple
     low = 0.0 if successes <= 0 else max(0.0, min(p, centre - half))
     high = 1.0 if successes >= n else min(1.0, max(p, centre + half))
     return (low, high)
+
+
+def binomial_lower(successes: int, n: int, delta: float) -> float:
+    """One-sided exact (Clopper–Pearson) lower confidence bound on a success probability:
+    with probability at least ``1 - delta`` the true probability is at least this, given
+    ``successes`` of ``n`` independent trials (``beta.ppf(delta, s, n - s + 1)``).
+
+    Returns:
+        The bound in [0, 1]; 0.0 when ``n == 0`` or there is no success.
+    """
+    if not 0.0 < delta < 1.0:
+        raise ValueError(f"delta must be in (0, 1), got {delta}")
+    if n <= 0 or successes <= 0:
+        return 0.0
+    return float(beta.ppf(delta, successes, n - successes + 1))
+
+
+def hoeffding_lower(mean: float, n: int, delta: float) -> float:
+    """Lower confidence bound on the mean of a score in [0, 1] (Hoeffding): for partial
+    credit, where the exact binomial bound does not apply."""
+    if not 0.0 < delta < 1.0:
+        raise ValueError(f"delta must be in (0, 1), got {delta}")
+    if n <= 0:
+        return 0.0
+    return max(0.0, mean - math.sqrt(math.log(1.0 / delta) / (2 * n)))

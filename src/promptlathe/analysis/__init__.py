@@ -14,6 +14,7 @@ from promptlathe.analysis._bound import (
     prompt_log_prior,
     serialize_prompt,
 )
+from promptlathe.analysis._certificate import Certificate, certify
 from promptlathe.analysis._format_spread import FormatSpread, format_spread
 from promptlathe.analysis._order import OrderSensitivity, order_sensitivity
 from promptlathe.analysis._posix import Posix, posix
@@ -29,12 +30,14 @@ from promptlathe.proposers._mutual_info import (
 __all__ = [
     "Baselines",
     "Bound",
+    "Certificate",
     "Comparison",
     "FormatSpread",
     "OrderSensitivity",
     "Posix",
     "balanced_accuracy",
     "binary_kl",
+    "certify",
     "compare",
     "format_spread",
     "kl_inverse_upper",

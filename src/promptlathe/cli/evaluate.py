@@ -10,6 +10,7 @@ import numpy as np
 import typer
 from rich.markup import escape
 
+from promptlathe.analysis import Certificate, certify
 from promptlathe.artifact import load_prompt
 from promptlathe.cli._app import app
 from promptlathe.cli._options import (
@@ -25,9 +26,9 @@ from promptlathe.cli._options import (
     _open_lm,
 )
 from promptlathe.errors import PromptlatheError
-from promptlathe.evaluator import Decoding, Evaluator
+from promptlathe.evaluator import Decoding, EvalResult, Evaluator
 from promptlathe.lms import DEFAULT_MODEL
-from promptlathe.metrics import task_metric
+from promptlathe.metrics import Metric, task_metric, trivial_baselines
 from promptlathe.prompts import Exemplar, Format, Mode, Prompt
 from promptlathe.reporting import err_console, eval_table, out_console, progress_bar
 from promptlathe.tasks import Example, Fields, load_examples, read_meta
@@ -132,6 +133,8 @@ def eval_cmd(
         f"[bold]{escape(task.name)}[/bold] · model {escape(model)} · metric {escape(scorer.name)}"
     )
     out_console.print(eval_table(result))
+    cert = _certificate(result, scorer, examples)
+    out_console.print(cert.sentence, markup=False, highlight=False)
     if json_out:
         payload = {
             "task": str(task),
@@ -142,8 +145,27 @@ def eval_cmd(
             "decode": evaluator.decode,
             "prompt": base.to_dict(),
             **result.to_dict(),
+            "certificate": cert.to_dict(),
         }
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
         err_console.print(f"wrote {json_out}", markup=False)
     lm.close()
+
+
+def _certificate(result: EvalResult, scorer: Metric, examples: list[Example]) -> Certificate:
+    """The prompt's certified accuracy on these examples (no selection: one prompt), judged
+    against the best constant answer on them."""
+    records = result.records
+    base = trivial_baselines(
+        scorer,
+        [e.target for e in examples],
+        [r.targets for r in records],
+        [r.answer for r in records],
+        [r.score for r in records],
+    )
+    return certify(
+        [r.score for r in records],
+        baseline=base.best_constant_accuracy if base else None,
+        covers="examples evaluated",
+    )

@@ -4,7 +4,7 @@ split (which no optimizer sees), and the winner chosen on validation and confirm
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from promptlathe.errors import BudgetExhausted
 from promptlathe.evaluator import Evaluator
@@ -25,6 +25,8 @@ class Candidate:
     source: str = ""
     tokens: float | None = None
     """Tokens per example (prompt + output, every call) when the run log recorded them."""
+    confirm_scores: list[float] = field(default_factory=list)
+    """Per-example confirmation scores, in the split's order (what the certificate reads)."""
 
     @property
     def pooled(self) -> float:
@@ -114,6 +116,7 @@ def confirm(
         except BudgetExhausted:
             break
         c.confirm, c.confirm_n = res.mean, res.n
+        c.confirm_scores = [r.score for r in res.records]
         if c.tokens is None and res.n:
             c.tokens = res.tokens_per_example
     confirmed = [c for c in top if c.confirm is not None] or top[:1]

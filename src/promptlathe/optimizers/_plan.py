@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from promptlathe._stats import binomial_lower
 from promptlathe.errors import PromptlatheError
 
 if TYPE_CHECKING:
@@ -55,8 +56,24 @@ class Plan:
             *search_lines,
             f"  confirmation         ≤ {s['confirm']:>5} calls (top {self.confirm_top} + seed "
             f"on {self.n_confirm} examples{more})",
+            *self._certifies(),
             f"  test (outside budget) {'≤' if sampled else ' '}{test:>5} calls (winner and seed"
             f"{sampled})",
+        ]
+
+    def _certifies(self, delta: float = 0.05) -> list[str]:
+        """What the confirmation split can certify: the accuracy a perfect finalist, and one
+        right on three examples in four, would be certified at (95 %, the choice among the
+        finalists paid for)."""
+        n = self.n_confirm
+        if not n:
+            return ["    (no confirmation split: the winner gets no certificate)"]
+        each = delta / (self.confirm_top + 1)
+        perfect = binomial_lower(n, n, each)
+        typical = binomial_lower(round(0.75 * n), n, each)
+        return [
+            f"    certifies accuracy ≥ {perfect:.2f} for a perfect finalist, ≥ {typical:.2f} "
+            f"for one right on 75 % (95 %; raise --confirm-size to certify more)"
         ]
 
     def as_dict(self) -> dict[str, Any]:

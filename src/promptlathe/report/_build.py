@@ -49,6 +49,7 @@ def build(
     significance: dict[str, Any] | None = None,
     bound: dict[str, Any] | None = None,
     bound_note: str = "",
+    certificate: dict[str, Any] | None = None,
     format_spread: dict[str, Any] | None = None,
     posix: dict[str, Any] | None = None,
     posix_note: str = "",
@@ -120,6 +121,12 @@ def build(
                 else "-",
             }
         )
+    if bound is not None and baselines:
+        # Vacuous means useless: no better than a constant answer, not only >= 1.
+        floor = baselines["best_constant_accuracy"]
+        bound = {**bound, "vacuous": bool(bound["vacuous"] or 1 - bound["error_bound"] <= floor)}
+    if certificate is not None:
+        certificate = {**certificate, "test": _fmt_score(wa, len(winner_records))}
     return {
         "title": title,
         "model": model,
@@ -136,6 +143,7 @@ def build(
         "significance": significance,
         "bound": bound,
         "bound_note": bound_note,
+        "certificate": certificate,
         "format_spread": format_spread,
         "posix": posix,
         "posix_note": posix_note,

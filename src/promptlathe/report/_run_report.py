@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from promptlathe.analysis import Certificate, certify
 from promptlathe.errors import PromptlatheError
 from promptlathe.optimizers._result import RESULT_VERSION
 from promptlathe.report._analyze import AnalysisSizes, Note, analyze
@@ -79,6 +80,24 @@ def _seed_val(result: dict[str, Any]) -> tuple[float, int] | None:
     return float(val), int(n)
 
 
+def holdout_certificate(result: dict[str, Any], delta: float = 0.05) -> Certificate | None:
+    """The winner's certificate from its confirmation scores (``None`` when the run had no
+    confirmation split): the search never saw those examples; the winner was chosen among
+    the finalists compared there, which the certificate pays for (a union bound)."""
+    scores = result["best"].get("confirm_scores") or []
+    if not scores:
+        return None
+    finalists = sum(1 for c in result.get("confirmed", []) if c.get("confirm") is not None)
+    baselines = result.get("baselines") or {}
+    return certify(
+        scores,
+        finalists=max(1, finalists),
+        delta=delta,
+        baseline=baselines.get("best_constant_accuracy"),
+        covers="confirmation examples, which the search never saw",
+    )
+
+
 def report_run(
     opened: OpenRun, sizes: AnalysisSizes | None = None, note: Note | None = None
 ) -> tuple[Path, Path]:
@@ -106,6 +125,7 @@ def report_run(
         train_targets=run.train_targets,
     )
     confirmed = {c["prompt_hash"]: c for c in result.get("confirmed", [])}
+    certificate = holdout_certificate(result)
     report = build(
         title=run.task,
         model=run.model,
@@ -118,6 +138,7 @@ def report_run(
         baseline_val=_seed_val(result),
         trial_counts=result.get("trials"),
         trials=_trials(run.log, confirmed),
+        certificate=certificate.to_dict() if certificate else None,
         run_dir=str(run.dir),
         extra={"optimization": {k: result[k] for k in ("calls_used", "budget", "plan", "trials")}},
         **analyses,
