@@ -314,6 +314,20 @@ CASES: list[Case] = [
         )[2],
         ("result.json", "not a promptlathe result"),
     ),
+    Case(
+        "report result without split sizes",
+        lambda t: (
+            _valid_config(t),
+            write(
+                t,
+                "run/result.json",
+                '{"best_prompt": {}, "best": {}, "calls_used": 1, "budget": 1, "plan": {},'
+                ' "trials": {}}',
+            ),
+            ["report", str(t / "run")],
+        )[2],
+        ("result.json", "field 'plan.n_test' is missing"),
+    ),
     # prompt files
     Case(
         "prompt missing",

@@ -65,20 +65,6 @@ class OpenRun:
     evaluator: Evaluator
 
 
-def _split_sizes(result: dict[str, Any], where: Path) -> dict[str, int]:
-    plan = result.get("plan")
-    sizes: dict[str, int] = {}
-    for k in ("n_test", "n_val", "n_confirm"):
-        v = plan.get(k) if isinstance(plan, dict) else None
-        if not (isinstance(v, int) and v >= 0):
-            raise PromptlatheError(
-                f"{where}: field 'plan' lacks the split size {k!r}; rerun the optimize "
-                "command with --resume to write it again"
-            )
-        sizes[k] = v
-    return sizes
-
-
 @contextmanager
 def open_finished_run(
     run_dir: Path, *, metric: str | None = None, lm: LM | None = None
@@ -101,7 +87,7 @@ def open_finished_run(
         raise PromptlatheError(f"{run_dir}: not a finished optimize run (no config/result.json)")
     cfg = replace(OptimizeConfig.load(cfg_path), out=str(run_dir))
     result = load_result(result_path)  # a damaged result is one line, before any work
-    sizes = _split_sizes(result, result_path)
+    sizes = {k: result["plan"][k] for k in ("n_test", "n_val", "n_confirm")}  # checked
     artifact = read_prompt_file(run_dir / "best_prompt.json")
     labels = file_labels(artifact, run_dir / "best_prompt.json")
     with ExitStack() as stack:
