@@ -8,6 +8,8 @@ from dataclasses import MISSING, Field, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
 from promptlathe._limits import (
     BUDGET_CALLS,
     BUDGET_TOKENS,
@@ -21,6 +23,7 @@ from promptlathe._limits import (
     THREADS,
     VAL_SIZE,
 )
+from promptlathe._validation import describe
 from promptlathe.errors import PromptlatheError
 from promptlathe.evaluator import DECODE_MODES
 from promptlathe.lms import DEFAULT_MODEL, MODELS
@@ -337,10 +340,12 @@ class OptimizeConfig:
             )
         if version == 1:
             data = _upgrade_v1(data)
-        try:
-            return cls(**data)
-        except TypeError as exc:
-            raise PromptlatheError(f"{where}: malformed run config ({exc})") from None
+        try:  # the field types as declared, then the config's own checks (ranges, ...)
+            return TypeAdapter(cls).validate_python(data)
+        except ValidationError as exc:
+            raise PromptlatheError(f"{where}: malformed run config ({describe(exc)})") from None
+        except PromptlatheError as exc:
+            raise PromptlatheError(f"{where}: {exc}") from None
 
     def differences(self, other: OptimizeConfig) -> list[str]:
         a, b = self.to_dict(), other.to_dict()
