@@ -1,7 +1,15 @@
 """The ``promptlathe`` command line: one small module per command, each registering itself on
 the app (``_app.py``); options several commands share are declared once (``_options.py``)."""
 
-from promptlathe.cli import evaluate, models, optimize, optimizers, report, run  # noqa: F401
+from promptlathe.cli import (  # noqa: F401
+    check,
+    evaluate,
+    models,
+    optimize,
+    optimizers,
+    report,
+    run,
+)
 from promptlathe.cli._app import app, main
 
 __all__ = ["app", "main"]
