@@ -53,3 +53,22 @@ def test_the_cli_refuses_the_same_bounds(tmp_path) -> None:
     assert (
         r.returncode == 2 and "--max-shots" in r.stderr and "less than or equal to 16" in r.stderr
     )
+
+
+def test_help_shows_every_option_name_whole_at_80_columns() -> None:
+    from tests.conftest import run_cli
+
+    r = run_cli("optimize", "--help", env={"COLUMNS": "80"})
+    assert r.returncode == 0
+    for name in ("--proposer-base-url", "--max-cost-per-example", "--reasoning-tokens"):
+        assert name in r.stdout
+    assert max(len(line) for line in r.stdout.splitlines()) <= 80
+
+
+def test_version() -> None:
+    from importlib.metadata import version
+
+    from tests.conftest import run_cli
+
+    r = run_cli("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"promptlathe {version('promptlathe')}"

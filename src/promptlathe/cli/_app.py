@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -13,10 +14,33 @@ from promptlathe.errors import PromptlatheError
 from promptlathe.reporting import err_console
 
 app = typer.Typer(
-    add_completion=False,
     no_args_is_help=True,
+    # Plain help: it wraps to the terminal; the boxed layout cut option names at 80 columns.
+    rich_markup_mode=None,
     help="Find the best prompt for a task automatically, with honest statistics.",
 )
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"promptlathe {version('promptlathe')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Find the best prompt for a task automatically, with honest statistics."""
+
+
 models_app = typer.Typer(no_args_is_help=True, help="List and install the embedded models.")
 app.add_typer(models_app, name="models")
 
