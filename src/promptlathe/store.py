@@ -280,6 +280,13 @@ class Store:
         row = self._run(lambda c: c.execute(q).first())
         return int(row[0]) if row else 0
 
+    def call_span(self) -> tuple[float, float, int] | None:
+        """When the first and the last stored call were made, and how many there are
+        (``None``: no call yet)."""
+        q = sa.select(sa.func.min(CALLS.c.created), sa.func.max(CALLS.c.created), sa.func.count())
+        first, last, n = self._run(lambda c: c.execute(q).one())
+        return None if not n else (float(first), float(last), int(n))
+
     def tokens_used(self, charged_to: str | None = None) -> int:
         """Tokens of every call stored (or only of those charged to budget ``charged_to``):
         prompt + completion tokens of generations and label choices, and the scored tokens

@@ -9,6 +9,7 @@ from promptlathe.cli import (  # noqa: F401
     optimizers,
     report,
     run,
+    status,
 )
 from promptlathe.cli._app import app, main
 
