@@ -4,6 +4,7 @@ the app (``_app.py``); options several commands share are declared once (``_opti
 from promptlathe.cli import (  # noqa: F401
     check,
     evaluate,
+    export,
     models,
     optimize,
     optimizers,

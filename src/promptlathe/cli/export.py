@@ -1,0 +1,46 @@
+"""``promptlathe export``: a saved prompt in a format other tools read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from promptlathe.artifact import artifact_fields, load_prompt
+from promptlathe.cli._app import app
+from promptlathe.cli._options import _check_output_file
+from promptlathe.errors import PromptlatheError
+from promptlathe.exporters import Saved, export, exporter_names
+from promptlathe.prompts import read_prompt_file
+from promptlathe.reporting import err_console
+
+
+@app.command("export")
+def export_cmd(
+    prompt: Annotated[Path, typer.Argument(help="A prompt JSON file (e.g. best_prompt.json).")],
+    to: Annotated[
+        str,
+        typer.Option(help="The format: messages, jinja, python (`promptlathe export --help`)."),
+    ],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here (default: stdout).")
+    ] = None,
+) -> None:
+    """Write a saved prompt as OpenAI messages, a Jinja2 template or a Python module."""
+    if to not in exporter_names():
+        raise PromptlatheError(f"--to {to!r} is not one of {', '.join(exporter_names())}")
+    if output is not None:
+        _check_output_file(output, "--output")
+    data = read_prompt_file(prompt)
+    saved = Saved(load_prompt(prompt), artifact_fields(data, prompt), name=prompt.name)
+    text = export(saved, to, str(prompt))
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise PromptlatheError(f"--output {output}: cannot write it ({exc.strerror})") from None
+    err_console.print(f"wrote {output}", markup=False, highlight=False)

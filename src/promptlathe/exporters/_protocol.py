@@ -1,0 +1,164 @@
+"""The exporter protocol: a saved prompt written in a format other tools read. A format is one
+file in this package (it registers itself), or a class an installed package declares under
+the ``promptlathe.exporters`` entry-point group."""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+from promptlathe.artifact import ArtifactFields
+from promptlathe.errors import PromptlatheError
+from promptlathe.prompts import Message, Prompt
+
+ENTRY_POINTS = "promptlathe.exporters"
+PLACEHOLDER = "{input}"
+"""Where the input goes in the exported messages and text (``messages``, ``python``)."""
+_SENTINEL = "\x00promptlathe-input\x00"
+
+
+@dataclass(frozen=True)
+class Saved:
+    """A prompt file read back: the prompt and how it was evaluated."""
+
+    prompt: Prompt
+    fields: ArtifactFields
+    name: str = "prompt"
+
+
+@dataclass(frozen=True)
+class Template:
+    """The prompt with a hole for the input: chat ``messages`` (chat formats) or ``text``
+    (completion format), split so that ``before + input + after`` is exactly what promptlathe
+    sends. ``hole`` is the index of the message holding the input (chat)."""
+
+    messages: list[Message] | None
+    text: str | None
+    hole: int
+    before: str
+    after: str
+
+    def fill(self, value: str) -> list[Message] | str:
+        if self.text is not None:
+            return self.before + value + self.after
+        assert self.messages is not None
+        out = [dict(m) for m in self.messages]
+        out[self.hole]["content"] = self.before + value + self.after
+        return out
+
+
+def template_of(prompt: Prompt, where: str) -> Template:
+    """The prompt's template, found by rendering it on a sentinel input.
+
+    Raises:
+        PromptlatheError: the prompt's own text holds the placeholder ``{input}`` (the export
+            would be ambiguous), or the renderer moved the input (it appears other than once).
+    """
+    if PLACEHOLDER in json.dumps(prompt.to_dict(), ensure_ascii=False):
+        raise PromptlatheError(
+            f"{where}: the prompt's text contains {PLACEHOLDER!r}, the exports' placeholder "
+            "for the input; rephrase it before exporting"
+        )
+    if prompt.format.mode == "completion":
+        text = prompt.render_text(_SENTINEL)
+        if text.count(_SENTINEL) != 1:
+            raise PromptlatheError(f"{where}: the input does not appear once in the prompt")
+        before, after = text.split(_SENTINEL)
+        return Template(None, text, -1, before, after)
+    messages = prompt.render_messages(_SENTINEL)
+    holes = [i for i, m in enumerate(messages) if _SENTINEL in m["content"]]
+    if len(holes) != 1 or messages[holes[0]]["content"].count(_SENTINEL) != 1:
+        raise PromptlatheError(f"{where}: the input does not appear once in the prompt")
+    before, after = messages[holes[0]]["content"].split(_SENTINEL)
+    return Template(messages, None, holes[0], before, after)
+
+
+class Exporter(ABC):
+    """Writes a saved prompt in one format.
+
+    Attributes:
+        name: the ``--to`` value.
+        suffix: the file suffix of its output (``.json``, ``.py``, ...).
+        summary: one line for ``--help``.
+    """
+
+    name: ClassVar[str]
+    suffix: ClassVar[str]
+    summary: ClassVar[str]
+
+    def refuse(self, saved: Saved) -> str | None:
+        """Why this format cannot express the prompt (``None``: it can). A strategy that
+        calls the model more than once or picks exemplars per input is code, not a template."""
+        strategy = saved.prompt.strategy
+        if not strategy.is_direct:
+            return (
+                f"strategy {strategy.label()} is not a single templated call; only direct "
+                "prompts export to this format"
+            )
+        return None
+
+    @abstractmethod
+    def export(self, saved: Saved, where: str) -> str:
+        """The file's text."""
+
+
+EXPORTERS: dict[str, type[Exporter]] = {}
+
+
+def register(cls: type[Exporter]) -> type[Exporter]:
+    EXPORTERS[cls.name] = cls
+    return cls
+
+
+_loaded = False
+
+
+def _load() -> None:
+    global _loaded
+    if _loaded:
+        return
+    import importlib
+    import pkgutil
+    from importlib.metadata import entry_points
+
+    import promptlathe.exporters as package
+
+    for mod in pkgutil.iter_modules(package.__path__):
+        if not mod.name.startswith("_"):
+            importlib.import_module(f"{package.__name__}.{mod.name}")
+    for ep in entry_points(group=ENTRY_POINTS):
+        if ep.name in EXPORTERS:
+            continue
+        try:
+            EXPORTERS[ep.name] = ep.load()
+        except Exception as exc:  # noqa: BLE001 - a broken plug-in names itself, once
+            raise PromptlatheError(
+                f"exporter plug-in {ep.name!r} ({ep.value}) failed to load: {exc}"
+            ) from None
+    _loaded = True
+
+
+def get_exporter(name: str) -> Exporter:
+    _load()
+    try:
+        return EXPORTERS[name]()
+    except KeyError:
+        raise PromptlatheError(
+            f"--to {name!r} is not one of {', '.join(sorted(EXPORTERS))}"
+        ) from None
+
+
+def exporter_names() -> list[str]:
+    _load()
+    return sorted(EXPORTERS)
+
+
+def export(saved: Saved, to: str, where: str) -> str:
+    """``saved`` in the format ``to``; a prompt the format cannot express is one line."""
+    exporter = get_exporter(to)
+    why = exporter.refuse(saved)
+    if why:
+        raise PromptlatheError(f"{where}: cannot export to {to}: {why}")
+    return exporter.export(saved, where)

@@ -1,0 +1,36 @@
+"""``--to messages``: OpenAI chat messages (or the completion text) with an ``{input}``
+placeholder, and the decoding the prompt was evaluated with — what every SDK takes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+from promptlathe.exporters._protocol import PLACEHOLDER, Exporter, Saved, register, template_of
+
+
+@register
+class MessagesExporter(Exporter):
+    name = "messages"
+    suffix = ".json"
+    summary = "OpenAI chat messages JSON with an {input} placeholder"
+
+    def export(self, saved: Saved, where: str) -> str:
+        t = template_of(saved.prompt, where)
+        filled = t.fill(PLACEHOLDER)
+        dec = asdict(saved.fields.decoding)
+        body: dict[str, object] = {
+            "placeholder": PLACEHOLDER,
+            "note": f"replace {PLACEHOLDER} (once, in the message that holds it) by the input",
+            **({"messages": filled} if isinstance(filled, list) else {"prompt": filled}),
+            "temperature": dec["temperature"],
+            "top_p": dec["top_p"],
+            "max_tokens": dec["max_tokens"],
+            "seed": dec["seed"],
+        }
+        stops = saved.prompt.format.stop_sequences()
+        if stops:
+            body["stop"] = list(stops)
+        if saved.fields.metric:
+            body["metric"] = saved.fields.metric
+        return json.dumps(body, indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,117 @@
+"""Exports are equivalent to what promptlathe sends: for every format, rendering the exported
+prompt on an input gives exactly the messages (or text) of ``Prompt.render_*``, byte for byte,
+and ``python``'s ``answer`` reads outputs as the metric does."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import jinja2
+import pytest
+
+from promptlathe.artifact import ArtifactFields
+from promptlathe.errors import PromptlatheError
+from promptlathe.exporters import PLACEHOLDER, Saved, export, exporter_names
+from promptlathe.metrics import get_metric
+from promptlathe.prompts import Exemplar, Format, Prompt, StrategySpec
+from tests.conftest import run_cli
+
+DEMOS = (Exemplar("The sky is blue.", "The sky is not blue."), Exemplar('Say "hi"', "Don't"))
+PROMPTS = {
+    "chat": Prompt("Negate the sentence.", DEMOS),
+    "chat+system": Prompt("Negate it.", DEMOS, Format(system="You are terse.")),
+    "chat_single": Prompt("Negate it.", DEMOS, Format(mode="chat_single")),
+    "completion": Prompt("Negate it.", DEMOS, Format(mode="completion", separator=": ")),
+    "zero-shot": Prompt("", (), Format(input_label="")),
+}
+INPUTS = [
+    "Cats purr.",
+    "quotes \" and ' and \\ backslash",
+    "line one\nline two\ttab",
+    "braces {x} {{ y }} {% raw %} {% endraw %} </script> & <b>",
+    "ünïcödé — 日本語 🙂",
+    "",
+]
+
+
+def _sent(prompt: Prompt, x: str) -> object:
+    return (
+        prompt.render_text(x) if prompt.format.mode == "completion" else prompt.render_messages(x)
+    )
+
+
+def _saved(prompt: Prompt, metric: str = "normalized") -> Saved:
+    return Saved(prompt, ArtifactFields(metric=metric), name="p.json")
+
+
+@pytest.mark.parametrize("key", PROMPTS)
+def test_messages_fill_to_exactly_what_is_sent(key: str) -> None:
+    prompt = PROMPTS[key]
+    body = json.loads(export(_saved(prompt), "messages", "p.json"))
+    for x in INPUTS:
+        if "messages" in body:
+            filled = [dict(m) for m in body["messages"]]
+            holes = [m for m in filled if PLACEHOLDER in m["content"]]
+            assert len(holes) == 1
+            holes[0]["content"] = holes[0]["content"].replace(PLACEHOLDER, x)
+            assert filled == _sent(prompt, x)
+        else:
+            assert body["prompt"].replace(PLACEHOLDER, x) == _sent(prompt, x)
+    assert body["temperature"] == 0.0 and body["max_tokens"] == 64
+
+
+@pytest.mark.parametrize("key", PROMPTS)
+def test_the_jinja_template_renders_exactly_what_is_sent(key: str) -> None:
+    prompt = PROMPTS[key]
+    template = jinja2.Environment().from_string(export(_saved(prompt), "jinja", "p.json"))
+    for x in INPUTS:
+        out = template.render(input=x)
+        got = out if prompt.format.mode == "completion" else json.loads(out)
+        assert got == _sent(prompt, x)
+
+
+@pytest.mark.parametrize("key", PROMPTS)
+def test_the_python_module_renders_and_reads_answers_as_promptlathe(
+    key: str, tmp_path: Path
+) -> None:
+    prompt = PROMPTS[key]
+    path = tmp_path / f"exported_{key.replace('+', '_')}.py"
+    path.write_text(export(_saved(prompt), "python", "p.json"))
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for x in INPUTS:
+        assert module.render(x) == _sent(prompt, x)
+    metric = get_metric("normalized")
+    outputs = ["Sure! Here is the negation: Cats don't purr.", "Output: no\nmore", '"x"', ""]
+    for o in outputs:
+        assert module.answer(o) == metric.extract(o)
+
+
+def test_what_a_format_cannot_express_is_refused_in_one_line() -> None:
+    sc = Prompt("Think.", DEMOS, strategy=StrategySpec("self_consistency", 3))
+    for to in exporter_names():
+        with pytest.raises(PromptlatheError, match="strategy self_consistency") as exc:
+            export(_saved(sc), to, "p.json")
+        assert "\n" not in str(exc.value)
+    clash = Prompt("Answer {input} carefully.")
+    with pytest.raises(PromptlatheError, match="contains '{input}'"):
+        export(_saved(clash), "messages", "p.json")
+    with pytest.raises(PromptlatheError, match="metric 'choice' reads answers its own way"):
+        export(_saved(PROMPTS["chat"], metric="choice"), "python", "p.json")
+
+
+def test_export_through_the_cli(tmp_path: Path) -> None:
+    src = tmp_path / "best_prompt.json"
+    PROMPTS["chat"].save(src, metric="normalized")
+    out = tmp_path / "out" / "prompt.j2"
+    r = run_cli("export", str(src), "--to", "jinja", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "{{ (input | tojson)[1:-1] }}" in out.read_text()
+    r = run_cli("export", str(src), "--to", "messages")
+    assert json.loads(r.stdout)["messages"][0]["content"] == "Negate the sentence."
+    r = run_cli("export", str(src), "--to", "yaml")
+    assert r.returncode == 2 and "--to 'yaml' is not one of" in r.stderr
