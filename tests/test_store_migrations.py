@@ -14,7 +14,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from promptlathe._store_migrations import BASELINE, _config, head, revision
+from promptlathe._store_migrations import BASELINE, VERSION_TABLE, _config, head, revision
 from promptlathe._store_schema import SCHEMA
 from promptlathe.errors import PromptlatheError
 from promptlathe.store import Store
@@ -66,7 +66,7 @@ def test_a_store_made_before_migrations_keeps_its_data_and_is_stamped(url: str) 
 def test_a_store_from_a_newer_promptlathe_is_one_line(url: str) -> None:
     Store(url).close()
     with _engine(url).begin() as c:
-        c.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
+        c.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = '9999'"))
     with pytest.raises(PromptlatheError) as exc:
         Store(url)
     msg = str(exc.value)
@@ -76,5 +76,17 @@ def test_a_store_from_a_newer_promptlathe_is_one_line(url: str) -> None:
 def test_the_migrations_build_exactly_the_declared_schema(url: str) -> None:
     with _engine(url).begin() as c:
         command.upgrade(_config(c), "head")  # the migrations alone, from nothing
-        diff = compare_metadata(MigrationContext.configure(c), SCHEMA)
+        mc = MigrationContext.configure(c, opts={"version_table": VERSION_TABLE})
+        diff = compare_metadata(mc, SCHEMA)
     assert diff == []
+
+
+def test_the_store_and_optuna_share_a_database_without_a_clash(url: str) -> None:
+    """On PostgreSQL the study and the store live in one database; both use alembic."""
+    import optuna
+
+    Store(url).close()
+    storage_url = url if "://" in url else f"sqlite:///{url}"
+    optuna.create_study(storage=storage_url, study_name="s")  # Optuna stamps its own table
+    Store(url).close()  # and the store still opens
+    optuna.load_study(storage=storage_url, study_name="s")

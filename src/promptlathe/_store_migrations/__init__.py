@@ -25,6 +25,9 @@ from promptlathe._store_schema import SCHEMA
 from promptlathe.errors import PromptlatheError
 
 HERE = Path(__file__).parent
+VERSION_TABLE = "promptlathe_alembic_version"
+"""Where the store's revision is kept: not alembic's default table, which Optuna's storage
+uses in the same PostgreSQL database."""
 BASELINE = "0001"
 """The revision of the schema as it was before migrations (every store made then has it)."""
 
@@ -68,7 +71,8 @@ def _exclusive(conn: sa.Connection, path: str | None) -> Iterator[None]:
 
 def revision(conn: sa.Connection) -> str | None:
     """The revision a store is stamped with (``None``: not stamped)."""
-    return MigrationContext.configure(conn).get_current_revision()
+    ctx = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+    return ctx.get_current_revision()
 
 
 def migrate(engine: sa.Engine, where: str, path: str | None = None) -> None:

@@ -2,6 +2,7 @@
 
 from alembic import context
 
+from promptlathe._store_migrations import VERSION_TABLE
 from promptlathe._store_schema import SCHEMA
 
 connection = context.config.attributes.get("connection")
@@ -10,6 +11,11 @@ if connection is None:  # `alembic revision` from the command line: an empty SQL
 
     url = context.config.get_main_option("sqlalchemy.url") or "sqlite:///migrations-dev.sqlite"
     connection = sa.create_engine(url).connect()
-context.configure(connection=connection, target_metadata=SCHEMA, render_as_batch=True)
+context.configure(
+    connection=connection,
+    target_metadata=SCHEMA,
+    render_as_batch=True,
+    version_table=VERSION_TABLE,
+)
 with context.begin_transaction():
     context.run_migrations()
