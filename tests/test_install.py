@@ -35,3 +35,16 @@ def test_without_llama_cpp_the_cli_works_and_the_embedded_backend_says_what_to_i
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "pip install 'promptlathe[local]'" in r.stdout and "--base-url" in r.stdout
+
+
+def test_models_list_shows_each_model_its_size_and_whether_installed() -> None:
+    from promptlathe.lms import MODELS
+    from tests.conftest import run_cli
+
+    r = run_cli("models", "list")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) == len(MODELS)
+    for line, m in zip(lines, MODELS.values(), strict=True):
+        assert line.startswith(m.name) and f"{m.size / 1e6:,.0f} MB" in line
+        assert "[installed]" in line or "not installed: promptlathe models install" in line

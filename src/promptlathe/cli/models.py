@@ -20,7 +20,7 @@ from promptlathe.reporting import err_console
 
 @models_app.command("list")
 def models_list() -> None:
-    """Show the embedded models and whether each is installed."""
+    """Show the embedded models, their size and whether each is installed."""
     for m in MODELS.values():
         mark = (
             "installed"
@@ -28,7 +28,8 @@ def models_list() -> None:
             else f"not installed: promptlathe models install {m.name}"
         )
         default = " (default)" if m.name == DEFAULT_MODEL else ""
-        typer.echo(f"{m.name}{default}\t{m.description}\t[{mark}]")
+        size = f"{m.size / 1e6:,.0f} MB"
+        typer.echo(f"{m.name}{default}\t{size}\t{m.description}\t[{mark}]")
 
 
 @models_app.command("install")
