@@ -144,7 +144,8 @@ def _accuracy_rule(result: EvalResult, floor: float, rule: str) -> tuple[bool, s
 
 def _against_rule(cmp: Comparison, against: Path) -> tuple[bool, str]:
     worse = cmp.significant and cmp.diff < 0
-    p = f"exact McNemar p = {cmp.mcnemar_p:.3f}, α = {cmp.alpha:g}"
+    p_text = "p < 0.001" if cmp.mcnemar_p < 0.001 else f"p = {cmp.mcnemar_p:.3f}"
+    p = f"exact McNemar {p_text}, α = {cmp.alpha:g}"
     if worse:
         return (
             False,
