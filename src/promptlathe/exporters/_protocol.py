@@ -103,6 +103,12 @@ class Exporter(ABC):
     def export(self, saved: Saved, where: str) -> str:
         """The file's text."""
 
+    @abstractmethod
+    def render(self, exported: str, value: str) -> list[Message] | str:
+        """What the tool this format is for makes of ``exported`` for the input ``value``:
+        the chat messages, or the completion text. The conformance suite
+        (:mod:`promptlathe.testing.exporters`) checks it is exactly what promptlathe sends."""
+
 
 EXPORTERS: dict[str, type[Exporter]] = {}
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 
+import jinja2
+
 from promptlathe.errors import PromptlatheError
 from promptlathe.exporters._protocol import Exporter, Saved, register, template_of
+from promptlathe.prompts import Message
 
 _MARK = "\x01hole\x01"
 
@@ -31,3 +34,10 @@ class JinjaExporter(Exporter):
         before, after = text.split(json.dumps(_MARK, ensure_ascii=False)[1:-1])
         # the input as a JSON string's inside: tojson, without its quotes
         return _raw(before, where) + "{{ (input | tojson)[1:-1] }}" + _raw(after, where)
+
+    def render(self, exported: str, value: str) -> list[Message] | str:
+        out = jinja2.Environment().from_string(exported).render(input=value)
+        if out.startswith("[{"):  # a chat prompt renders to the JSON of its messages
+            messages: list[Message] = json.loads(out)
+            return messages
+        return out

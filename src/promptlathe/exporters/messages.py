@@ -7,6 +7,7 @@ import json
 from dataclasses import asdict
 
 from promptlathe.exporters._protocol import PLACEHOLDER, Exporter, Saved, register, template_of
+from promptlathe.prompts import Message
 
 
 @register
@@ -34,3 +35,12 @@ class MessagesExporter(Exporter):
         if saved.fields.metric:
             body["metric"] = saved.fields.metric
         return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
+
+    def render(self, exported: str, value: str) -> list[Message] | str:
+        body = json.loads(exported)
+        if "prompt" in body:
+            return str(body["prompt"]).replace(PLACEHOLDER, value, 1)
+        out = [dict(m) for m in body["messages"]]
+        hole = next(m for m in out if PLACEHOLDER in m["content"])
+        hole["content"] = hole["content"].replace(PLACEHOLDER, value, 1)
+        return out

@@ -12,6 +12,7 @@ from dataclasses import asdict
 from promptlathe.exporters._protocol import Exporter, Saved, register, template_of
 from promptlathe.metrics import Metric, get_metric
 from promptlathe.metrics import _extract as extraction
+from promptlathe.prompts import Message
 
 
 def _metric(saved: Saved) -> Metric:
@@ -96,6 +97,19 @@ class PythonExporter(Exporter):
             "",
         ]
         return "\n".join(lines)
+
+    def render(self, exported: str, value: str) -> list[Message] | str:
+        render = load_module(exported)["render"]
+        assert callable(render)
+        out: list[Message] | str = render(value)
+        return out
+
+
+def load_module(exported: str) -> dict[str, object]:
+    """The exported module's names (it runs: call this on exports you made)."""
+    names: dict[str, object] = {"__name__": "promptlathe_export"}
+    exec(compile(exported, "<export>", "exec"), names)  # noqa: S102 - our own output
+    return names
 
 
 def extraction_source() -> str:
