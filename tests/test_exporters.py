@@ -16,31 +16,9 @@ from promptlathe.artifact import ArtifactFields
 from promptlathe.errors import PromptlatheError
 from promptlathe.exporters import PLACEHOLDER, Saved, export, exporter_names
 from promptlathe.metrics import get_metric
-from promptlathe.prompts import Exemplar, Format, Prompt, StrategySpec
+from promptlathe.prompts import Prompt, StrategySpec
+from promptlathe.testing.exporters import DEMOS, INPUTS, PROMPTS, sent
 from tests.conftest import run_cli
-
-DEMOS = (Exemplar("The sky is blue.", "The sky is not blue."), Exemplar('Say "hi"', "Don't"))
-PROMPTS = {
-    "chat": Prompt("Negate the sentence.", DEMOS),
-    "chat+system": Prompt("Negate it.", DEMOS, Format(system="You are terse.")),
-    "chat_single": Prompt("Negate it.", DEMOS, Format(mode="chat_single")),
-    "completion": Prompt("Negate it.", DEMOS, Format(mode="completion", separator=": ")),
-    "zero-shot": Prompt("", (), Format(input_label="")),
-}
-INPUTS = [
-    "Cats purr.",
-    "quotes \" and ' and \\ backslash",
-    "line one\nline two\ttab",
-    "braces {x} {{ y }} {% raw %} {% endraw %} </script> & <b>",
-    "ünïcödé — 日本語 🙂",
-    "",
-]
-
-
-def _sent(prompt: Prompt, x: str) -> object:
-    return (
-        prompt.render_text(x) if prompt.format.mode == "completion" else prompt.render_messages(x)
-    )
 
 
 def _saved(prompt: Prompt, metric: str = "normalized") -> Saved:
@@ -59,11 +37,24 @@ def test_the_python_module_renders_and_reads_answers_as_promptlathe(
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     for x in INPUTS:
-        assert module.render(x) == _sent(prompt, x)
+        assert module.render(x) == sent(prompt, x)
     metric = get_metric("normalized")
     outputs = ["Sure! Here is the negation: Cats don't purr.", "Output: no\nmore", '"x"', ""]
     for o in outputs:
         assert module.answer(o) == metric.extract(o)
+
+
+def test_the_python_module_reads_answers_as_the_contains_metric(tmp_path: Path) -> None:
+    path = tmp_path / "exported_contains.py"
+    path.write_text(export(_saved(PROMPTS["chat"], metric="contains"), "python", "p.json"))
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    metric = get_metric("contains")
+    for o in ["  Sure! Here is the negation: no  ", "Output: no\nmore", ""]:
+        assert module.answer(o) == metric.extract(o)
+    assert module.answer("  Answer: x ") == "Answer: x"  # stripped, not extracted
 
 
 def test_the_messages_carry_the_decoding_and_jinja2_renders_the_template() -> None:
@@ -72,7 +63,7 @@ def test_the_messages_carry_the_decoding_and_jinja2_renders_the_template() -> No
     assert body["temperature"] == 0.0 and body["max_tokens"] == 64
     assert body["placeholder"] == PLACEHOLDER
     template = jinja2.Template(export(_saved(prompt), "jinja", "p.json"))
-    assert json.loads(template.render(input="Cats purr.")) == _sent(prompt, "Cats purr.")
+    assert json.loads(template.render(input="Cats purr.")) == sent(prompt, "Cats purr.")
 
 
 def test_what_a_format_cannot_express_is_refused_in_one_line() -> None:

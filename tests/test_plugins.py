@@ -1,4 +1,4 @@
-"""Third-party optimizers, strategies and backends come in through entry points; a broken
+"""Third-party optimizers, strategies, exporters and backends come in through entry points; a broken
 plug-in is one line naming it."""
 
 from __future__ import annotations
@@ -78,3 +78,23 @@ def test_a_backend_plug_in_is_tried_first(monkeypatch) -> None:
     _serve(monkeypatch, "promptlathe.backends", [_entry("engine", LM)])
     with pytest.raises(ModelError, match="backend plug-in 'engine'.*not a Backend"):
         backend_for("m")
+
+
+def test_exporter_plug_ins_load_through_the_same_registry(monkeypatch) -> None:
+    from promptlathe.exporters import EXPORTERS, exporter_names
+    from promptlathe.exporters import _protocol as exporters_protocol
+    from promptlathe.exporters.messages import MessagesExporter
+
+    class Yaml(MessagesExporter):
+        name = "yaml"
+
+    _serve(monkeypatch, "promptlathe.exporters", [_entry("yaml", Yaml)])
+    monkeypatch.setattr(exporters_protocol, "_loaded", False)
+    try:
+        assert "yaml" in exporter_names()
+    finally:
+        EXPORTERS.pop("yaml", None)
+    _serve(monkeypatch, "promptlathe.exporters", [_entry("bad", object)])
+    monkeypatch.setattr(exporters_protocol, "_loaded", False)
+    with pytest.raises(PromptlatheError, match="exporter plug-in 'bad'.*not an Exporter"):
+        exporter_names()

@@ -106,3 +106,15 @@ def test_a_damaged_or_newer_state_is_one_line_naming_the_file(
     store.close()
     assert message in str(exc.value) and str(path) in str(exc.value)
     assert "\n" not in str(exc.value)
+
+
+def test_the_first_write_to_a_version_1_state_upgrades_it(tmp_path: Path) -> None:
+    """A write before any read upgrades the file in the same locked step (no second lock)."""
+    path = tmp_path / "candidates.json"
+    path.write_text(json.dumps({"n_bootstrapped": 2, "studies": ["instructions"]}))
+    store = Store(tmp_path / "c.db")
+    StateFile(path, store).update(_Mine, best="a")
+    store.close()
+    data = json.loads(path.read_text())
+    assert data["v"] == STATE_VERSION and data["mine"]["best"] == "a"
+    assert data["exemplars"]["n_bootstrapped"] == 2 and data["run"]["studies"] == ["instructions"]

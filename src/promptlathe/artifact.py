@@ -6,6 +6,7 @@ loads. Data only: nothing in it is run."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -16,7 +17,7 @@ from promptlathe._validation import validate
 from promptlathe.errors import PromptlatheError
 from promptlathe.evaluator import Decoding
 from promptlathe.lms import DEFAULT_MODEL, MODELS
-from promptlathe.prompts import Prompt
+from promptlathe.prompts import Prompt, read_prompt_file
 from promptlathe.strategies import get_strategy
 
 NonEmpty = Annotated[str, StringConstraints(min_length=1)]
@@ -42,6 +43,11 @@ class ArtifactFields(BaseModel):
                 raise ValueError(f"{name} {value} is not in [{lo}, {hi}]")
         return dec
 
+    @property
+    def labels_to_score(self) -> list[str] | None:
+        """The labels to score (``decode: labels``), else ``None`` (generate)."""
+        return self.decode_labels if self.decode == "labels" else None
+
     @model_validator(mode="after")
     def _labels_given(self) -> ArtifactFields:
         if self.decode == "labels" and self.decode_labels is None:
@@ -56,8 +62,25 @@ def artifact_fields(data: dict[str, Any], where: Path | str) -> ArtifactFields:
 
 def file_labels(data: dict[str, Any], where: Path | str) -> list[str] | None:
     """The labels a prompt file says to score (``decode: labels``), else ``None``."""
-    fields = artifact_fields(data, where)
-    return fields.decode_labels if fields.decode == "labels" else None
+    return artifact_fields(data, where).labels_to_score
+
+
+@dataclass(frozen=True)
+class Saved:
+    """A prompt file read back: the prompt and how it was evaluated."""
+
+    prompt: Prompt
+    fields: ArtifactFields
+    name: str = "prompt"
+
+
+def read_saved(path: Path) -> Saved:
+    """A prompt file, read once: the prompt (its strategy checked) and its run settings;
+    every malformed field is one line naming the file, before any model loads."""
+    data = read_prompt_file(path)
+    prompt = Prompt.from_dict(data, where=str(path))
+    get_strategy(prompt.strategy, where=str(path))
+    return Saved(prompt, artifact_fields(data, path), name=path.name)
 
 
 def load_prompt(path: Path) -> Prompt:

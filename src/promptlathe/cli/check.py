@@ -16,13 +16,12 @@ import typer
 
 from promptlathe._stats import wilson_interval
 from promptlathe.analysis import Comparison, compare
-from promptlathe.artifact import artifact_fields, load_prompt, model_from
+from promptlathe.artifact import load_prompt, model_from, read_saved
 from promptlathe.cli._app import app
 from promptlathe.cli._options import BaseUrlOpt, CacheOpt, NCtxOpt, _check_output_file, _open_lm
 from promptlathe.errors import PromptlatheError
 from promptlathe.evaluator import EvalResult, Evaluator
 from promptlathe.metrics import task_metric
-from promptlathe.prompts import read_prompt_file
 from promptlathe.reporting import err_console, out_console
 from promptlathe.tasks import load_examples, read_meta
 
@@ -79,9 +78,8 @@ def check_cmd(
         raise PromptlatheError("give --min-accuracy, --against, or both (what should it pass?)")
     if junit is not None:
         _check_output_file(junit, "--junit")
-    data = read_prompt_file(prompt)
-    new = load_prompt(prompt)
-    fields = artifact_fields(data, prompt)
+    saved = read_saved(prompt)
+    new, fields = saved.prompt, saved.fields
     old = load_prompt(against) if against else None
     examples = load_examples(task)
     examples = examples[:limit] if limit else examples
@@ -92,7 +90,7 @@ def check_cmd(
         prompt if fields.metric else meta.path,
         [e.target for e in examples],
     )
-    labels = fields.decode_labels if fields.decode == "labels" else None
+    labels = fields.labels_to_score
     lm = _open_lm(model or model_from(fields, prompt, base_url), base_url, n_ctx, cache)
     try:
         evaluator = Evaluator(lm, scorer, fields.decoding, lm.store, "check", labels=labels)

@@ -7,12 +7,11 @@ from typing import Annotated
 
 import typer
 
-from promptlathe.artifact import artifact_fields, load_prompt
+from promptlathe.artifact import read_saved
 from promptlathe.cli._app import app
 from promptlathe.cli._options import _check_output_file
 from promptlathe.errors import PromptlatheError
-from promptlathe.exporters import Saved, export, exporter_names
-from promptlathe.prompts import read_prompt_file
+from promptlathe.exporters import export, exporter_names
 from promptlathe.reporting import err_console
 
 
@@ -32,9 +31,7 @@ def export_cmd(
         raise PromptlatheError(f"--to {to!r} is not one of {', '.join(exporter_names())}")
     if output is not None:
         _check_output_file(output, "--output")
-    data = read_prompt_file(prompt)
-    saved = Saved(load_prompt(prompt), artifact_fields(data, prompt), name=prompt.name)
-    text = export(saved, to, str(prompt))
+    text = export(read_saved(prompt), to, str(prompt))
     if output is None:
         typer.echo(text, nl=False)
         return

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from promptlathe._limits import MAX_TOKENS
-from promptlathe.artifact import artifact_fields, model_from
+from promptlathe.artifact import model_from, read_saved
 from promptlathe.cli._app import app
 from promptlathe.cli._options import (
     BaseUrlOpt,
@@ -19,8 +19,6 @@ from promptlathe.cli._options import (
 )
 from promptlathe.evaluator import Decoding, Evaluator
 from promptlathe.metrics import get_metric
-from promptlathe.prompts import Prompt, read_prompt_file
-from promptlathe.strategies import get_strategy
 
 
 @app.command("run")
@@ -54,10 +52,8 @@ def run_cmd(
     cache: CacheOpt = None,
 ) -> None:
     """Apply a saved prompt to new inputs and print the answers, one line per input."""
-    data = read_prompt_file(prompt)
-    p = Prompt.from_dict(data, where=str(prompt))
-    get_strategy(p.strategy, where=str(prompt))  # an unknown strategy fails before any model
-    fields = artifact_fields(data, prompt)
+    saved = read_saved(prompt)  # a malformed file or unknown strategy fails before any model
+    p, fields = saved.prompt, saved.fields
     scorer = get_metric(
         metric or fields.metric,
         fields.labels,
@@ -69,7 +65,7 @@ def run_cmd(
         dec = Decoding(**{**vars(dec), "max_tokens": max_tokens})
     model_name = model or model_from(fields, prompt, base_url)
     texts = [ln.rstrip("\n") for ln in sys.stdin] if inputs == ["-"] else inputs
-    decode_labels = fields.decode_labels if fields.decode == "labels" else None
+    decode_labels = fields.labels_to_score
     with _open_lm(model_name, base_url, n_ctx, cache) as lm:
         evaluator = Evaluator(lm, scorer, dec, labels=decode_labels)
         outcomes = evaluator.answer(p, texts)

@@ -9,7 +9,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
 
-from promptlathe.artifact import ArtifactFields
+from promptlathe._plugins import load_registry
+from promptlathe.artifact import Saved
 from promptlathe.errors import PromptlatheError
 from promptlathe.prompts import Message, Prompt
 
@@ -17,15 +18,6 @@ ENTRY_POINTS = "promptlathe.exporters"
 PLACEHOLDER = "{input}"
 """Where the input goes in the exported messages and text (``messages``, ``python``)."""
 _SENTINEL = "\x00promptlathe-input\x00"
-
-
-@dataclass(frozen=True)
-class Saved:
-    """A prompt file read back: the prompt and how it was evaluated."""
-
-    prompt: Prompt
-    fields: ArtifactFields
-    name: str = "prompt"
 
 
 @dataclass(frozen=True)
@@ -122,27 +114,12 @@ _loaded = False
 
 
 def _load() -> None:
+    """The built-in formats (one file each in this package), then those installed packages
+    declare under the :data:`ENTRY_POINTS` group."""
     global _loaded
     if _loaded:
         return
-    import importlib
-    import pkgutil
-    from importlib.metadata import entry_points
-
-    import promptlathe.exporters as package
-
-    for mod in pkgutil.iter_modules(package.__path__):
-        if not mod.name.startswith("_"):
-            importlib.import_module(f"{package.__name__}.{mod.name}")
-    for ep in entry_points(group=ENTRY_POINTS):
-        if ep.name in EXPORTERS:
-            continue
-        try:
-            EXPORTERS[ep.name] = ep.load()
-        except Exception as exc:  # noqa: BLE001 - a broken plug-in names itself, once
-            raise PromptlatheError(
-                f"exporter plug-in {ep.name!r} ({ep.value}) failed to load: {exc}"
-            ) from None
+    load_registry("promptlathe.exporters", ENTRY_POINTS, EXPORTERS, Exporter, "exporter")
     _loaded = True
 
 

@@ -12,6 +12,7 @@ from dataclasses import asdict
 from promptlathe.exporters._protocol import Exporter, Saved, register, template_of
 from promptlathe.metrics import Metric, get_metric
 from promptlathe.metrics import _extract as extraction
+from promptlathe.metrics._text import Contains
 from promptlathe.prompts import Message
 
 
@@ -25,7 +26,7 @@ def _reads(metric: Metric) -> str | None:
     extract = type(metric).extract
     if extract is Metric.extract:
         return "extract_answer(output)"
-    if inspect.getsource(extract).rstrip().endswith("return output.strip()"):
+    if extract is Contains.extract:
         return "output.strip()"
     return None
 

@@ -19,6 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
+from promptlathe._plugins import load_registry
 from promptlathe.errors import PromptlatheError
 
 if TYPE_CHECKING:
@@ -131,33 +132,10 @@ _loaded = False
 
 
 def _load() -> None:
-    """Import every public module of this package (each registers its optimizer, so a new
-    optimizer is one new file here, with no list to edit), then the optimizers that installed
-    packages declare under the :data:`ENTRY_POINTS` group."""
+    """The built-in stages (one file each in this package, registering themselves), then
+    those installed packages declare under the :data:`ENTRY_POINTS` group."""
     global _loaded
     if _loaded:
         return
-    import importlib
-    import pkgutil
-    from importlib.metadata import entry_points
-
-    import promptlathe.optimizers as package
-
-    for mod in pkgutil.iter_modules(package.__path__):
-        if not mod.name.startswith("_"):
-            importlib.import_module(f"{package.__name__}.{mod.name}")
-    for ep in entry_points(group=ENTRY_POINTS):
-        if ep.name in OPTIMIZERS:
-            continue
-        try:
-            cls = ep.load()
-        except Exception as exc:  # noqa: BLE001 - a broken plug-in names itself, once
-            raise PromptlatheError(
-                f"optimizer plug-in {ep.name!r} ({ep.value}) failed to load: {exc}"
-            ) from None
-        if not (isinstance(cls, type) and issubclass(cls, Optimizer)):
-            raise PromptlatheError(
-                f"optimizer plug-in {ep.name!r} ({ep.value}) is not an Optimizer subclass"
-            )
-        OPTIMIZERS.setdefault(ep.name, cls)
+    load_registry("promptlathe.optimizers", ENTRY_POINTS, OPTIMIZERS, Optimizer, "optimizer")
     _loaded = True

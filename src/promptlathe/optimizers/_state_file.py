@@ -63,7 +63,8 @@ class StateFile:
         """Set ``fields`` of section ``kind`` (its other fields, and other sections, are
         kept) and return the section as saved."""
         with state_lock(self.path):
-            data = self.read()
+            # Upgraded here, under the lock already held (read() would take it again).
+            data, _ = upgrade_state(self._raw(), self.where)
             current = data.get(kind.section) or {}
             dumped = dump_fields(kind, current, fields, self.where)
             if self.store.shared:

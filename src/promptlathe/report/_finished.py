@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from promptlathe.artifact import file_labels
+from promptlathe.artifact import read_saved
 from promptlathe.errors import PromptlatheError
 from promptlathe.evaluator import Decoding, Evaluator
 from promptlathe.lms import LM, CachedLM, backend_class, get_lm
@@ -18,7 +18,7 @@ from promptlathe.optimizers import OptimizeConfig
 from promptlathe.optimizers._lock import RunLock
 from promptlathe.optimizers._rundir import check_data, run_store
 from promptlathe.optimizers._runlog import LogEntry, RunLog
-from promptlathe.prompts import Prompt, read_prompt_file
+from promptlathe.prompts import Prompt
 from promptlathe.report._run_report import load_result
 from promptlathe.tasks import Example, load_examples, read_meta, run_split
 
@@ -88,8 +88,7 @@ def open_finished_run(
     cfg = replace(OptimizeConfig.load(cfg_path), out=str(run_dir))
     result = load_result(result_path)  # a damaged result is one line, before any work
     sizes = {k: result["plan"][k] for k in ("n_test", "n_val", "n_confirm")}  # checked
-    artifact = read_prompt_file(run_dir / "best_prompt.json")
-    labels = file_labels(artifact, run_dir / "best_prompt.json")
+    labels = read_saved(run_dir / "best_prompt.json").fields.labels_to_score
     with ExitStack() as stack:
         stack.callback(RunLock.acquire(run_dir).release)
         check_data(cfg, run_dir, resume=True)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
+from promptlathe._plugins import load_registry
 from promptlathe.errors import PromptlatheError
 from promptlathe.prompts import Prompt, StrategySpec
 
@@ -206,27 +207,5 @@ def _load_builtins() -> None:
     global _loaded
     if _loaded:
         return
-    import importlib
-    import pkgutil
-    from importlib.metadata import entry_points
-
-    import promptlathe.strategies as package
-
-    for mod in pkgutil.iter_modules(package.__path__):
-        if not mod.name.startswith("_"):
-            importlib.import_module(f"{package.__name__}.{mod.name}")
-    for ep in entry_points(group=ENTRY_POINTS):
-        if ep.name in STRATEGIES:
-            continue
-        try:
-            cls = ep.load()
-        except Exception as exc:  # noqa: BLE001 - a broken plug-in names itself, once
-            raise PromptlatheError(
-                f"strategy plug-in {ep.name!r} ({ep.value}) failed to load: {exc}"
-            ) from None
-        if not (isinstance(cls, type) and issubclass(cls, Strategy)):
-            raise PromptlatheError(
-                f"strategy plug-in {ep.name!r} ({ep.value}) is not a Strategy subclass"
-            )
-        STRATEGIES.setdefault(ep.name, cls)
+    load_registry("promptlathe.strategies", ENTRY_POINTS, STRATEGIES, Strategy, "strategy")
     _loaded = True

@@ -19,6 +19,7 @@ from promptlathe.exporters import Exporter, Saved
 from promptlathe.prompts import Exemplar, Format, Message, Prompt, StrategySpec
 
 __all__ = [
+    "DEMOS",
     "INPUTS",
     "PROMPTS",
     "test_a_multi_call_strategy_is_refused_in_one_line",
@@ -26,12 +27,12 @@ __all__ = [
     "test_the_export_is_deterministic",
 ]
 
-_DEMOS = (Exemplar("The sky is blue.", "The sky is not blue."), Exemplar('Say "hi"', "Don't"))
+DEMOS = (Exemplar("The sky is blue.", "The sky is not blue."), Exemplar('Say "hi"', "Don't"))
 PROMPTS = {
-    "chat": Prompt("Negate the sentence.", _DEMOS),
-    "chat+system": Prompt("Negate it.", _DEMOS, Format(system="You are terse.")),
-    "chat_single": Prompt("Negate it.", _DEMOS, Format(mode="chat_single")),
-    "completion": Prompt("Negate it.", _DEMOS, Format(mode="completion", separator=": ")),
+    "chat": Prompt("Negate the sentence.", DEMOS),
+    "chat+system": Prompt("Negate it.", DEMOS, Format(system="You are terse.")),
+    "chat_single": Prompt("Negate it.", DEMOS, Format(mode="chat_single")),
+    "completion": Prompt("Negate it.", DEMOS, Format(mode="completion", separator=": ")),
     "zero-shot": Prompt("", (), Format(input_label="")),
 }
 INPUTS = [
@@ -66,7 +67,7 @@ def test_every_layout_renders_exactly_what_promptlathe_sends(
 
 
 def test_a_multi_call_strategy_is_refused_in_one_line(exporter: Exporter) -> None:
-    sampled = Prompt("Think.", _DEMOS, strategy=StrategySpec("self_consistency", 3))
+    sampled = Prompt("Think.", DEMOS, strategy=StrategySpec("self_consistency", 3))
     why = exporter.refuse(_saved(sampled))
     assert why and "\n" not in why
     from promptlathe.exporters import export
