@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -13,6 +14,7 @@ from promptlathe._plugins import load_registry
 from promptlathe.artifact import Saved
 from promptlathe.errors import PromptlatheError
 from promptlathe.prompts import Message, Prompt
+from promptlathe.tasks import Example
 
 ENTRY_POINTS = "promptlathe.exporters"
 PLACEHOLDER = "{input}"
@@ -74,11 +76,20 @@ class Exporter(ABC):
         name: the ``--to`` value.
         suffix: the file suffix of its output (``.json``, ``.py``, ...).
         summary: one line for ``--help``.
+        exact: whether :meth:`render` gives byte for byte what promptlathe sends. A format
+            whose tool lays the messages out its own way (DSPy's adapters) is not exact; it
+            must still carry the instruction, every demo and the input verbatim, and say so
+            in ``inexact_because``.
+        needs: the Python package :meth:`render` imports to ask the real tool (``None``: it
+            needs nothing beyond promptlathe's own dependencies).
     """
 
     name: ClassVar[str]
     suffix: ClassVar[str]
     summary: ClassVar[str]
+    exact: ClassVar[bool] = True
+    inexact_because: ClassVar[str] = ""
+    needs: ClassVar[str | None] = None
 
     def refuse(self, saved: Saved) -> str | None:
         """Why this format cannot express the prompt (``None``: it can). A strategy that
@@ -92,8 +103,9 @@ class Exporter(ABC):
         return None
 
     @abstractmethod
-    def export(self, saved: Saved, where: str) -> str:
-        """The file's text."""
+    def export(self, saved: Saved, where: str, examples: Sequence[Example] = ()) -> str:
+        """The file's text. ``examples`` (``--task``) are labeled examples a format may carry
+        as its tests (``promptfoo``); the others ignore them."""
 
     @abstractmethod
     def render(self, exported: str, value: str) -> list[Message] | str:
@@ -138,10 +150,10 @@ def exporter_names() -> list[str]:
     return sorted(EXPORTERS)
 
 
-def export(saved: Saved, to: str, where: str) -> str:
+def export(saved: Saved, to: str, where: str, examples: Sequence[Example] = ()) -> str:
     """``saved`` in the format ``to``; a prompt the format cannot express is one line."""
     exporter = get_exporter(to)
     why = exporter.refuse(saved)
     if why:
         raise PromptlatheError(f"{where}: cannot export to {to}: {why}")
-    return exporter.export(saved, where)
+    return exporter.export(saved, where, examples)

@@ -4,10 +4,12 @@ placeholder, and the decoding the prompt was evaluated with — what every SDK t
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict
 
 from promptlathe.exporters._protocol import PLACEHOLDER, Exporter, Saved, register, template_of
 from promptlathe.prompts import Message
+from promptlathe.tasks import Example
 
 
 @register
@@ -16,7 +18,7 @@ class MessagesExporter(Exporter):
     suffix = ".json"
     summary = "OpenAI chat messages JSON with an {input} placeholder"
 
-    def export(self, saved: Saved, where: str) -> str:
+    def export(self, saved: Saved, where: str, examples: Sequence[Example] = ()) -> str:
         t = template_of(saved.prompt, where)
         filled = t.fill(PLACEHOLDER)
         dec = asdict(saved.fields.decoding)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from collections.abc import Sequence
 from dataclasses import asdict
 
 from promptlathe.exporters._protocol import Exporter, Saved, register, template_of
@@ -14,6 +15,7 @@ from promptlathe.metrics import Metric, get_metric
 from promptlathe.metrics import _extract as extraction
 from promptlathe.metrics._text import Contains
 from promptlathe.prompts import Message
+from promptlathe.tasks import Example
 
 
 def _metric(saved: Saved) -> Metric:
@@ -49,7 +51,7 @@ class PythonExporter(Exporter):
             )
         return None
 
-    def export(self, saved: Saved, where: str) -> str:
+    def export(self, saved: Saved, where: str, examples: Sequence[Example] = ()) -> str:
         t = template_of(saved.prompt, where)
         reads = _reads(_metric(saved))
         lines = [
