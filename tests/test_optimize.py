@@ -196,7 +196,9 @@ def test_optimize_finds_the_better_prompt_within_budget(tmp_path: Path) -> None:
     assert result.test is not None and result.seed_test is not None
     assert result.seed_test.mean == 0.0  # "Repeat the input." never uppercases
     assert result.test.mean == 1.0
-    assert result.trials.get("complete", 0) >= 2
+    # the zero-shot seed scores 0 on its first rung and stops there; the race goes on with
+    # demos, whose first perfect prompt leaves the others nothing to win
+    assert result.trials.get("complete", 0) >= 1 and result.trials.get("pruned", 0) >= 1
     saved = Prompt.load(result.best_prompt_path)
     assert saved == result.best_prompt
     data = json.loads((tmp_path / "run" / "result.json").read_text())

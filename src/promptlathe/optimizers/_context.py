@@ -27,7 +27,7 @@ from promptlathe.optimizers._config import OptimizeConfig, Plan
 from promptlathe.optimizers._racing import Incumbent, RaceOutcome, RacingPruner
 from promptlathe.optimizers._runlog import LogEntry, RunLog, rung_means
 from promptlathe.optimizers._search import fail_stale, open_study, run_trial
-from promptlathe.optimizers._state import RunState, StageState
+from promptlathe.optimizers._state import Rejected, RunState, StageState, VetState
 from promptlathe.optimizers._state_file import StateFile
 from promptlathe.prompts import Prompt
 from promptlathe.proposers import filter_instructions, likelihood_screen
@@ -293,14 +293,14 @@ class RunContext:
         kept, rejected = filter_instructions(raw, existing=existing, examples=self.data.train)
         screened, lik = self._screen(kept)
         dropped = [k for k in kept if k not in screened]
-        for text, why in rejected:
+        screened_out = "screened out: demos less likely than with no instruction"
+        rows = [*rejected, *((text, screened_out) for text in dropped)]
+        for text, why in rows:
             log.info("rejected %s proposal %r: %s", source, text, why)
-        for text in dropped:
-            log.info(
-                "screened out %s proposal %r (demos less likely than with no instruction)",
-                source,
-                text,
-            )
+        if rows:
+            done = self.state(VetState).rejected
+            new = [Rejected(instruction=t, source=source, reason=w) for t, w in rows]
+            self.update_state(VetState, rejected=[*done, *(r for r in new if r not in done)])
         self.emit(
             "propose",
             f"{source.upper()}: {len(raw)} proposals, {len(rejected)} failed sanity checks, "

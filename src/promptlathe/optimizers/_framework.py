@@ -339,6 +339,11 @@ class Optimization:
             chosen = [e for e in entries if e.id in ids]
             seed = [e for e in entries if e.id == self.seed_prompt.hash and e.id not in ids]
             entries = chosen + seed if chosen else entries
+        if not entries:  # nothing reached all of validation (a race stops prompts that
+            # score 0 on their first rung): the best partly raced ones are confirmed with
+            # the seed all the same, so even a hollow run says what its prompts are worth
+            raced = [e for e in self.log.entries() if e.scores]
+            entries = sorted(raced, key=lambda e: (-(e.mean or 0.0), -e.n))
         best, seed_c, pool = confirm(
             entries,
             self.seed_prompt,

@@ -6,10 +6,12 @@ incumbent are paired. A trial is pruned at a rung when
 * it cannot beat the incumbent even if it got every remaining example right (futility), or
 * a one-sided paired sign test over the examples seen so far says it is worse than the
   incumbent at level ``alpha``, or
-* after at least ``ZERO_RUNG`` examples it has scored nothing, and either the incumbent scored
-  nothing too (a tie at zero) or a candidate as good as the incumbent would score nothing that
-  often with probability below ``alpha`` (on a hard task, where the incumbent is right one
-  time in sixteen, eight misses say nothing), or
+* after at least ``ZERO_RUNG`` examples it has scored nothing, and either there is no
+  incumbent yet or the incumbent scored nothing too (a tie at zero: in both cases more
+  examples of a prompt that gets nothing right teach the search nothing) or a candidate as
+  good as the incumbent would score nothing that often with probability below ``alpha`` (on
+  a hard task, where the incumbent is right one time in sixteen, eight misses say nothing),
+  or
 * its 95 % Wilson upper bound is below the incumbent's lower bound.
 
 Only contenders reach the full validation set.
@@ -77,9 +79,13 @@ def should_stop(
     scores: Sequence[float], n_val: int, incumbent: Incumbent | None, alpha: float
 ) -> str | None:
     """Why a partially evaluated candidate should stop, or ``None`` to go on."""
-    if incumbent is None or not scores:
+    if not scores:
         return None
     n = len(scores)
+    if incumbent is None:
+        # The first candidate has nobody to beat; only nothing right is a reason to stop it
+        # (a zero-shot seed on a small model would otherwise take all of validation to say 0).
+        return f"scored 0 on {n} examples" if sum(scores) == 0 and n >= ZERO_RUNG else None
     best_possible = (sum(scores) + (n_val - n)) / n_val
     if best_possible <= incumbent.value:
         return f"cannot win: at most {best_possible:.3f} <= incumbent {incumbent.value:.3f}"

@@ -142,22 +142,57 @@ def shipped(prompt: Prompt, labeled_examples: Sequence[Example]) -> Prompt:
     return prompt.with_(exemplars=grown) if len(grown) > len(prompt.exemplars) else prompt
 
 
+def with_first_demos(ctx: RunContext, prompt: Prompt) -> Prompt:
+    """``prompt`` with the first demo set's exemplars when it has none (unchanged when it has
+    some, when the run allows no shots, or before demos were bootstrapped)."""
+    sets = ctx.state(ExemplarState).demo_sets or []
+    if prompt.exemplars or not ctx.cfg.max_shots or not sets:
+        return prompt
+    return prompt.with_(exemplars=tuple(sets[0].exemplars[: ctx.cfg.max_shots]))
+
+
+def race_base(ctx: RunContext) -> Prompt:
+    """The prompt instructions are raced in: the seed prompt, or, once the seed has shown it
+    gets nothing right without exemplars (0 on its first rung), the seed with the first demo
+    set. Zero-shot, a small model often scores 0 whatever the instruction says, and a race
+    of prompts that all score 0 cannot tell instructions apart."""
+    seed = ctx.seed_prompt
+    demoed = with_first_demos(ctx, seed)
+    if demoed is seed:
+        return seed
+    zero_shot = next((e for e in ctx.log.entries() if e.id == seed.hash), None)
+    if zero_shot is None or not zero_shot.scores or sum(zero_shot.scores) > 0:
+        return seed
+    return demoed
+
+
 def race_instructions(
     ctx: RunContext, suffix: str, instructions: Sequence[str], source: str | Sequence[str]
 ) -> None:
-    """Race each instruction with the seed prompt's exemplars and format (skipping any
-    already raced) in study ``suffix``; ``source`` names each one's origin."""
+    """Race each instruction with the exemplars and format of :func:`race_base` (skipping
+    any already raced) in study ``suffix``; ``source`` names each one's origin. When the
+    base gains exemplars, the seed's own instruction is raced with them first."""
     study = ctx.study(suffix)
     sources = [source] * len(instructions) if isinstance(source, str) else list(source)
     for instr, src in zip(instructions, sources, strict=True):
-        prompt = ctx.seed_prompt.with_(instruction=instr)
+        base = race_base(ctx)
+        if base is not ctx.seed_prompt and base.hash not in ctx.known():
+            ctx.emit("race instructions", "zero-shot scored 0: racing with the first demo set")
+            _race_one(ctx, study, base, "seed")
+        prompt = base.with_(instruction=instr)
         if prompt.hash in ctx.known():
             continue
-        trial = study.ask()
-        trial.set_user_attr("instruction_text", instr)
-        ctx.emit("race instructions", f"racing {instr[:60]!r}")
-        outcome = ctx.race(prompt, study=study, source=src, trial=trial)
-        ctx.emit("race instructions", f"{outcome}: {instr[:60]!r}")
+        _race_one(ctx, study, prompt, src)
+
+
+def _race_one(ctx: RunContext, study: optuna.Study, prompt: Prompt, src: str) -> None:
+    instr = prompt.instruction
+    trial = study.ask()
+    trial.set_user_attr("instruction_text", instr)
+    shots = f" with {len(prompt.exemplars)} demos" if prompt.exemplars else ""
+    ctx.emit("race instructions", f"racing {instr[:60]!r}{shots}")
+    outcome = ctx.race(prompt, study=study, source=src, trial=trial)
+    ctx.emit("race instructions", f"{outcome}: {instr[:60]!r}")
 
 
 def instruction_scores(entries: Sequence[LogEntry]) -> dict[str, float]:

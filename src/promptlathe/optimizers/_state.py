@@ -123,6 +123,23 @@ class JointState(StageState):
     instructions: list[str] | None = None
 
 
+class Rejected(BaseModel):
+    """A proposed instruction that never reached a race, who wrote it and why it was
+    dropped (a sanity filter's reason, or the likelihood screen)."""
+
+    model_config = ConfigDict(extra="forbid")
+    instruction: str
+    source: str
+    reason: str
+
+
+class VetState(StageState):
+    """Every proposal the vetting dropped, in the order it was proposed."""
+
+    section: ClassVar[str] = "vet"
+    rejected: list[Rejected] = []
+
+
 # ---- versions ---------------------------------------------------------------------------------
 _V1_SECTIONS = {
     "studies": "run",

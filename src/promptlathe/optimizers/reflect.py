@@ -37,8 +37,13 @@ from promptlathe.optimizers._context import RunContext
 from promptlathe.optimizers._protocol import Optimizer, register
 from promptlathe.optimizers._racing import Incumbent
 from promptlathe.optimizers._runlog import LogEntry
-from promptlathe.optimizers._stages import JOINT_INSTRUCTIONS, ensure_demos, top_instructions
-from promptlathe.optimizers._state import ExemplarState, RunState, StageState
+from promptlathe.optimizers._stages import (
+    JOINT_INSTRUCTIONS,
+    ensure_demos,
+    top_instructions,
+    with_first_demos,
+)
+from promptlathe.optimizers._state import RunState, StageState
 from promptlathe.prompts import Prompt
 from promptlathe.proposers import ReflectProposer, Trace
 
@@ -215,12 +220,7 @@ class ReflectOptimizer(Optimizer):
         often answer nothing right zero-shot whatever the instruction says, which leaves
         reflection no signal; with demos, the failures it reads are near misses, and
         instructions are judged as the joint search will use them."""
-        seed = start[0] if start else ctx.seed_prompt
-        sets = ctx.state(ExemplarState).demo_sets or []
-        if seed.exemplars or not ctx.cfg.max_shots or not sets:
-            return seed
-        demos = tuple(sets[0].exemplars[: ctx.cfg.max_shots])
-        return seed.with_(exemplars=demos)
+        return with_first_demos(ctx, start[0] if start else ctx.seed_prompt)
 
     @staticmethod
     def _entries(ctx: RunContext) -> list[LogEntry]:

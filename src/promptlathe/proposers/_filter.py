@@ -190,10 +190,41 @@ def _length(text: str, min_words: int, max_words: int) -> str | None:
     return None
 
 
+# Words that say nothing about what a task asks: function words, the parts of any task file
+# (inputs, outputs, examples), verbs of producing, and praise for the result. An instruction
+# made of these only ("Write an output for every input based on the instruction given.",
+# "Generate a unique and fresh output for every input.") fits every task file alike.
+_GENERIC_WORDS = frozenset(
+    """
+    a an the this that these those it its them they their each every any all some one
+    for of to in on at with from by as into onto and or but so then than be is are was
+    based given following provided corresponding respective same according accordingly
+    input inputs output outputs answer answers response responses result results
+    instruction instructions task tasks example examples item items entry entries
+    data value values pair pairs case cases line lines text texts content
+    write generate produce create provide give return make respond reply print use using
+    unique fresh new appropriate suitable correct proper relevant accurate right valid
+    good better best clear concise complete
+    """.split()  # noqa: SIM905 - a word list reads better as text
+)
+
+
+def _generic(text: str) -> str | None:
+    words = _WORD.findall(text.lower())
+    if words and all(w in _GENERIC_WORDS for w in words):
+        return "generic (says nothing about this task: it fits any task file)"
+    return None
+
+
 def _reject_reason(text: str, min_words: int, max_words: int) -> str | None:
     if not normalize_instruction(text):
         return "empty"
-    return _template_echo(text) or _code_like(text) or _length(text, min_words, max_words)
+    return (
+        _template_echo(text)
+        or _code_like(text)
+        or _length(text, min_words, max_words)
+        or _generic(text)
+    )
 
 
 # A word: letters and digits; a name: a capitalised word that does not start a sentence; a
@@ -262,9 +293,10 @@ def filter_instructions(
 
     Rejects, in this order: empty text; text echoing the proposal template; code or
     signatures (``Predict(input) -> output``); fewer than ``min_words`` or more than
-    ``max_words`` words; text that restates one of ``examples`` instead of instructing (a
-    small proposer often copies a demonstration: "Divide 100 dollars between Jeff and
-    Brad."; checked with 8 examples or more); duplicates (after
+    ``max_words`` words; generic text that would fit any task file ("Write an output for
+    every input based on the instruction given."); text that restates one of ``examples``
+    instead of instructing (a small proposer often copies a demonstration: "Divide 100
+    dollars between Jeff and Brad."; checked with 8 examples or more); duplicates (after
     :func:`normalize_instruction`) of an ``existing`` instruction or of an earlier kept
     candidate.
 
@@ -278,8 +310,8 @@ def filter_instructions(
     Returns:
         ``(kept, rejected)``: the kept candidates in input order, and ``(candidate, reason)``
         for each rejected one; the reason starts with ``empty``, ``echoes the template``,
-        ``looks like code``, ``too short``, ``too long``, ``restates one example`` or
-        ``duplicate``.
+        ``looks like code``, ``too short``, ``too long``, ``generic``, ``restates one
+        example`` or ``duplicate``.
 
     Raises:
         ValueError: if ``min_words > max_words``.
