@@ -262,3 +262,44 @@ def test_optimize_with_strategies_end_to_end_and_run_reproduces(
     records = json.loads((out / "test_records.json").read_text())["winner"]
     assert all(rec["tokens"] > 0 for rec in records)
     assert_run_reproduces(out, tmp_path)
+
+
+def test_ease_cli_end_to_end_and_run_reproduces(shared_data: Path, tmp_path: Path) -> None:
+    """``--optimizer ease`` on the real model: ordered demo sets pulled and raced, the winner
+    carries exemplars, and ``run`` reproduces its test outputs."""
+    test_file = tmp_path / "negation.test.jsonl"
+    lines = (shared_data / "ape" / "negation.test.jsonl").read_text().splitlines()[:6]
+    test_file.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "run"
+    r = run_cli(
+        "optimize",
+        "--task",
+        str(shared_data / "ape" / "negation.train.jsonl"),
+        "--test",
+        str(test_file),
+        "--model",
+        TEST_MODEL,
+        "--optimizer",
+        "ease",
+        "--instruction",
+        "Negate the sentence.",
+        "--budget-calls",
+        "60",
+        "--val-size",
+        "8",
+        "--confirm-size",
+        "4",
+        "--max-shots",
+        "2",
+        "--max-tokens",
+        "12",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--no-report",
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "optimizer: ease" in r.stderr
+    result = json.loads((out / "result.json").read_text())
+    assert result["optimizer"] == "ease" and result["calls_used"] <= 60
+    assert_run_reproduces(out, tmp_path)

@@ -1,0 +1,222 @@
+"""``--optimizer ease``: an order-aware exemplar bandit (EASE, NeurIPS 2024) with our racing.
+
+On small models the gain comes from exemplars, and their *order* matters. The stage keeps the
+instruction it starts from and searches ordered exemplar sets:
+
+1. **Arms**: ``N_ARMS`` ordered sets of ``--max-shots`` exemplars drawn from the run's pool
+   (the model's own outputs the metric validated, and labeled train examples); two orders of
+   the same exemplars are two arms.
+2. **Pre-selection**: the ``KEEP`` arms whose exemplars are nearest the validation inputs
+   (mean best TF-IDF cosine) are kept: a cheap stand-in for the paper's optimal-transport
+   screen of sets far from the task.
+3. **Embedding**: an arm is the concatenation, position by position, of its exemplars'
+   TF-IDF vectors reduced to a few dimensions, so an order is a different point.
+4. **Bandit**: a Gaussian-process surrogate over the embeddings (scikit-learn; the paper uses
+   a neural UCB) picks, by its upper confidence bound, which arm to evaluate on its next
+   ``PULL`` validation examples. Every arm walks validation in the same order a race does,
+   so what a pull paid for is reused when the arm is raced.
+5. **Finalists**: the ``FINALISTS`` arms the surrogate rates best are raced on validation
+   with ``ctx.race`` (pruned as usual) and the complete ones returned, best first.
+
+Decisions depend only on the scores, which the store keeps, so a killed run replays its
+pulls from the cache and goes on where it stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from promptlathe.errors import BudgetExhausted
+from promptlathe.optimizers._config import Plan
+from promptlathe.optimizers._context import RunContext
+from promptlathe.optimizers._protocol import Optimizer, register
+from promptlathe.optimizers._stages import ensure_demos
+from promptlathe.optimizers._state import ExemplarState
+from promptlathe.optimizers.random_search import exemplar_pool
+from promptlathe.prompts import Exemplar, Prompt
+from promptlathe.tasks import Example
+
+STUDY = "ease"
+SHARE = 0.5
+"""Of the search calls, the share the stage takes when another stage follows it."""
+N_ARMS = 48
+KEEP = 24
+PULL = 4
+"""Validation examples per pull."""
+BANDIT_SHARE = 0.6
+"""Of the stage's calls, the share for pulls; the rest races the finalists to the end."""
+FINALISTS = 3
+BETA = 2.0
+"""Weight of the surrogate's standard deviation in the upper confidence bound."""
+AMPLITUDE = 0.05
+"""Prior variance of an arm's score around the mean of the pulls (sd about 0.22)."""
+LENGTH = 0.5
+PRIOR_MEAN = 0.5
+DIMS = 8
+"""Dimensions each exemplar's TF-IDF vector is reduced to."""
+
+
+def draw_arms(pool: Sequence[Exemplar], k: int, seed: int, n: int) -> list[tuple[Exemplar, ...]]:
+    """Up to ``n`` distinct ordered sets of ``k`` exemplars (seeded: a resumed run draws the
+    same arms). Orders are kept: ``(a, b)`` and ``(b, a)`` are two arms."""
+    k = min(k, len(pool))
+    if k == 0:
+        return []
+    rng = np.random.default_rng([seed, 31337])
+    arms: dict[tuple[int, ...], None] = {}
+    for _ in range(20 * n):
+        if len(arms) >= n:
+            break
+        arms.setdefault(tuple(int(i) for i in rng.choice(len(pool), size=k, replace=False)))
+    return [tuple(pool[i] for i in arm) for arm in arms]
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """Arms embedded for the surrogate, and how near each one's exemplars are to the task."""
+
+    features: np.ndarray
+    nearness: np.ndarray
+
+
+def embed(arms: Sequence[tuple[Exemplar, ...]], val_inputs: Sequence[str]) -> Embedded:
+    """Position-wise concatenated, reduced TF-IDF vectors of each arm's exemplars, and the
+    mean over its exemplars of the best cosine similarity to a validation input."""
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    texts = sorted({f"{e.input}\n{e.output}" for arm in arms for e in arm})
+    index = {t: i for i, t in enumerate(texts)}
+    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True)
+    matrix = vectorizer.fit_transform([*texts, *val_inputs])
+    demos, queries = matrix[: len(texts)], matrix[len(texts) :]
+    near = (demos @ queries.T).max(axis=1).toarray().ravel()  # rows are l2-normalised
+    dims = max(1, min(DIMS, len(texts) - 1, demos.shape[1] - 1))
+    if len(texts) > 2 and demos.shape[1] > 2:
+        reduced = TruncatedSVD(n_components=dims, random_state=0).fit_transform(demos)
+    else:
+        reduced = demos.toarray()
+    rows, nearness = [], []
+    for arm in arms:
+        ids = [index[f"{e.input}\n{e.output}"] for e in arm]
+        rows.append(np.concatenate([reduced[i] for i in ids]))
+        nearness.append(float(np.mean([near[i] for i in ids])))
+    return Embedded(np.array(rows), np.array(nearness))
+
+
+class Surrogate:
+    """A Gaussian process over arm embeddings fitted to pull rewards; ``ucb`` and ``mean``
+    score every arm. The kernel is fixed, not fitted (a few dozen noisy pulls cannot fit
+    one): features are scaled to a median pairwise distance of 1, and arms at that distance
+    share about a seventh of their evidence (length scale ``LENGTH``); the noise is that of
+    the mean of ``PULL`` right-or-wrong scores near 0.5."""
+
+    def __init__(self, features: np.ndarray) -> None:
+        dist = np.linalg.norm(features[:, None, :] - features[None, :, :], axis=-1)
+        scale = float(np.median(dist[np.triu_indices(len(features), 1)])) if len(dist) > 1 else 1
+        self.x = features / (scale or 1.0)
+        self.obs_x: list[np.ndarray] = []
+        self.obs_y: list[float] = []
+        self._mu = np.full(len(features), PRIOR_MEAN)
+        self._sd = np.full(len(features), np.sqrt(AMPLITUDE))
+
+    def observe(self, arm: int, reward: float) -> None:
+        self.obs_x.append(self.x[arm])
+        self.obs_y.append(reward)
+        self._fit()
+
+    def _fit(self) -> None:
+        from sklearn.gaussian_process import GaussianProcessRegressor
+        from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
+
+        kernel = ConstantKernel(AMPLITUDE, "fixed") * RBF(LENGTH, "fixed") + WhiteKernel(
+            0.25 / PULL, "fixed"
+        )
+        gp = GaussianProcessRegressor(kernel=kernel, optimizer=None)
+        y = np.array(self.obs_y)
+        prior = float(y.mean()) if len(y) >= 4 else PRIOR_MEAN
+        gp.fit(np.array(self.obs_x), y - prior)
+        mu, sd = gp.predict(self.x, return_std=True)
+        self._mu, self._sd = mu + prior, sd
+
+    def ucb(self) -> np.ndarray:
+        return self._mu + BETA * self._sd
+
+    def mean(self) -> np.ndarray:
+        return self._mu
+
+
+@register
+class EaseOptimizer(Optimizer):
+    name = "ease"
+    summary = "order-aware exemplar bandit (EASE): GP-UCB over ordered demo sets, raced"
+    share = SHARE
+
+    def plan_lines(self, plan: Plan) -> list[str]:
+        return [
+            f"  bootstrap demos      ≤ {plan.stages['bootstrap']:>5} calls",
+            f"  exemplar bandit      ≈ {plan.stages['search']:>5} calls ({KEEP} of {N_ARMS} "
+            f"ordered sets, pulls of {PULL}, {FINALISTS} finalists raced; "
+            f"{int(SHARE * 100)} % when a stage follows)",
+        ]
+
+    def run(self, ctx: RunContext, start: Sequence[Prompt]) -> list[Prompt]:
+        ensure_demos(ctx)
+        base = start[0] if start else ctx.seed_prompt
+        pool = exemplar_pool(ctx.state(ExemplarState).demo_sets or [])
+        arms = draw_arms(pool, ctx.cfg.max_shots, ctx.seed, N_ARMS)
+        if len(arms) < 2:
+            ctx.emit("ease", f"{len(pool)} exemplars in the pool: nothing to choose from")
+            return list(start)
+        val = list(ctx.data.val)
+        emb = embed(arms, [e.input for e in val])
+        keep = sorted(np.argsort(-emb.nearness, kind="stable")[:KEEP].tolist())
+        arms = [arms[i] for i in keep]
+        surrogate = Surrogate(emb.features[keep])
+        cap = ctx.stage_cap(SHARE, "ease_cap")
+        left = ctx.budget.remaining if cap is None else cap - ctx.budget.used
+        pull_cap = None if left is None else ctx.budget.used + int(BANDIT_SHARE * max(left, 0))
+        ctx.emit("ease", f"{len(arms)} ordered sets of {len(pool)} exemplars; pulling")
+        seen = [0] * len(arms)
+        with ctx.stage_limit(pull_cap), contextlib.suppress(BudgetExhausted):
+            self._pull(ctx, base, arms, val, surrogate, seen)
+        pulled = [i for i, n in enumerate(seen) if n]
+        rank = sorted(pulled, key=lambda i: (-surrogate.mean()[i], i))[:FINALISTS]
+        finalists = [base.with_(exemplars=arms[i]) for i in rank]
+        ctx.emit("ease", f"{sum(seen)} examples pulled over {len(pulled)} sets; racing {len(rank)}")
+        study = ctx.study(STUDY)
+        with ctx.stage_limit(cap):
+            try:
+                for i, prompt in enumerate(finalists):
+                    outcome = ctx.race(prompt, study=study, source="ease")
+                    ctx.emit("ease", f"finalist {i + 1}/{len(finalists)}: {outcome}")
+            except BudgetExhausted as exc:
+                ctx.emit("ease", f"exemplar bandit stopped: {exc}")
+        ids = {p.hash for p in finalists}
+        return [e.to_prompt() for e in ctx.log.complete() if e.id in ids] or list(start)
+
+    @staticmethod
+    def _pull(
+        ctx: RunContext,
+        base: Prompt,
+        arms: list[tuple[Exemplar, ...]],
+        val: list[Example],
+        surrogate: Surrogate,
+        seen: list[int],
+    ) -> None:
+        """Pull arms by upper confidence bound until the budget stops it or every arm has
+        seen all of validation."""
+        while True:
+            open_arms = [i for i in range(len(arms)) if seen[i] < len(val)]
+            if not open_arms:
+                return
+            ucb = surrogate.ucb()
+            arm = max(open_arms, key=lambda i: (ucb[i], -i))
+            batch = val[seen[arm] : seen[arm] + PULL]
+            records = ctx.records(base.with_(exemplars=arms[arm]), batch)
+            seen[arm] += len(batch)
+            surrogate.observe(arm, float(np.mean([r.score for r in records])))
