@@ -1,262 +1,245 @@
-"""Benchmark: are promptlathe's reported numbers honest?
+"""Benchmark: do promptlathe's reported numbers hold on data the search never saw?
 
-For each task, runs ``optimize`` and its trust report, then prints one table: the winner's
-validation score with its 95 % CI (what the search saw), the confirmation score, the PAC-Bayes
-bound on the error, and the untouched test score. From it one reads the coverage of the CI
-(is the test score inside?) and the optimism of the search (validation − test).
+For every (task, budget) of a sweep, runs ``optimize`` with an untouched test split and reads
+what the run reports from its ``result.json``: the winner's validation score with its 95 %
+Wilson interval (what the search saw), its confirmation score, and the holdout certificate
+(the exact-binomial lower bound on its accuracy from the confirmation split, paying for the
+choice among the finalists compared there; the one the trust report shows first). Then one
+table, and the figures that say whether the numbers are honest:
 
-With ``--prescreen``, classification tasks are optimized a second time with the label-free MI
-pre-screen (``--prescreen mi``), and the table says whether the screen kept the instruction of
-the eventual winner and how many calls the search used with and without it.
+- certificate coverage: in how many runs the test accuracy is at or above the certified lower
+  bound (the certificate promises ≥ 95 %), with a Clopper–Pearson interval on that rate;
+- coverage of the validation interval (the search picks the best of many, so it is
+  optimistic) and the winner's optimism, validation − test, mean and spread;
+- how often the certificate is non-vacuous (above the best constant answer's accuracy),
+  among the runs whose winner is not hollow.
 
-With ``--from-runs DIR``, no optimization is run: the table is built from the finished runs
-under ``DIR`` (every ``result.json`` below it, e.g. the promptlathe runs that
-``bench/compare_dspy.py --workdir DIR`` keeps), and the bound is computed with the embedded
-``--model`` (one scoring call per run).
+With ``--from-runs DIR`` nothing is optimized: the table is built from every ``result.json``
+below ``DIR`` (the runs a previous sweep kept with ``--workdir``, or ``bench/compare_dspy.py``
+runs). No model is loaded for it.
 
 Usage::
 
-    python bench/trust.py [--model qwen2.5-coder-0.5b] [--budget 200] \
-        [--tasks ape/negation,bbh/navigate,bbh/web_of_lies] [--prescreen]
-    python bench/trust.py --from-runs /tmp/cmp/runs
+    python bench/trust.py [--model qwen2.5-coder-0.5b] [--budgets 100,200] \
+        [--tasks ape/negation,bbh/navigate] [--workdir DIR] [--json F]
+    python bench/trust.py --from-runs DIR
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from scipy.stats import binomtest
 
-from promptlathe import Prompt, optimize
+from promptlathe import optimize
 from promptlathe._stats import wilson_interval
-from promptlathe.analysis import occam_bound, prompt_log_prior
 from promptlathe.errors import PromptlatheError
-from promptlathe.lms import LM, get_lm
-from promptlathe.optimizers import Optimization, OptimizeConfig
-from promptlathe.report import AnalysisSizes, report_run
-from promptlathe.tasks import load_examples
+from promptlathe.report._run_report import holdout_certificate
 
 REPO = Path(__file__).resolve().parents[1]
 
 
+def default_tasks(data: Path) -> str:
+    """Every third APE task and every fifth BBH task, in alphabetical order: a spread fixed
+    before any result was seen (gsm8k's long answers are left to bench/strategies.py)."""
+
+    def names(suite: str) -> list[str]:
+        return sorted({p.name.split(".")[0] for p in (data / suite).glob("*.test.jsonl")})
+
+    ape, bbh = names("ape")[::3], names("bbh")[::5]
+    return ",".join([f"ape/{t}" for t in ape] + [f"bbh/{t}" for t in bbh])
+
+
 def task_files(data: Path, name: str, tmp: Path, n_test: int, seed: int) -> tuple[Path, Path]:
-    """(train file, test file); BBH has a test split only, so it is cut in two (seeded)."""
+    """(train file, test file): at most ``n_test`` test examples, a seeded sample. BBH has
+    a test split only, so the rest of it becomes the train file."""
     suite, task = name.split("/")
     train = data / suite / f"{task}.train.jsonl"
     test = data / suite / f"{task}.test.jsonl"
-    if train.is_file():
-        return train, test
+    if not test.is_file():
+        raise PromptlatheError(f"--tasks: no task {name!r} under {data}")
     rows = test.read_text().splitlines()
     order = np.random.default_rng(seed).permutation(len(rows))
-    head, tail = order[:n_test], order[n_test:]
-    meta = data / suite / f"{task}.meta.json"
+    head, tail = sorted(order[:n_test]), sorted(order[n_test:])
     out_test, out_train = tmp / f"{task}.test.jsonl", tmp / f"{task}.train.jsonl"
     out_test.write_text("\n".join(rows[i] for i in head) + "\n")
-    out_train.write_text("\n".join(rows[i] for i in tail) + "\n")
+    if train.is_file():
+        out_train.write_text(train.read_text())
+    else:
+        out_train.write_text("\n".join(rows[i] for i in tail) + "\n")
+    meta = data / suite / f"{task}.meta.json"
     if meta.is_file():
         (tmp / f"{task}.meta.json").write_text(meta.read_text())
     return out_train, out_test
 
 
-def run_one(
-    train: Path,
-    test: Path,
-    out: Path,
-    args: argparse.Namespace,
-    prescreen: str | None,
-    report: bool = True,
-):
-    """Optimize (and, with ``report``, write the trust report); returns result, report, secs."""
-    t0 = time.perf_counter()
-    settings = dict(
-        test=str(test),
-        model=args.model,
-        budget_calls=args.budget,
-        out=str(out),
-        max_tokens=args.max_tokens,
-        seed=args.seed,
-        prescreen=prescreen,
-    )
-    if args.proposer:
-        settings["proposer_model"] = args.proposer
-    result = optimize(str(train), **settings)
-    if not report:
-        return result, {}, time.perf_counter() - t0
-    run = Optimization(OptimizeConfig.load(out / "config.json"), resume=True)
-    try:
-        report_run(run, AnalysisSizes().scaled(args.analysis_scale))
-    finally:
-        run.close()
-    report = json.loads((out / "report.json").read_text())
-    return result, report, time.perf_counter() - t0
-
-
-def trust_row(name: str, result: dict, bound_error: float | None, seconds: float) -> dict:
-    """One table row from a run's ``result.json`` contents."""
-    best, test, seed_test = result["best"], result.get("test"), result.get("seed_test")
-    lo, hi = wilson_interval(round(best["val"] * best["val_n"]), best["val_n"])
-    t = test["accuracy"] if test else None
+def trust_row(name: str, result: dict[str, Any]) -> dict[str, Any] | None:
+    """One table row from a run's ``result.json`` (``None``: no test split or no
+    confirmation scores, so there is nothing to check)."""
+    best, test = result["best"], result.get("test")
+    cert = holdout_certificate(result)
+    if not test or cert is None:
+        return None
+    t = float(test["accuracy"])
+    # a seed that won having been stopped on its first rung has no validation score
+    scored = bool(best.get("val_n")) and best["val"] == best["val"]
+    lo, hi = (0.0, 1.0)
+    if scored:
+        lo, hi = wilson_interval(round(best["val"] * best["val_n"]), best["val_n"])
+    baselines = result.get("baselines") or {}
     return {
-        "task": name,
-        "val": best["val"],
+        "run": name,
+        "val": best["val"] if scored else None,
         "val_n": best["val_n"],
-        "val_ci": [lo, hi],
-        "confirm": best.get("confirm"),
-        "bound_error": bound_error,
+        "val_ci": [lo, hi] if scored else None,
+        "confirm": cert.mean,
+        "confirm_n": cert.n,
+        "finalists": cert.finalists,
+        "certified": cert.lower,
+        "vacuous": cert.vacuous,
+        "constant": baselines.get("best_constant_accuracy"),
+        "hollow": bool(baselines.get("hollow")),
         "test": t,
-        "test_n": test["n"] if test else 0,
-        "seed_test": seed_test["accuracy"] if seed_test else None,
-        "covered": t is not None and lo <= t <= hi,
-        "optimism": None if t is None else best["val"] - t,
+        "test_n": test["n"],
+        "cert_covers": t >= cert.lower,
+        "val_covers": lo <= t <= hi if scored else None,
+        "optimism": best["val"] - t if scored else None,
         "calls": result["calls_used"],
-        "seconds": seconds,
+        "seconds": result.get("wall_seconds"),
     }
 
 
-def bound_error(lm: LM, result: dict) -> float:
-    """The PAC-Bayes error bound of the run's winner on its validation score."""
-    best = result["best"]
-    log_prior = prompt_log_prior(lm, Prompt.from_dict(result["best_prompt"]))
-    return occam_bound(1.0 - best["val"], best["val_n"], log_prior).error_bound
-
-
-def rows_from_runs(root: Path, model: str) -> list[dict]:
-    """Rows for every finished run below ``root``; the bound uses ``model``'s prior."""
+def rows_from_runs(root: Path) -> list[dict[str, Any]]:
     paths = sorted(root.rglob("result.json"))
     if not paths:
         raise SystemExit(f"--from-runs: no result.json of a finished run under {root}")
     rows = []
-    with get_lm(model) as lm:
-        for path in paths:
-            try:
-                result = json.loads(path.read_text())
-                name = str(path.parent.relative_to(root)) or path.parent.name
-                row = trust_row(name, result, bound_error(lm, result), result["wall_seconds"])
-            except (ValueError, KeyError, TypeError) as exc:
-                raise SystemExit(f"{path}: not a promptlathe result.json ({exc!r})") from None
+    for path in paths:
+        try:
+            row = trust_row(str(path.parent.relative_to(root)), json.loads(path.read_text()))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SystemExit(f"{path}: not a promptlathe result.json ({exc!r})") from None
+        if row is not None:
             rows.append(row)
     return rows
 
 
-def print_rows(rows: list[dict]) -> None:
-    hdr = (
-        f"{'task':<28}{'val (95% CI)':>26}{'confirm':>9}{'bound':>8}{'test':>8}"
-        f"{'seed':>8}{'in CI':>7}{'val-test':>9}{'calls':>7}{'sec':>7}"
+def _rate(k: int, n: int) -> str:
+    if n == 0:
+        return "n/a (no runs)"
+    ci = binomtest(k, n).proportion_ci(0.95, method="exact")
+    return f"{k}/{n} = {k / n:.2f} (95 % CI {ci.low:.2f}-{ci.high:.2f})"
+
+
+def print_rows(rows: list[dict[str, Any]]) -> None:
+    print(
+        f"{'run':<32}{'val [95% CI]':<23}{'confirm':<11}{'k':>3}{'certified':>10}"
+        f"{'const':>7}{'test':>7}{'cert ok':>8}{'in CI':>6}{'calls':>6}"
     )
-    print(hdr)
     for r in rows:
-        conf = "-" if r["confirm"] is None else f"{r['confirm']:.3f}"
-        bnd = "-" if r["bound_error"] is None else f"{1 - r['bound_error']:.3f}"
-        seed = "-" if r["seed_test"] is None else f"{r['seed_test']:.3f}"
+        const = "-" if r["constant"] is None else f"{r['constant']:.2f}"
+        cert = f"{r['certified']:.3f}" + ("v" if r["vacuous"] else " ")
+        if r["val"] is None:
+            val = f"{'- (seed, not scored)':<23}"
+        else:
+            val = f"{r['val']:>6.2f} [{r['val_ci'][0]:.2f},{r['val_ci'][1]:.2f}] n={r['val_n']:<3}"
+        in_ci = {None: "-", True: "yes", False: "no"}[r["val_covers"]]
         print(
-            f"{r['task']:<28}{r['val']:>8.3f} [{r['val_ci'][0]:.3f},{r['val_ci'][1]:.3f}] "
-            f"n={r['val_n']:<3}{conf:>9}{bnd:>8}{r['test']:>8.3f}{seed:>8}"
-            f"{'yes' if r['covered'] else 'no':>7}{r['optimism']:>+9.3f}{r['calls']:>7}"
-            f"{r['seconds']:>7.0f}"
+            f"{r['run']:<32}{val}{r['confirm']:>6.2f} n={r['confirm_n']:<3}{r['finalists']:>3}"
+            f"{cert:>10}{const:>7}{r['test']:>7.2f}{'yes' if r['cert_covers'] else 'NO':>8}"
+            f"{in_ci:>6}{r['calls']:>6}"
         )
-    cov = np.mean([r["covered"] for r in rows])
-    opt = np.mean([r["optimism"] for r in rows])
-    print(f"CI coverage {cov:.2f} over {len(rows)} tasks; mean optimism (val - test) {opt:+.3f}")
-    print("bound column: the certified lower bound on accuracy (1 - PAC-Bayes error bound)")
+    n = len(rows)
+    if not n:
+        print("no run had both a test split and confirmation scores")
+        return
+    cert_ok = sum(r["cert_covers"] for r in rows)
+    with_val = [r for r in rows if r["val_covers"] is not None]
+    val_ok = sum(r["val_covers"] for r in with_val)
+    opt = np.array([r["optimism"] for r in with_val])
+    solid = [r for r in rows if not r["hollow"]]
+    useful = sum(not r["vacuous"] for r in solid)
+    print()
+    print(f"certificate coverage (test >= certified): {_rate(cert_ok, n)}; promised >= 0.95")
+    print(f"validation CI coverage (test inside):      {_rate(val_ok, len(with_val))}")
+    if len(opt):
+        sd = opt.std(ddof=1) if len(opt) > 1 else 0.0
+        print(
+            f"optimism (val - test): mean {opt.mean():+.3f}, sd {sd:.3f}, "
+            f"range {opt.min():+.2f} to {opt.max():+.2f} (over {len(opt)} runs whose winner "
+            "has a validation score)"
+        )
+    print(
+        f"non-vacuous certificate where the winner is not hollow: {_rate(useful, len(solid))}"
+        f" ({n - len(solid)} hollow runs left out)"
+    )
+    print("k: finalists compared on confirmation; v: vacuous (<= best constant answer)")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="qwen2.5-coder-0.5b")
     ap.add_argument("--proposer", default=None)
-    ap.add_argument("--budget", type=int, default=200)
-    ap.add_argument("--tasks", default="ape/negation,bbh/navigate,bbh/web_of_lies")
+    ap.add_argument("--budgets", default="100,200", help="comma-separated call budgets")
+    ap.add_argument("--tasks", default=None, help="suite/task,... (default: a fixed spread)")
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
-    ap.add_argument("--n-test", type=int, default=100)
-    ap.add_argument("--max-tokens", type=int, default=48)
+    ap.add_argument("--n-test", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--analysis-scale", type=float, default=0.5)
-    ap.add_argument("--prescreen", action="store_true")
-    ap.add_argument(
-        "--no-report",
-        dest="report",
-        action="store_false",
-        help="skip the HTML trust report (its format/POSIX/order analyses cost calls); "
-        "the bound is still computed",
-    )
+    ap.add_argument("--workdir", type=Path, default=None, help="keep the runs here")
     ap.add_argument("--json", default=None)
     ap.add_argument("--from-runs", type=Path, default=None, help="tabulate finished runs here")
     args = ap.parse_args()
 
     if args.from_runs is not None:
-        rows = rows_from_runs(args.from_runs, args.model)
-        print(f"finished runs under {args.from_runs}; bound prior from {args.model}")
+        rows = rows_from_runs(args.from_runs)
+        print(f"finished runs under {args.from_runs}")
         print_rows(rows)
         if args.json:
             Path(args.json).write_text(json.dumps({"rows": rows}, indent=2))
         return
 
-    rows, screen_rows = [], []
-    bound_lm: LM | None = None
-    with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory() as tmpd:
+    budgets = [int(b) for b in args.budgets.split(",")]
+    tasks = (args.tasks or default_tasks(Path(args.data))).split(",")
+    print(f"model {args.model}, budgets {budgets}, {len(tasks)} tasks, seed {args.seed}")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmpd:
         tmp = Path(tmpd)
-        for name in args.tasks.split(","):
-            train, test = task_files(Path(args.data), name, tmp, args.n_test, args.seed)
-            out = tmp / "runs" / name.replace("/", "_")
-            result, report, secs = run_one(train, test, out, args, None, args.report)
-            t = result.test
-            result_json = json.loads((out / "result.json").read_text())
-            if args.report:
-                err = (report.get("bound") or {}).get("error_bound")
-            else:
-                bound_lm = bound_lm or stack.enter_context(get_lm(args.model))
-                err = bound_error(bound_lm, result_json)
-            rows.append(trust_row(name, result_json, err, secs))
-            labels = {e.target for e in load_examples(train)}
-            if args.prescreen and len(labels) <= 20:
-                out2 = tmp / "runs" / (name.replace("/", "_") + "_mi")
-                r2, _, secs2 = run_one(train, test, out2, args, "mi", report=False)
-                cands = json.loads((out2 / "candidates.json").read_text()).get("propose", {})
-                kept = {s["instruction"]: s["kept"] for s in cands.get("prescreen", [])}
-                winner_instr = result.best_prompt.instruction
-                c1 = json.loads((out / "candidates.json").read_text()).get("propose", {})
-
-                def race_calls(c: dict) -> int:
-                    return (c.get("calls_after_race") or 0) - (c.get("calls_before_race") or 0)
-
-                screen_rows.append(
-                    {
-                        "task": name,
-                        "winner_instruction_screened": winner_instr in kept,
-                        "kept_winner": kept.get(winner_instr, True),
-                        "race_calls_without": race_calls(c1),
-                        "race_calls_with": race_calls(cands),
-                        "screen": cands.get("prescreen", []),
-                        "screened_out": sum(not k for k in kept.values()),
-                        "screened": len(kept),
-                        "test_without": t.mean if t else None,
-                        "test_with": r2.test.mean if r2.test else None,
-                        "seconds_with": secs2,
-                    }
-                )
-
-    print(f"model {args.model}, budget {args.budget} calls, seed {args.seed}")
+        work = args.workdir or tmp / "runs"
+        t_all = time.perf_counter()
+        files = {n: task_files(Path(args.data), n, tmp, args.n_test, args.seed) for n in tasks}
+        for budget in budgets:  # every task at the first budget, then the next
+            for name in tasks:
+                train, test = files[name]
+                out = work / f"{name.replace('/', '_')}_b{budget}"
+                t0 = time.perf_counter()
+                if (out / "result.json").is_file():  # kept by an interrupted sweep: read it
+                    row = trust_row(out.name, json.loads((out / "result.json").read_text()))
+                    rows += [row] if row is not None else []
+                    continue
+                settings: dict[str, Any] = dict(
+                    test=str(test), model=args.model, budget_calls=budget, out=str(out),
+                    seed=args.seed,
+                )  # fmt: skip
+                if args.proposer:
+                    settings["proposer_model"] = args.proposer
+                optimize(str(train), **settings)
+                row = trust_row(out.name, json.loads((out / "result.json").read_text()))
+                secs = time.perf_counter() - t0
+                print(f"  {out.name}: {secs:.0f} s", flush=True)
+                if row is not None:
+                    rows.append(row)
+                if args.json:  # what is done so far survives an interrupted sweep
+                    Path(args.json).write_text(json.dumps({"rows": rows}, indent=2))
+        print(f"sweep: {time.perf_counter() - t_all:.0f} s\n")
     print_rows(rows)
-    if screen_rows:
-        print(
-            f"\n{'task':<28}{'MI dropped':>11}{'winner kept by MI':>18}{'race calls w/o':>15}"
-            f"{'with MI':>9}{'test w/o':>9}{'test with':>10}"
-        )
-        for s in screen_rows:
-            kept = "n/a" if not s["winner_instruction_screened"] else str(s["kept_winner"])
-            dropped = f"{s['screened_out']}/{s['screened']}"
-            print(
-                f"{s['task']:<28}{dropped:>11}{kept:>18}"
-                f"{s['race_calls_without']:>15}{s['race_calls_with']:>9}"
-                f"{s['test_without']:>9.3f}{s['test_with']:>10.3f}"
-            )
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows, "prescreen": screen_rows}, indent=2))
+        Path(args.json).write_text(json.dumps({"rows": rows}, indent=2))
 
 
 if __name__ == "__main__":
