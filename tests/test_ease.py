@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from promptlathe.optimizers import RunLog, optimize
+from promptlathe.optimizers import optimize
 from promptlathe.optimizers.ease import PULL, Surrogate, draw_arms, embed
 from promptlathe.prompts import Exemplar
-from promptlathe.store import Store
 from tests.test_optimizer_conformance import _cfg, make_lm
+from tests.test_random_search import _entries
 
 POOL = [Exemplar(f"the {w} is here", w.upper()) for w in ("cat", "dog", "owl")]
 
@@ -48,14 +48,6 @@ def test_the_bandit_finds_a_clearly_better_arm_within_a_bounded_number_of_pulls(
             bandit.observe(arm, rng.binomial(PULL, p[arm]) / PULL)
         found += int(np.argmax(bandit.mean())) == 7
     assert found >= 14, found
-
-
-def _entries(tmp_path: Path):
-    store = Store(tmp_path / "run" / "calls.sqlite")
-    try:
-        return RunLog(store).entries()
-    finally:
-        store.close()
 
 
 def test_ease_pulls_races_its_finalists_and_beats_the_zero_shot_seed(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,41 @@ def assert_run_reproduces(out: Path, tmp_path: Path) -> None:
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == [" ".join(records[i]["answer"].split()) for i in (0, 1)]
+
+
+def optimize_negation(
+    shared_data: Path, tmp_path: Path, *options: str
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """``optimize`` through the CLI on APE negation (6 test examples, 8 validation, 4
+    confirmation, 2 shots, 12 tokens) with ``options``; returns the process and the run."""
+    test_file = tmp_path / "negation.test.jsonl"
+    lines = (shared_data / "ape" / "negation.test.jsonl").read_text().splitlines()[:6]
+    test_file.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "run"
+    r = run_cli(
+        "optimize",
+        "--task",
+        str(shared_data / "ape" / "negation.train.jsonl"),
+        "--test",
+        str(test_file),
+        "--model",
+        TEST_MODEL,
+        "--instruction",
+        "Negate the sentence.",
+        "--val-size",
+        "8",
+        "--confirm-size",
+        "4",
+        "--max-shots",
+        "2",
+        "--max-tokens",
+        "12",
+        "--out",
+        str(out),
+        "--no-progress",
+        *options,
+    )
+    return r, out
 
 
 def test_optimize_cli_end_to_end_and_run_reproduces(shared_data: Path, tmp_path: Path) -> None:
@@ -155,37 +191,15 @@ def test_reflect_cli_end_to_end_and_run_reproduces(shared_data: Path, tmp_path: 
     from promptlathe.optimizers import RunLog
     from promptlathe.store import Store
 
-    test_file = tmp_path / "negation.test.jsonl"
-    lines = (shared_data / "ape" / "negation.test.jsonl").read_text().splitlines()[:6]
-    test_file.write_text("\n".join(lines) + "\n")
-    out = tmp_path / "run"
-    r = run_cli(
-        "optimize",
-        "--task",
-        str(shared_data / "ape" / "negation.train.jsonl"),
-        "--test",
-        str(test_file),
-        "--model",
-        TEST_MODEL,
+    r, out = optimize_negation(
+        shared_data,
+        tmp_path,
         "--proposer-model",
         TEST_MODEL,
         "--optimizer",
         "reflect,joint",
-        "--instruction",
-        "Negate the sentence.",
         "--budget-calls",
         "70",
-        "--val-size",
-        "8",
-        "--confirm-size",
-        "4",
-        "--max-shots",
-        "2",
-        "--max-tokens",
-        "12",
-        "--out",
-        str(out),
-        "--no-progress",
         "--analysis-scale",
         "0.1",
     )
@@ -265,41 +279,20 @@ def test_optimize_with_strategies_end_to_end_and_run_reproduces(
 
 
 def test_ease_cli_end_to_end_and_run_reproduces(shared_data: Path, tmp_path: Path) -> None:
-    """``--optimizer ease`` on the real model: ordered demo sets pulled and raced, the winner
-    carries exemplars, and ``run`` reproduces its test outputs."""
-    test_file = tmp_path / "negation.test.jsonl"
-    lines = (shared_data / "ape" / "negation.test.jsonl").read_text().splitlines()[:6]
-    test_file.write_text("\n".join(lines) + "\n")
-    out = tmp_path / "run"
-    r = run_cli(
-        "optimize",
-        "--task",
-        str(shared_data / "ape" / "negation.train.jsonl"),
-        "--test",
-        str(test_file),
-        "--model",
-        TEST_MODEL,
-        "--optimizer",
-        "ease",
-        "--instruction",
-        "Negate the sentence.",
-        "--budget-calls",
-        "60",
-        "--val-size",
-        "8",
-        "--confirm-size",
-        "4",
-        "--max-shots",
-        "2",
-        "--max-tokens",
-        "12",
-        "--out",
-        str(out),
-        "--no-progress",
-        "--no-report",
+    """``--optimizer ease`` on the real model: ordered demo sets of ``--max-shots`` exemplars
+    are pulled and raced, and ``run`` reproduces the winner's test outputs."""
+    from promptlathe.optimizers import RunLog
+    from promptlathe.store import Store
+
+    r, out = optimize_negation(
+        shared_data, tmp_path, "--optimizer", "ease", "--budget-calls", "60", "--no-report"
     )
     assert r.returncode == 0, r.stderr[-3000:]
     assert "optimizer: ease" in r.stderr
     result = json.loads((out / "result.json").read_text())
     assert result["optimizer"] == "ease" and result["calls_used"] <= 60
+    store = Store(out / "calls.sqlite")
+    raced = [e for e in RunLog(store).entries() if e.source == "ease"]
+    store.close()
+    assert raced and all(len(e.prompt["exemplars"]) == 2 for e in raced)
     assert_run_reproduces(out, tmp_path)

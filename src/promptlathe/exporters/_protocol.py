@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import ClassVar
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
 
 from promptlathe._plugins import load_registry
 from promptlathe.artifact import Saved
@@ -67,6 +67,17 @@ def template_of(prompt: Prompt, where: str) -> Template:
         raise PromptlatheError(f"{where}: the input does not appear once in the prompt")
     before, after = messages[holes[0]]["content"].split(_SENTINEL)
     return Template(messages, None, holes[0], before, after)
+
+
+def request_settings(saved: Saved) -> dict[str, Any]:
+    """The decoding the prompt was evaluated with, as OpenAI request settings
+    (``temperature``, ``top_p``, ``max_tokens``, ``seed``, and ``stop`` when it has any)."""
+    dec = asdict(saved.fields.decoding)
+    out: dict[str, Any] = {k: dec[k] for k in ("temperature", "top_p", "max_tokens", "seed")}
+    stops = saved.prompt.format.stop_sequences()
+    if stops:
+        out["stop"] = list(stops)
+    return out
 
 
 class Exporter(ABC):

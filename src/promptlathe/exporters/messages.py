@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict
 
-from promptlathe.exporters._protocol import PLACEHOLDER, Exporter, Saved, register, template_of
+from promptlathe.exporters._protocol import (
+    PLACEHOLDER,
+    Exporter,
+    Saved,
+    register,
+    request_settings,
+    template_of,
+)
 from promptlathe.prompts import Message
 from promptlathe.tasks import Example
 
@@ -21,19 +27,12 @@ class MessagesExporter(Exporter):
     def export(self, saved: Saved, where: str, examples: Sequence[Example] = ()) -> str:
         t = template_of(saved.prompt, where)
         filled = t.fill(PLACEHOLDER)
-        dec = asdict(saved.fields.decoding)
         body: dict[str, object] = {
             "placeholder": PLACEHOLDER,
             "note": f"replace {PLACEHOLDER} (once, in the message that holds it) by the input",
             **({"messages": filled} if isinstance(filled, list) else {"prompt": filled}),
-            "temperature": dec["temperature"],
-            "top_p": dec["top_p"],
-            "max_tokens": dec["max_tokens"],
-            "seed": dec["seed"],
+            **request_settings(saved),
         }
-        stops = saved.prompt.format.stop_sequences()
-        if stops:
-            body["stop"] = list(stops)
         if saved.fields.metric:
             body["metric"] = saved.fields.metric
         return json.dumps(body, indent=2, ensure_ascii=False) + "\n"

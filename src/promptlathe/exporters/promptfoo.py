@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict
 from typing import Any
 
 import jinja2
 import yaml
 
-from promptlathe.exporters._protocol import Exporter, Saved, register
+from promptlathe.exporters._protocol import Exporter, Saved, register, request_settings
 from promptlathe.exporters.jinja import raw_template
+from promptlathe.lms import DEFAULT_MODEL
 from promptlathe.metrics import get_metric
 from promptlathe.prompts import Message
 from promptlathe.tasks import Example
@@ -26,6 +26,7 @@ TEXT_HOLE = "{{ input }}"
 SERVER = "http://localhost:8080/v1"
 _ASSERTION = """\
 import json
+from promptlathe.lms import DEFAULT_MODEL
 from promptlathe.metrics import get_metric
 v = context['vars']
 targets = json.loads(v['targets_json']) if 'targets_json' in v else [v['target']]
@@ -72,18 +73,8 @@ class PromptfooExporter(Exporter):
     def export(self, saved: Saved, where: str, examples: Sequence[Example] = ()) -> str:
         fields = saved.fields
         chat = saved.prompt.format.mode != "completion"
-        dec = asdict(fields.decoding)
-        config: dict[str, Any] = {
-            "apiBaseUrl": SERVER,
-            "temperature": dec["temperature"],
-            "top_p": dec["top_p"],
-            "max_tokens": dec["max_tokens"],
-            "seed": dec["seed"],
-        }
-        stops = saved.prompt.format.stop_sequences()
-        if stops:
-            config["stop"] = list(stops)
-        model = fields.model or "qwen2.5-coder-0.5b"
+        config: dict[str, Any] = {"apiBaseUrl": SERVER, **request_settings(saved)}
+        model = fields.model or DEFAULT_MODEL
         body: dict[str, Any] = {
             "description": f"{saved.name}, exported by promptlathe",
             "prompts": [
