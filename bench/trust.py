@@ -207,7 +207,8 @@ def main() -> None:
     budgets = [int(b) for b in args.budgets.split(",")]
     tasks = (args.tasks or default_tasks(Path(args.data))).split(",")
     print(f"model {args.model}, budgets {budgets}, {len(tasks)} tasks, seed {args.seed}")
-    rows = []
+    rows: list[dict[str, Any]] = []
+    skipped: list[str] = []
     with tempfile.TemporaryDirectory() as tmpd:
         tmp = Path(tmpd)
         work = args.workdir or tmp / "runs"
@@ -228,7 +229,12 @@ def main() -> None:
                 )  # fmt: skip
                 if args.proposer:
                     settings["proposer_model"] = args.proposer
-                optimize(str(train), **settings)
+                try:
+                    optimize(str(train), **settings)
+                except PromptlatheError as exc:  # a task this budget cannot run: say so, go on
+                    print(f"  {out.name}: not run: {exc}", flush=True)
+                    skipped.append(out.name)
+                    continue
                 row = trust_row(out.name, json.loads((out / "result.json").read_text()))
                 secs = time.perf_counter() - t0
                 print(f"  {out.name}: {secs:.0f} s", flush=True)
@@ -237,6 +243,8 @@ def main() -> None:
                 if args.json:  # what is done so far survives an interrupted sweep
                     Path(args.json).write_text(json.dumps({"rows": rows}, indent=2))
         print(f"sweep: {time.perf_counter() - t_all:.0f} s\n")
+        if skipped:
+            print(f"not run ({len(skipped)}): {', '.join(skipped)}\n")
     print_rows(rows)
     if args.json:
         Path(args.json).write_text(json.dumps({"rows": rows}, indent=2))
