@@ -29,6 +29,7 @@ Factory = Callable[[], LM]
     params=[
         "scripted",
         pytest.param("embedded", marks=pytest.mark.integration),
+        pytest.param("embedded-batched", marks=pytest.mark.integration),
         pytest.param("http", marks=pytest.mark.integration),
     ]
 )
@@ -39,11 +40,12 @@ def make_lm(request: pytest.FixtureRequest) -> Iterator[Factory]:
     def build() -> LM:
         if request.param == "scripted":
             lm: LM = ScriptedLM(lambda r: "Paris is the capital.")
-        elif request.param == "embedded":
+        elif request.param.startswith("embedded"):
             from promptlathe.lms._llama import LlamaCppLM
 
             path = request.getfixturevalue("test_model_path")
-            lm = LlamaCppLM(path, name=TEST_MODEL, n_ctx=1024)
+            parallel = 4 if request.param == "embedded-batched" else 1
+            lm = LlamaCppLM(path, name=TEST_MODEL, n_ctx=1024, parallel=parallel)
         else:
             from promptlathe.lms._http import OpenAICompatLM
 

@@ -586,12 +586,16 @@ def test_the_result_compares_the_winner_with_constant_answers(tmp_path: Path) ->
     assert "no better than always answering 'no'" in saved["baselines"]["verdict"]
 
 
-def test_a_version_1_config_is_upgraded_and_a_newer_one_is_refused(tmp_path: Path) -> None:
+def test_older_configs_are_upgraded_and_a_newer_one_is_refused(tmp_path: Path) -> None:
     saved = _cfg(tmp_path).to_dict()
-    assert saved["v"] == 2 and saved["optimizer"] == "propose,joint"
-    old = {k: v for k, v in saved.items() if k != "v"}
+    assert saved["v"] == 3 and saved["optimizer"] == "propose,joint"
+    assert saved["parallel"] == 8
+    old = {k: v for k, v in saved.items() if k not in ("v", "parallel")}
     for before, after in (("joint", "propose,joint"), ("reflect", "reflect,joint")):
         upgraded = OptimizeConfig.from_dict({**old, "optimizer": before}, "config.json")
         assert upgraded.optimizer == after
+        assert upgraded.parallel == 1  # saved before batched decoding: resumed as it ran
+    v2 = OptimizeConfig.from_dict({**old, "v": 2}, "config.json")
+    assert v2.parallel == 1 and v2.optimizer == "propose,joint"
     with pytest.raises(PromptlatheError, match="config.json: run config version 99"):
         OptimizeConfig.from_dict({**saved, "v": 99}, "config.json")

@@ -11,5 +11,6 @@ MAX_SHOTS = (0, 16)
 VAL_SIZE = (4, 100_000)
 CONFIRM_SIZE = (0, 100_000)
 THREADS = (1, 1024)
+PARALLEL = (1, 255)  # llama.cpp holds at most 256 sequences; one holds the shared prefix
 MAX_COST = (1, 10**9)  # tokens per example
 REASONING_TOKENS = (16, 32768)

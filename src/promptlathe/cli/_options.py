@@ -27,6 +27,7 @@ BaseUrlOpt = option("base_url")
 SeedOpt = option("seed")
 MaxTokensOpt = option("max_tokens")
 NCtxOpt = option("n_ctx")
+ParallelOpt = option("parallel")
 DecodeOpt = option("decode")
 ScaleOpt = Annotated[
     float, typer.Option(help="Scale the report's analysis budgets.", min=0.01, max=100.0)
@@ -57,9 +58,14 @@ def _decode_labels(
 
 
 def _open_lm(
-    model: str, base_url: str | None, n_ctx: int, cache: Path | None, retries: int = 5
+    model: str,
+    base_url: str | None,
+    n_ctx: int,
+    cache: Path | None,
+    retries: int = 5,
+    parallel: int = 1,
 ) -> CachedLM:
-    kwargs = {"max_retries": retries} if base_url else {"n_ctx": n_ctx}
+    kwargs = {"max_retries": retries} if base_url else {"n_ctx": n_ctx, "parallel": parallel}
     store = Store(cache or cache_dir() / "cache.sqlite")  # a bad --cache fails before loading
     try:
         return CachedLM(get_lm(model, base_url=base_url, **kwargs), store)

@@ -18,7 +18,14 @@ from promptlathe._stats import wilson_interval
 from promptlathe.analysis import Comparison, compare
 from promptlathe.artifact import load_prompt, model_from, read_saved
 from promptlathe.cli._app import app
-from promptlathe.cli._options import BaseUrlOpt, CacheOpt, NCtxOpt, _check_output_file, _open_lm
+from promptlathe.cli._options import (
+    BaseUrlOpt,
+    CacheOpt,
+    NCtxOpt,
+    ParallelOpt,
+    _check_output_file,
+    _open_lm,
+)
 from promptlathe.errors import PromptlatheError
 from promptlathe.evaluator import EvalResult, Evaluator
 from promptlathe.metrics import task_metric
@@ -69,6 +76,7 @@ def check_cmd(
     base_url: BaseUrlOpt = None,
     limit: Annotated[int | None, typer.Option(help="Use only the first N examples.", min=1)] = None,
     n_ctx: NCtxOpt = 4096,
+    parallel: ParallelOpt = 8,
     cache: CacheOpt = None,
 ) -> None:
     """Gate a prompt in CI: exit 0 (pass), 1 (fail) or 2 (usage or input error)."""
@@ -91,7 +99,9 @@ def check_cmd(
         [e.target for e in examples],
     )
     labels = fields.labels_to_score
-    lm = _open_lm(model or model_from(fields, prompt, base_url), base_url, n_ctx, cache)
+    lm = _open_lm(
+        model or model_from(fields, prompt, base_url), base_url, n_ctx, cache, parallel=parallel
+    )
     try:
         evaluator = Evaluator(lm, scorer, fields.decoding, lm.store, "check", labels=labels)
         result = evaluator.evaluate(new, examples)

@@ -20,6 +20,7 @@ from promptlathe.cli._options import (
     MaxTokensOpt,
     ModelOpt,
     NCtxOpt,
+    ParallelOpt,
     SeedOpt,
     _check_output_file,
     _decode_labels,
@@ -83,6 +84,7 @@ def eval_cmd(
     max_tokens: MaxTokensOpt = 64,
     mode: Annotated[str, typer.Option(help="chat, chat_single or completion.")] = "chat",
     n_ctx: NCtxOpt = 4096,
+    parallel: ParallelOpt = 8,
     retries: Annotated[
         int, typer.Option(help="HTTP retries on 429/5xx/timeouts.", min=0, max=100)
     ] = 5,
@@ -125,7 +127,7 @@ def eval_cmd(
         str(task),
         prompt,
     )
-    lm = _open_lm(model, base_url, n_ctx, cache, retries)
+    lm = _open_lm(model, base_url, n_ctx, cache, retries, parallel)
     evaluator = Evaluator(lm, scorer, Decoding(max_tokens=max_tokens, seed=seed), labels=labels)
     with progress_bar(f"eval {task.name}", enabled=progress) as update:
         result = evaluator.evaluate(base, examples, progress=update)

@@ -17,6 +17,7 @@ from promptlathe.cli._options import (
     MaxTokensOpt,
     ModelOpt,
     NCtxOpt,
+    ParallelOpt,
     ScaleOpt,
     SeedOpt,
     _decode_labels,
@@ -57,6 +58,7 @@ def analyze_cmd(
     limit: Annotated[int | None, typer.Option(help="Use only the first N examples.", min=1)] = None,
     max_tokens: MaxTokensOpt = 64,
     n_ctx: NCtxOpt = 4096,
+    parallel: ParallelOpt = 8,
     out: Annotated[
         Path | None,
         typer.Option(help="Directory for report.html/report.json (default: <prompt>-report/)."),
@@ -82,7 +84,7 @@ def analyze_cmd(
         str(task),
         prompt,
     )
-    lm = _open_lm(model, base_url, n_ctx, cache)
+    lm = _open_lm(model, base_url, n_ctx, cache, parallel=parallel)
     evaluator = Evaluator(
         lm, scorer, Decoding(max_tokens=max_tokens, seed=seed), lm.store, "analyze", labels=labels
     )

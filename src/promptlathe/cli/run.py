@@ -15,6 +15,7 @@ from promptlathe.cli._options import (
     BaseUrlOpt,
     CacheOpt,
     NCtxOpt,
+    ParallelOpt,
     _open_lm,
 )
 from promptlathe.evaluator import Decoding, Evaluator
@@ -49,6 +50,7 @@ def run_cmd(
         typer.Option(help="Maximum tokens to generate.", min=MAX_TOKENS[0], max=MAX_TOKENS[1]),
     ] = None,
     n_ctx: NCtxOpt = 4096,
+    parallel: ParallelOpt = 8,
     cache: CacheOpt = None,
 ) -> None:
     """Apply a saved prompt to new inputs and print the answers, one line per input."""
@@ -66,7 +68,7 @@ def run_cmd(
     model_name = model or model_from(fields, prompt, base_url)
     texts = [ln.rstrip("\n") for ln in sys.stdin] if inputs == ["-"] else inputs
     decode_labels = fields.labels_to_score
-    with _open_lm(model_name, base_url, n_ctx, cache) as lm:
+    with _open_lm(model_name, base_url, n_ctx, cache, parallel=parallel) as lm:
         evaluator = Evaluator(lm, scorer, dec, labels=decode_labels)
         outcomes = evaluator.answer(p, texts)
     for o in outcomes:

@@ -30,9 +30,12 @@ from promptlathe.lms._base import (
     LabelRequest,
     LMStats,
     Message,
+    PartialBatchError,
     ScoreRequest,
     ScoreResult,
 )
+from promptlathe.lms._batching import BatchScheduler, Job
+from promptlathe.lms._llama_batch import LlamaDecoder, check_parallel
 
 
 def _import_llama() -> Any:
@@ -48,6 +51,8 @@ def _import_llama() -> Any:
 
 CACHE_SALT = "v2"
 """Bumped when the way outputs are produced changes, so old cache entries are not reused."""
+BATCHED_SALT = ":batched1"
+"""Added to the cache identity of outputs decoded in batches (``parallel`` > 1)."""
 
 _LIVE: weakref.WeakSet[LlamaCppLM] = weakref.WeakSet()
 
@@ -72,6 +77,10 @@ class LlamaCppLM(LM):
             ``False`` recomputes every prompt from scratch (for benchmarking the difference).
         score_ctx: context size of the separate log-probability scorer (created on first use;
             it keeps logits for every position, which costs ``score_ctx * vocab * 4`` bytes).
+        parallel: sequences generated together in one context (continuous batching with the
+            shared prefix decoded once, ``lms._batching``); 1 generates one request at a time.
+            Batched kernels can break a near-tie differently, so a batched backend's cache
+            identity says so.
     """
 
     can_score = True
@@ -87,6 +96,7 @@ class LlamaCppLM(LM):
         prefix_reuse: bool = True,
         score_ctx: int = 2048,
         verbose: bool = False,
+        parallel: int = 1,
     ) -> None:
         llama_cpp = _import_llama()
         path = Path(model_path)
@@ -114,6 +124,12 @@ class LlamaCppLM(LM):
             raise ModelError(f"{path}: llama.cpp could not load the model ({exc})") from None
         self._scorer: Any = None
         self.context_window = n_ctx
+        self.parallel = parallel
+        if parallel > 1:  # the cache it needs, checked now, before any model work
+            check_parallel(parallel, n_ctx, self._llm.metadata, self.name)
+        self._scheduler: BatchScheduler | None = None
+        # Requests handed over at once: twice the slots, so finished slots are refilled.
+        self.max_batch = 1 if parallel == 1 else 2 * parallel
         self.stats = LMStats()
         self._formatter = self._make_formatter(llama_cpp)
         self.chat = self._formatter is not None
@@ -122,6 +138,8 @@ class LlamaCppLM(LM):
         template = self._llm.metadata.get("tokenizer.chat_template") or ""
         tpl = hashlib.sha256(template.encode()).hexdigest()[:12]
         self.model_id = f"gguf:{self.name}:{sha256_file(path)[:32]}:tpl{tpl}:{CACHE_SALT}"
+        if parallel > 1:
+            self.model_id += BATCHED_SALT
         _LIVE.add(self)
 
     # ---- chat template ---------------------------------------------------------------------
@@ -168,9 +186,13 @@ class LlamaCppLM(LM):
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
-        return [self._generate_one(r) for r in requests]
+        # Every prompt is checked before any of them is decoded.
+        tokenized = [self._checked_tokens(r) for r in requests]
+        if self.parallel > 1:
+            return self._generate_batched(requests, tokenized)
+        return [self._generate_one(r, t) for r, t in zip(requests, tokenized, strict=True)]
 
-    def _generate_one(self, r: GenerationRequest) -> Generation:
+    def _checked_tokens(self, r: GenerationRequest) -> list[int]:
         tokens = self._tokens(self.render(r))
         if len(tokens) + r.max_tokens > self.context_window:
             raise PromptTooLongError(
@@ -178,6 +200,40 @@ class LlamaCppLM(LM):
                 f"{self.context_window} of {self.name}; use fewer or shorter exemplars, or a "
                 "larger --n-ctx"
             )
+        return tokens
+
+    def _generate_batched(
+        self, requests: Sequence[GenerationRequest], tokenized: list[list[int]]
+    ) -> list[Generation]:
+        if self._scheduler is None:
+            decoder = LlamaDecoder(self._llm, self.parallel, self.context_window, self.n_threads)
+            self._scheduler = BatchScheduler(decoder)
+        jobs = [
+            Job(tuple(t), r.max_tokens, r.temperature, r.top_p, r.seed, tuple(r.stop))
+            for r, t in zip(requests, tokenized, strict=True)
+        ]
+        done: dict[int, Generation] = {}
+        failure: BaseException | None = None
+        for i, res in enumerate(self._scheduler.run(jobs)):
+            if isinstance(res, BaseException):
+                failure = failure or res
+                continue
+            gen = Generation(
+                text=res.text,
+                prompt_tokens=res.prompt_tokens,
+                completion_tokens=res.completion_tokens,
+                finish_reason=res.finish_reason,
+            )
+            self.stats.calls += 1
+            self.stats.prompt_tokens += gen.prompt_tokens
+            self.stats.completion_tokens += gen.completion_tokens
+            done[i] = gen
+        if failure is not None:
+            cause = ModelError(f"{self.name}: batched decoding failed: {failure}")
+            raise PartialBatchError(done, cause)
+        return [done[i] for i in range(len(requests))]
+
+    def _generate_one(self, r: GenerationRequest, tokens: list[int]) -> Generation:
         if not self.prefix_reuse:
             self._llm.reset()
         out = self._llm.create_completion(
@@ -335,6 +391,8 @@ class LlamaCppLM(LM):
         for llm in (self._llm, self._scorer):
             if llm is not None:
                 llm._ctx.set_n_threads(n, n)  # llama-cpp-python has no public setter
+        if self._scheduler is not None:
+            self._scheduler.decoder.set_threads(n)  # type: ignore[attr-defined]
 
     def _get_scorer(self) -> Any:
         if self._scorer is None:
@@ -351,6 +409,9 @@ class LlamaCppLM(LM):
         return self._scorer
 
     def close(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.decoder.close()  # type: ignore[attr-defined]
+            self._scheduler = None
         for llm in (self._llm, self._scorer):
             if llm is not None:
                 with contextlib.suppress(Exception):

@@ -18,6 +18,7 @@ from promptlathe._limits import (
     MAX_SHOTS,
     MAX_TOKENS,
     N_CTX,
+    PARALLEL,
     REASONING_TOKENS,
     SEED,
     THREADS,
@@ -199,6 +200,12 @@ class OptimizeConfig:
         "--workers).",
         range=THREADS,
     )
+    parallel: int = setting(
+        8,
+        help="Sequences an embedded model decodes together (continuous batching, the shared "
+        "prefix decoded once); 1 decodes one request at a time.",
+        range=PARALLEL,
+    )
     alpha: float = 0.1
     val_size: int | None = setting(
         None, help="Validation examples (default: planned from the budget).", range=VAL_SIZE
@@ -333,13 +340,15 @@ class OptimizeConfig:
             raise PromptlatheError(f"{where}: not a promptlathe run config")
         data = dict(data)
         version = data.pop("v", 1)
-        if version not in (1, CONFIG_VERSION):
+        if version not in range(1, CONFIG_VERSION + 1):
             raise PromptlatheError(
                 f"{where}: run config version {version!r} is not one this promptlathe reads "
                 f"(1 to {CONFIG_VERSION}); upgrade promptlathe, or start a new run"
             )
         if version == 1:
             data = _upgrade_v1(data)
+        if version <= 2:  # decoded one request at a time: resumed, it still does
+            data = {"parallel": 1, **data}
         try:  # the field types as declared, then the config's own checks (ranges, ...)
             return TypeAdapter(cls).validate_python(data)
         except ValidationError as exc:
@@ -352,8 +361,10 @@ class OptimizeConfig:
         return [k for k in a if a[k] != b[k] and k not in self.RESUMABLE_CHANGES]
 
 
-CONFIG_VERSION = 2
-"""The version of ``config.json``. 2: ``optimizer`` is a chain of stages; 1 (no ``v``) named
+CONFIG_VERSION = 3
+"""The version of ``config.json``. 3: ``parallel`` (embedded models decode several requests
+together; earlier runs decoded one at a time, ``parallel`` = 1). 2: ``optimizer`` is a chain of
+stages; 1 (no ``v``) named
 one optimizer that bundled its joint search (``joint`` is now ``propose,joint``, ``reflect``
 is ``reflect,joint``)."""
 

@@ -54,7 +54,11 @@ class RunModels:
         """Backend options for a model that runs in this process (none for a server)."""
         if not (embedded or self.embedded):
             return {}
-        return {"n_ctx": self.cfg.n_ctx, "n_threads": self.cfg.threads}
+        return {
+            "n_ctx": self.cfg.n_ctx,
+            "n_threads": self.cfg.threads,
+            "parallel": self.cfg.parallel,
+        }
 
     @property
     def proposer_lm(self) -> CachedLM:

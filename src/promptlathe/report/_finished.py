@@ -110,7 +110,7 @@ def open_finished_run(
             cfg.model,
             base_url=cfg.base_url,
             **(
-                {"n_ctx": cfg.n_ctx, "n_threads": cfg.threads}
+                {"n_ctx": cfg.n_ctx, "n_threads": cfg.threads, "parallel": cfg.parallel}
                 if backend_class(cfg.base_url, cfg.model).embedded
                 else {}
             ),
