@@ -143,6 +143,19 @@ def test_the_shared_prefix_is_decoded_once_and_kept_for_the_next_batch() -> None
     assert redone == [99, 98]  # only what differs from the held prefix
 
 
+def test_samples_of_one_prompt_decode_its_prompt_once() -> None:
+    question = PREFIX + tuple(range(40, 70))
+    work = [Job(question, 8, temperature=0.8, seed=s) for s in range(5)]
+    work += [Job(PREFIX + (90, 91, 92), 8), Job(question + (71,), 8)]
+    dec = ScriptedDecoder(n_slots=4)
+    assert BatchScheduler(dec).run(work) == [alone(j) for j in work]
+    prompt_rows = [e for call in dec.calls for e in call if not e.logits and e.seq != 4]
+    # the question (30 tokens past the shared prefix) is decoded once for its five samples
+    # and the longer prompt that begins with it, not once per job
+    assert sum(e.token == 40 for e in prompt_rows) == 1
+    assert len(prompt_rows) < 30 + 10
+
+
 def test_slots_are_refilled_and_finished_sequences_removed() -> None:
     work = jobs(12, max_tokens=8)
     dec = ScriptedDecoder(n_slots=4)

@@ -589,7 +589,7 @@ def test_the_result_compares_the_winner_with_constant_answers(tmp_path: Path) ->
 def test_older_configs_are_upgraded_and_a_newer_one_is_refused(tmp_path: Path) -> None:
     saved = _cfg(tmp_path).to_dict()
     assert saved["v"] == 3 and saved["optimizer"] == "propose,joint"
-    assert saved["parallel"] == 8
+    assert saved["parallel"] == 16
     old = {k: v for k, v in saved.items() if k not in ("v", "parallel")}
     for before, after in (("joint", "propose,joint"), ("reflect", "reflect,joint")):
         upgraded = OptimizeConfig.from_dict({**old, "optimizer": before}, "config.json")

@@ -76,7 +76,7 @@ def check_cmd(
     base_url: BaseUrlOpt = None,
     limit: Annotated[int | None, typer.Option(help="Use only the first N examples.", min=1)] = None,
     n_ctx: NCtxOpt = 4096,
-    parallel: ParallelOpt = 8,
+    parallel: ParallelOpt = 16,
     cache: CacheOpt = None,
 ) -> None:
     """Gate a prompt in CI: exit 0 (pass), 1 (fail) or 2 (usage or input error)."""

@@ -84,7 +84,7 @@ def eval_cmd(
     max_tokens: MaxTokensOpt = 64,
     mode: Annotated[str, typer.Option(help="chat, chat_single or completion.")] = "chat",
     n_ctx: NCtxOpt = 4096,
-    parallel: ParallelOpt = 8,
+    parallel: ParallelOpt = 16,
     retries: Annotated[
         int, typer.Option(help="HTTP retries on 429/5xx/timeouts.", min=0, max=100)
     ] = 5,

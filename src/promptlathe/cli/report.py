@@ -58,7 +58,7 @@ def analyze_cmd(
     limit: Annotated[int | None, typer.Option(help="Use only the first N examples.", min=1)] = None,
     max_tokens: MaxTokensOpt = 64,
     n_ctx: NCtxOpt = 4096,
-    parallel: ParallelOpt = 8,
+    parallel: ParallelOpt = 16,
     out: Annotated[
         Path | None,
         typer.Option(help="Directory for report.html/report.json (default: <prompt>-report/)."),

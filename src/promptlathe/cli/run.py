@@ -50,7 +50,7 @@ def run_cmd(
         typer.Option(help="Maximum tokens to generate.", min=MAX_TOKENS[0], max=MAX_TOKENS[1]),
     ] = None,
     n_ctx: NCtxOpt = 4096,
-    parallel: ParallelOpt = 8,
+    parallel: ParallelOpt = 16,
     cache: CacheOpt = None,
 ) -> None:
     """Apply a saved prompt to new inputs and print the answers, one line per input."""

@@ -22,7 +22,7 @@ order; a job that fails leaves the others' results intact.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
@@ -138,6 +138,8 @@ class _Live:
     pending: list[int]
     pos: int
     rng: np.random.Generator | None
+    source: tuple[int, int] | None
+    """(sequence, positions) to copy its cache from, until it is placed."""
     out: list[int] = field(default_factory=list)
 
 
@@ -149,6 +151,8 @@ class BatchScheduler:
         self.holder = decoder.n_slots
         self.held: list[int] = []
         """Tokens of the shared prefix the holder sequence has in the cache."""
+        self.shared = 0
+        """How many of them the current call's jobs all share."""
         self.steps = 0
         """Decode calls made (for benchmarks)."""
 
@@ -169,7 +173,7 @@ class BatchScheduler:
         runnable = [j for j, r in zip(jobs, results, strict=True) if r is None]
         if not runnable:
             return list(results)  # type: ignore[arg-type]
-        shared = self._share_prefix(runnable)
+        self.shared = self._share_prefix(runnable)
         waiting = deque(i for i, r in enumerate(results) if r is None)
         live: dict[int, _Live] = {}
         free = list(range(self.decoder.n_slots))
@@ -178,11 +182,10 @@ class BatchScheduler:
                 i = waiting.popleft()
                 job = jobs[i]
                 slot = free.pop(0)
-                self.decoder.forget(slot)
-                self.decoder.share(self.holder, slot, shared)
                 rng = np.random.default_rng(job.seed) if job.temperature > 0 else None
-                live[slot] = _Live(i, job, list(job.tokens[shared:-1]), shared, rng)
-            for entries, wanting in self._next_calls(live):
+                live.pop(slot, None)
+                live[slot] = _Live(i, job, [], 0, rng, self._source(job, live))
+            for entries, wanting in self._round(live):
                 if any(e.seq not in live for e in entries):
                     continue  # its job failed in an earlier call of this round
                 try:
@@ -229,18 +232,38 @@ class BatchScheduler:
             raise
         return len(prefix)
 
-    def _next_calls(self, live: dict[int, _Live]) -> list[tuple[list[Entry], list[int]]]:
-        """One round's decode calls, each with the slots whose logits it returns: each newly
-        admitted slot's suffix but its last token, in calls of its own, then one call with a
-        token for every slot whose prompt is in: its prompt's last token, or the token it
-        generated last. Every row of logits comes from that call, so a sequence's logits are
-        computed the same way whether it runs alone or in a batch, first token or later."""
-        calls: list[tuple[list[Entry], list[int]]] = []
-        size = self.decoder.batch_tokens
+    def _source(self, job: Job, live: dict[int, _Live]) -> tuple[int, int]:
+        """Where a newly admitted job's cache is copied from, and how many positions: the
+        holder (the prefix every job of the call shares) or, if longer, a live slot's prompt
+        (the k samples of one prompt share all of it but its last token)."""
+        best = (self.holder, self.shared)
         for slot, s in live.items():
-            while s.pending:
+            n = common_prefix(s.job.tokens[:-1], job.tokens[:-1])
+            if n > best[1]:
+                best = (slot, n)
+        return best
+
+    def _round(self, live: dict[int, _Live]) -> Iterator[tuple[list[Entry], list[int]]]:
+        """One round's decode calls, each with the slots whose logits it returns. Each newly
+        admitted slot first gets its copy of the shared part (in admission order, so a slot
+        copied from another comes after that one's prompt is in), then its prompt but the
+        last token in calls of its own; then one call carries a token for every slot: its
+        prompt's last token, or the token it generated last. Every row of logits comes from
+        that call, so a sequence's logits are computed the same way whether it runs alone or
+        in a batch, first token or later."""
+        size = self.decoder.batch_tokens
+        for slot, s in list(live.items()):
+            if s.source is None or live.get(slot) is not s:
+                continue
+            src, n = s.source
+            if src != self.holder and src not in live:  # its source failed: the holder, then
+                src, n = self.holder, self.shared
+            self.decoder.forget(slot)
+            self.decoder.share(src, slot, n)
+            s.source, s.pending, s.pos = None, list(s.job.tokens[n:-1]), n
+            while s.pending and live.get(slot) is s:
                 take, s.pending = s.pending[:size], s.pending[size:]
-                calls.append(([Entry(t, s.pos + k, slot, False) for k, t in enumerate(take)], []))
+                yield [Entry(t, s.pos + k, slot, False) for k, t in enumerate(take)], []
                 s.pos += len(take)
         step = [
             (Entry(s.out[-1] if s.out else s.job.tokens[-1], s.pos, slot, True), slot)
@@ -248,8 +271,8 @@ class BatchScheduler:
         ]
         for _, slot in step:
             live[slot].pos += 1
-        calls.append(([e for e, _ in step], [slot for _, slot in step]))
-        return calls
+        if step:
+            yield [e for e, _ in step], [slot for _, slot in step]
 
     def _advance(self, s: _Live, row: np.ndarray) -> Done | None:
         """Take the sampled token; the result if the job is finished."""

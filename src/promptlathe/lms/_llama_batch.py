@@ -122,10 +122,11 @@ class LlamaDecoder:
         self._ctx.kv_cache_seq_rm(seq, start, -1)
 
     def share(self, src: int, dst: int, n: int) -> None:
-        # Between separate caches llama.cpp copies a whole sequence; the holder holds
-        # exactly the shared prefix, so that is its first ``n`` positions.
+        # Between separate caches llama.cpp copies a whole sequence (the data moves before
+        # the next decode); what lies past the first ``n`` positions is then dropped.
         if n > 0:
             self._ctx.kv_cache_seq_cp(src, dst, -1, -1)
+            self.forget(dst, n)
 
     def decode(self, entries: Sequence[Entry]) -> list[np.ndarray]:
         wanted = sum(e.logits for e in entries)

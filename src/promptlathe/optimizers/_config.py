@@ -201,7 +201,7 @@ class OptimizeConfig:
         range=THREADS,
     )
     parallel: int = setting(
-        8,
+        16,
         help="Sequences an embedded model decodes together (continuous batching, the shared "
         "prefix decoded once); 1 decodes one request at a time.",
         range=PARALLEL,
