@@ -187,6 +187,17 @@ def test_long_suffixes_are_split_over_calls_of_the_batch_size() -> None:
     assert max(len(c) for c in dec.calls) == 16
 
 
+def test_each_job_is_reported_the_moment_it_finishes() -> None:
+    work = jobs(9, max_tokens=10)
+    dec = ScriptedDecoder(n_slots=3)
+    seen: list[tuple[int, int]] = []  # (job, decode calls made when it was reported)
+    results = BatchScheduler(dec).run(work, lambda i, r: seen.append((i, len(dec.calls))))
+    assert sorted(i for i, _ in seen) == list(range(9))
+    assert len({calls for _, calls in seen}) > 1, "reported as they finish, not all at the end"
+    for i, calls in seen:
+        assert calls < len(dec.calls) or results[i] == alone(work[i])
+
+
 def test_one_jobs_failure_keeps_the_others_results() -> None:
     work = jobs(8, max_tokens=12)
     reference = [alone(j) for j in work]

@@ -75,7 +75,7 @@ def test_eval_cli_end_to_end_then_fully_cached(shared_data: Path, tmp_path: Path
 def test_killed_eval_resumes_without_repeating_calls(shared_data: Path, tmp_path: Path) -> None:
     task = shared_data / "ape" / "negation.test.jsonl"
     cache, out = tmp_path / "c.sqlite", tmp_path / "r.json"
-    n = 10
+    n = 40  # more than one batch of the embedded model (2 x --parallel 16 requests)
     proc = subprocess.Popen(
         [sys.executable, "-m", "promptlathe.cli", *_eval_args(task, cache, out, n)],
         stdout=subprocess.DEVNULL,

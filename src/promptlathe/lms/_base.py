@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -263,6 +263,20 @@ class LM(ABC):
     @abstractmethod
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
         """Generate one output per request, in order."""
+
+    def generate_each(
+        self,
+        requests: Sequence[GenerationRequest],
+        on_done: Callable[[int, Generation], None],
+    ) -> list[Generation]:
+        """:meth:`generate`, calling ``on_done(position, output)`` as each output is ready
+        (so the cache keeps it even if the batch never finishes). This default reports them
+        when the whole batch is done; a backend that finishes requests one by one (batched
+        decoding) overrides it."""
+        outs = self.generate(requests)
+        for i, out in enumerate(outs):
+            on_done(i, out)
+        return outs
 
     def score(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
         """Log-probabilities of continuations. Backends that cannot score raise."""

@@ -22,7 +22,7 @@ order; a job that fails leaves the others' results intact.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
@@ -159,8 +159,11 @@ class BatchScheduler:
     def fits(self, job: Job) -> bool:
         return job.cells <= self.decoder.capacity
 
-    def run(self, jobs: Sequence[Job]) -> list[Done | BaseException]:
-        """Every job's result (or the exception that ended it), in input order."""
+    def run(
+        self, jobs: Sequence[Job], on_done: Callable[[int, Done], None] | None = None
+    ) -> list[Done | BaseException]:
+        """Every job's result (or the exception that ended it), in input order;
+        ``on_done(position, result)`` is called as each job finishes."""
         results: list[Done | BaseException | None] = [None] * len(jobs)
         if not jobs:
             return []
@@ -206,6 +209,8 @@ class BatchScheduler:
                     if done is not None:
                         results[state.index] = done
                         self._release(slot, live, free)
+                        if on_done is not None and isinstance(done, Done):
+                            on_done(state.index, done)
         return [r if r is not None else RuntimeError("job not run") for r in results]
 
     def _share_prefix(self, jobs: Sequence[Job]) -> int:

@@ -82,19 +82,28 @@ class CachedLM(LM):
             chunk = misses[start : start + max(1, self.max_batch)]
             if self.guard:
                 self.guard(len(chunk))
+            kept: set[int] = set()
+
+            def keep(
+                j: int, out: Generation, chunk: list[int] = chunk, kept: set[int] = kept
+            ) -> None:
+                if j not in kept:  # stored the moment it is ready
+                    kept.add(j)
+                    self._keep(chunk[j], keys, requests, results, out)
+
             try:
-                outs = self.inner.generate([requests[i] for i in chunk])
+                outs = self.inner.generate_each([requests[i] for i in chunk], keep)
             except PartialBatchError as exc:
                 # Keep what finished; charge only those.
                 for j, out in exc.done.items():
-                    self._keep(chunk[j], keys, requests, results, out)
-                self._give_back(len(chunk) - len(exc.done))
+                    keep(j, out)
+                self._give_back(len(chunk) - len(kept))
                 raise exc.cause from None
             except BaseException:
-                self._give_back(len(chunk))
+                self._give_back(len(chunk) - len(kept))
                 raise
-            for i, out in zip(chunk, outs, strict=True):
-                self._keep(i, keys, requests, results, out)
+            for j, out in enumerate(outs):
+                keep(j, out)
         for i, key in enumerate(keys):
             if results[i] is None:  # in-batch duplicate of a miss
                 src = results[first_of_key[key]]

@@ -14,7 +14,7 @@ import contextlib
 import hashlib
 import os
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from promptlathe.lms._base import (
     ScoreRequest,
     ScoreResult,
 )
-from promptlathe.lms._batching import BatchScheduler, Job
+from promptlathe.lms._batching import BatchScheduler, Done, Job
 from promptlathe.lms._llama_batch import LlamaDecoder, check_parallel
 
 
@@ -202,8 +202,21 @@ class LlamaCppLM(LM):
             )
         return tokens
 
+    def generate_each(
+        self,
+        requests: Sequence[GenerationRequest],
+        on_done: Callable[[int, Generation], None],
+    ) -> list[Generation]:
+        if self.parallel == 1:
+            return super().generate_each(requests, on_done)
+        tokenized = [self._checked_tokens(r) for r in requests]
+        return self._generate_batched(requests, tokenized, on_done)
+
     def _generate_batched(
-        self, requests: Sequence[GenerationRequest], tokenized: list[list[int]]
+        self,
+        requests: Sequence[GenerationRequest],
+        tokenized: list[list[int]],
+        on_done: Callable[[int, Generation], None] | None = None,
     ) -> list[Generation]:
         if self._scheduler is None:
             decoder = LlamaDecoder(self._llm, self.parallel, self.context_window, self.n_threads)
@@ -213,11 +226,8 @@ class LlamaCppLM(LM):
             for r, t in zip(requests, tokenized, strict=True)
         ]
         done: dict[int, Generation] = {}
-        failure: BaseException | None = None
-        for i, res in enumerate(self._scheduler.run(jobs)):
-            if isinstance(res, BaseException):
-                failure = failure or res
-                continue
+
+        def finished(i: int, res: Done) -> None:
             gen = Generation(
                 text=res.text,
                 prompt_tokens=res.prompt_tokens,
@@ -228,6 +238,11 @@ class LlamaCppLM(LM):
             self.stats.prompt_tokens += gen.prompt_tokens
             self.stats.completion_tokens += gen.completion_tokens
             done[i] = gen
+            if on_done is not None:
+                on_done(i, gen)
+
+        results = self._scheduler.run(jobs, finished)
+        failure = next((r for r in results if isinstance(r, BaseException)), None)
         if failure is not None:
             cause = ModelError(f"{self.name}: batched decoding failed: {failure}")
             raise PartialBatchError(done, cause)
