@@ -26,14 +26,14 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from promptlathe import Decoding, Evaluator, Exemplar, Prompt, get_metric
 from promptlathe.lms import resolve_embedded
+from promptlathe.lms._batching import common_prefix
 from promptlathe.lms._llama import LlamaCppLM
-from promptlathe.metrics import LabelMetric
+from promptlathe.metrics import LabelMetric, Metric
 from promptlathe.metrics._labels import label_set_of
 from promptlathe.prompts import StrategySpec
 from promptlathe.tasks import Example, load_examples
@@ -49,15 +49,6 @@ class Way:
     answers: list[str]
     generated: int
     computed: int
-
-
-def _lcp(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def roofline(lm: LlamaCppLM) -> float:
@@ -79,16 +70,18 @@ def run_way(
     lm: LlamaCppLM,
     prompt: Prompt,
     examples: list[Example],
-    make_ev: Callable[[LlamaCppLM], Evaluator],
+    metric: Metric,
+    decoding: Decoding,
+    labels: list[str] | None = None,
 ) -> Way:
-    ev = make_ev(lm)
+    ev = Evaluator(lm, metric, decoding, labels=labels)
     ev.evaluate(prompt, examples[:1])  # warm-up: page the weights in
     t0 = time.perf_counter()
     res = ev.evaluate(prompt, examples[1:])
     secs = time.perf_counter() - t0
     rest = examples[1:]
     toks = [lm._tokens(lm.render(ev.request(prompt, e.input))) for e in rest[:2]]
-    shared = _lcp(toks[0], toks[1]) if len(toks) == 2 else 0
+    shared = common_prefix(toks[0], toks[1]) if len(toks) == 2 else 0
     calls = max(1, res.calls) // max(1, len(rest))  # requests per example (k for samples)
     computed = res.prompt_tokens - shared * calls * len(rest) + res.completion_tokens
     return Way(
@@ -171,10 +164,8 @@ def workload_a(args: argparse.Namespace, data: Path, lms: LMs, roof: float) -> N
     prompt = Prompt("Negate the sentence.", tuple(Exemplar(e.input, e.target) for e in shots))
     metric = get_metric("normalized")
 
-    def gen_ev(lm: LlamaCppLM) -> Evaluator:
-        return Evaluator(lm, metric, Decoding(max_tokens=32))
-
-    ways = [run_way(w, lms[w], prompt, ex, gen_ev) for w in ("naive", "reuse", "batched")]
+    dec = Decoding(max_tokens=32)
+    ways = [run_way(w, lms[w], prompt, ex, metric, dec) for w in ("naive", "reuse", "batched")]
     reuse = ways[1]
     # the suffix-only floor: computed tokens at the roofline's speed for prompt tokens and at
     # one-sequence decoding speed for generated ones (what an ideal prefix cache costs)
@@ -189,10 +180,8 @@ def workload_b(args: argparse.Namespace, data: Path, lms: LMs, roof: float) -> N
     cot = Prompt("Solve the math word problem.", strategy=StrategySpec("cot"))
     num = get_metric("numeric_exact_match")
 
-    def cot_ev(lm: LlamaCppLM) -> Evaluator:
-        return Evaluator(lm, num, Decoding(reasoning_tokens=256))
-
-    ways = [run_way(w, lms[w], cot, gsm, cot_ev) for w in ("reuse", "batched")]
+    dec = Decoding(reasoning_tokens=256)
+    ways = [run_way(w, lms[w], cot, gsm, num, dec) for w in ("reuse", "batched")]
     table(f"(b) GSM8K, chain of thought (256 tokens), {len(gsm) - 1} examples", ways, roof)
 
 
@@ -206,10 +195,8 @@ def workload_c(args: argparse.Namespace, data: Path, lms: LMs, roof: float) -> N
     )
     sc_metric = get_metric(None, [e.target for e in bbh])
 
-    def sc_ev(lm: LlamaCppLM) -> Evaluator:
-        return Evaluator(lm, sc_metric, Decoding(reasoning_tokens=256))
-
-    ways = [run_way(w, lms[w], sc, bbh, sc_ev) for w in ("reuse", "batched")]
+    dec = Decoding(reasoning_tokens=256)
+    ways = [run_way(w, lms[w], sc, bbh, sc_metric, dec) for w in ("reuse", "batched")]
     table(f"(c) {args.sc_task}, self-consistency k=5, {len(bbh) - 1} examples", ways, roof)
 
 
@@ -226,15 +213,10 @@ def workload_d(args: argparse.Namespace, data: Path, lms: LMs, roof: float) -> N
     )
     lmetric = LabelMetric(labels)
 
-    def lab_ev(lm: LlamaCppLM) -> Evaluator:
-        return Evaluator(lm, lmetric, Decoding(max_tokens=32))
+    dec = Decoding(max_tokens=32)
+    ways = [run_way(w, lms[w], lp, lab, lmetric, dec) for w in ("reuse", "batched")]
 
-    ways = [run_way(w, lms[w], lp, lab, lab_ev) for w in ("reuse", "batched")]
-
-    def scored(lm: LlamaCppLM) -> Evaluator:
-        return Evaluator(lm, lmetric, Decoding(max_tokens=32), labels=labels)
-
-    ways.append(run_way("labels", lms["reuse"], lp, lab, scored))
+    ways.append(run_way("labels", lms["reuse"], lp, lab, lmetric, dec, labels))
     table(f"(d) {args.label_task}, 3 shots, {len(lab) - 1} examples", ways, roof)
 
 

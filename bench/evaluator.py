@@ -26,21 +26,13 @@ from pathlib import Path
 
 from promptlathe import Decoding, Evaluator, Exemplar, Prompt, get_metric
 from promptlathe.lms import resolve_embedded
+from promptlathe.lms._batching import common_prefix
 from promptlathe.lms._llama import LlamaCppLM
 from promptlathe.metrics import LabelMetric
 from promptlathe.metrics._labels import label_set_of
 from promptlathe.tasks import load_examples
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _lcp(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def _speeds(lm: LlamaCppLM, chunk: int) -> tuple[float, float]:
@@ -122,12 +114,12 @@ def generation(args: argparse.Namespace) -> None:
             prev = toks[-1]
             suffix = []
             for t in toks:
-                suffix.append(len(t) - _lcp(prev, t))
+                suffix.append(len(t) - common_prefix(prev, t))
                 prev = t
             out_tokens = sum(lm.count_tokens(o) for o in outputs[name])
             prompt_tps, gen_tps = _speeds(lm, max(1, round(sum(suffix) / len(suffix))))
             times["floor"] = sum(suffix) / prompt_tps + out_tokens / gen_tps
-            prefix_len = _lcp(toks[0], toks[1])
+            prefix_len = common_prefix(toks[0], toks[1])
         lm.close()
 
     differ = sum(a != b for a, b in zip(outputs["naive"], outputs["reuse"], strict=True))

@@ -118,7 +118,7 @@ def test_a_batch_too_large_for_the_context_is_refused_before_any_model_work(
         too_long = GenerationRequest.text("word " * 300, max_tokens=8)
         with pytest.raises(PromptTooLongError, match="context window 256"):
             lm.generate([fine, fine, too_long])
-        assert lm.stats.calls == 0 and lm._scheduler is None  # nothing was decoded
+        assert lm.stats.calls == 0 and lm._batched is None  # nothing was decoded
     finally:
         lm.close()
 

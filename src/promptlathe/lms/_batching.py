@@ -1,16 +1,15 @@
 """Continuous batching over one model context: many generations decoded together.
 
-One decode step of a small model on a CPU costs about as much for a handful of sequences as
-for one (the weights are read once per step either way), so generating the answers to a batch
-of inputs one after another leaves most of the machine idle. :class:`BatchScheduler` keeps
-``n_slots`` sequences live in one context:
+Generating the answers to a batch of inputs one after another pays a whole decode call per
+token of each; :class:`BatchScheduler` keeps ``n_slots`` sequences live in one context:
 
 - the longest prefix the batch's prompts share (instruction and exemplars) is decoded once
   into a holder sequence, kept between calls (the next batch of the same prompt reuses it),
-  and shared with every slot without copying its tokens again;
-- each slot decodes its own suffix, then one token per step; every step is one decode call
-  carrying a token for each generating slot and as many waiting suffix tokens as fit, with
-  logits only where a token is sampled;
+  and copied into each slot's cache (a slot whose prompt shares more with a live slot's,
+  as the samples of one prompt do, copies that one instead);
+- each slot decodes the rest of its prompt but the last token in calls of its own; then
+  every step is one decode call carrying a token for each live slot (its prompt's last
+  token, or the token it generated last), with logits only there;
 - a finished sequence's slot is cleared and refilled with the next waiting job, so the batch
   stays full until the work runs out.
 
@@ -186,7 +185,6 @@ class BatchScheduler:
                 job = jobs[i]
                 slot = free.pop(0)
                 rng = np.random.default_rng(job.seed) if job.temperature > 0 else None
-                live.pop(slot, None)
                 live[slot] = _Live(i, job, [], 0, rng, self._source(job, live))
             for entries, wanting in self._round(live):
                 if any(e.seq not in live for e in entries):

@@ -30,12 +30,10 @@ from promptlathe.lms._base import (
     LabelRequest,
     LMStats,
     Message,
-    PartialBatchError,
     ScoreRequest,
     ScoreResult,
 )
-from promptlathe.lms._batching import BatchScheduler, Done, Job
-from promptlathe.lms._llama_batch import LlamaDecoder, check_parallel
+from promptlathe.lms._llama_batch import BatchedGenerator, check_parallel
 
 
 def _import_llama() -> Any:
@@ -127,7 +125,7 @@ class LlamaCppLM(LM):
         self.parallel = parallel
         if parallel > 1:  # the cache it needs, checked now, before any model work
             check_parallel(parallel, n_ctx, self._llm.metadata, self.name)
-        self._scheduler: BatchScheduler | None = None
+        self._batched: BatchedGenerator | None = None  # made on the first batched call
         # Requests handed over at once: twice the slots, so finished slots are refilled.
         self.max_batch = 1 if parallel == 1 else 2 * parallel
         self.stats = LMStats()
@@ -186,10 +184,9 @@ class LlamaCppLM(LM):
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
-        # Every prompt is checked before any of them is decoded.
-        tokenized = [self._checked_tokens(r) for r in requests]
         if self.parallel > 1:
-            return self._generate_batched(requests, tokenized)
+            return self.generate_each(requests, lambda i, gen: None)
+        tokenized = [self._checked_tokens(r) for r in requests]  # all, before any decoding
         return [self._generate_one(r, t) for r, t in zip(requests, tokenized, strict=True)]
 
     def _checked_tokens(self, r: GenerationRequest) -> list[int]:
@@ -209,44 +206,22 @@ class LlamaCppLM(LM):
     ) -> list[Generation]:
         if self.parallel == 1:
             return super().generate_each(requests, on_done)
-        tokenized = [self._checked_tokens(r) for r in requests]
-        return self._generate_batched(requests, tokenized, on_done)
-
-    def _generate_batched(
-        self,
-        requests: Sequence[GenerationRequest],
-        tokenized: list[list[int]],
-        on_done: Callable[[int, Generation], None] | None = None,
-    ) -> list[Generation]:
-        if self._scheduler is None:
-            decoder = LlamaDecoder(self._llm, self.parallel, self.context_window, self.n_threads)
-            self._scheduler = BatchScheduler(decoder)
-        jobs = [
-            Job(tuple(t), r.max_tokens, r.temperature, r.top_p, r.seed, tuple(r.stop))
-            for r, t in zip(requests, tokenized, strict=True)
-        ]
-        done: dict[int, Generation] = {}
-
-        def finished(i: int, res: Done) -> None:
-            gen = Generation(
-                text=res.text,
-                prompt_tokens=res.prompt_tokens,
-                completion_tokens=res.completion_tokens,
-                finish_reason=res.finish_reason,
+        tokenized = [self._checked_tokens(r) for r in requests]  # all, before any decoding
+        if self._batched is None:
+            self._batched = BatchedGenerator(
+                self._llm, self.parallel, self.context_window, self.n_threads
             )
-            self.stats.calls += 1
-            self.stats.prompt_tokens += gen.prompt_tokens
-            self.stats.completion_tokens += gen.completion_tokens
-            done[i] = gen
-            if on_done is not None:
-                on_done(i, gen)
 
-        results = self._scheduler.run(jobs, finished)
-        failure = next((r for r in results if isinstance(r, BaseException)), None)
-        if failure is not None:
-            cause = ModelError(f"{self.name}: batched decoding failed: {failure}")
-            raise PartialBatchError(done, cause)
-        return [done[i] for i in range(len(requests))]
+        def finished(i: int, gen: Generation) -> None:
+            self._count(gen)
+            on_done(i, gen)
+
+        return self._batched.generate(requests, tokenized, finished, self.name)
+
+    def _count(self, gen: Generation) -> None:
+        self.stats.calls += 1
+        self.stats.prompt_tokens += gen.prompt_tokens
+        self.stats.completion_tokens += gen.completion_tokens
 
     def _generate_one(self, r: GenerationRequest, tokens: list[int]) -> Generation:
         if not self.prefix_reuse:
@@ -267,9 +242,7 @@ class LlamaCppLM(LM):
             completion_tokens=int(usage.get("completion_tokens", 0)),
             finish_reason=choice.get("finish_reason") or "stop",
         )
-        self.stats.calls += 1
-        self.stats.prompt_tokens += gen.prompt_tokens
-        self.stats.completion_tokens += gen.completion_tokens
+        self._count(gen)
         return gen
 
     # ---- evaluation at the KV-cache level -------------------------------------------------
@@ -406,8 +379,8 @@ class LlamaCppLM(LM):
         for llm in (self._llm, self._scorer):
             if llm is not None:
                 llm._ctx.set_n_threads(n, n)  # llama-cpp-python has no public setter
-        if self._scheduler is not None:
-            self._scheduler.decoder.set_threads(n)  # type: ignore[attr-defined]
+        if self._batched is not None:
+            self._batched.decoder.set_threads(n)
 
     def _get_scorer(self) -> Any:
         if self._scorer is None:
@@ -424,9 +397,9 @@ class LlamaCppLM(LM):
         return self._scorer
 
     def close(self) -> None:
-        if self._scheduler is not None:
-            self._scheduler.decoder.close()  # type: ignore[attr-defined]
-            self._scheduler = None
+        if self._batched is not None:
+            self._batched.decoder.close()
+            self._batched = None
         for llm in (self._llm, self._scorer):
             if llm is not None:
                 with contextlib.suppress(Exception):

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from promptlathe.errors import ModelError
-from promptlathe.lms._batching import Entry
+from promptlathe.lms._base import Generation, GenerationRequest, PartialBatchError
+from promptlathe.lms._batching import BatchScheduler, Done, Entry, Job
 
 
 def stream_cells(n_ctx: int) -> int:
@@ -169,4 +170,50 @@ class LlamaDecoder:
                 part.close()
 
 
-__all__ = ["LlamaDecoder", "batch_cells", "check_parallel", "kv_bytes_per_cell", "stream_cells"]
+class BatchedGenerator:
+    """The embedded backend's batched path: requests (with their checked prompt tokens) in,
+    outputs out, each reported to ``on_done`` the moment its sequence finishes."""
+
+    def __init__(self, llm: Any, parallel: int, n_ctx: int, n_threads: int) -> None:
+        self.decoder = LlamaDecoder(llm, parallel, n_ctx, n_threads)
+        self.scheduler = BatchScheduler(self.decoder)
+
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        tokenized: Sequence[Sequence[int]],
+        on_done: Callable[[int, Generation], None],
+        name: str,
+    ) -> list[Generation]:
+        """The outputs in order; :class:`PartialBatchError` (with the finished ones) when a
+        request failed."""
+        jobs = [
+            Job(tuple(t), r.max_tokens, r.temperature, r.top_p, r.seed, tuple(r.stop))
+            for r, t in zip(requests, tokenized, strict=True)
+        ]
+        done: dict[int, Generation] = {}
+
+        def finished(i: int, res: Done) -> None:
+            done[i] = Generation(
+                text=res.text,
+                prompt_tokens=res.prompt_tokens,
+                completion_tokens=res.completion_tokens,
+                finish_reason=res.finish_reason,
+            )
+            on_done(i, done[i])
+
+        results = self.scheduler.run(jobs, finished)
+        failure = next((r for r in results if isinstance(r, BaseException)), None)
+        if failure is not None:
+            raise PartialBatchError(done, ModelError(f"{name}: batched decoding failed: {failure}"))
+        return [done[i] for i in range(len(requests))]
+
+
+__all__ = [
+    "BatchedGenerator",
+    "LlamaDecoder",
+    "batch_cells",
+    "check_parallel",
+    "kv_bytes_per_cell",
+    "stream_cells",
+]
