@@ -209,6 +209,18 @@ def main() -> None:
     print(f"model {args.model}, budgets {budgets}, {len(tasks)} tasks, seed {args.seed}")
     rows: list[dict[str, Any]] = []
     skipped: list[str] = []
+    unchecked: list[str] = []
+    # a sweep resumed from its --json reads back what it finished (the run directories of
+    # --workdir may be gone; the rows are all the table needs)
+    done: dict[str, dict[str, Any]] = {}
+    kept_not_run: list[str] = []
+    if args.json and Path(args.json).is_file():
+        kept = json.loads(Path(args.json).read_text())
+        done = {r["run"]: r for r in kept.get("rows", [])}
+        kept_not_run = kept.get("not_run", [])
+        done.update({name: {} for name in kept_not_run + kept.get("unchecked", [])})
+        unchecked += kept.get("unchecked", [])
+        print(f"read back {len(done)} finished runs from {args.json}")
     with tempfile.TemporaryDirectory() as tmpd:
         tmp = Path(tmpd)
         work = args.workdir or tmp / "runs"
@@ -219,6 +231,10 @@ def main() -> None:
                 train, test = files[name]
                 out = work / f"{name.replace('/', '_')}_b{budget}"
                 t0 = time.perf_counter()
+                if out.name in done:
+                    rows += [done[out.name]] if done[out.name] else []
+                    skipped += [out.name] if out.name in kept_not_run else []
+                    continue
                 if (out / "result.json").is_file():  # kept by an interrupted sweep: read it
                     row = trust_row(out.name, json.loads((out / "result.json").read_text()))
                     rows += [row] if row is not None else []
@@ -234,20 +250,29 @@ def main() -> None:
                 except PromptlatheError as exc:  # a task this budget cannot run: say so, go on
                     print(f"  {out.name}: not run: {exc}", flush=True)
                     skipped.append(out.name)
+                    if args.json:
+                        _save(args.json, rows, skipped, unchecked)
                     continue
                 row = trust_row(out.name, json.loads((out / "result.json").read_text()))
                 secs = time.perf_counter() - t0
                 print(f"  {out.name}: {secs:.0f} s", flush=True)
                 if row is not None:
                     rows.append(row)
+                else:  # finished with nothing to check: listed, so a resume does not redo it
+                    unchecked.append(out.name)
                 if args.json:  # what is done so far survives an interrupted sweep
-                    Path(args.json).write_text(json.dumps({"rows": rows}, indent=2))
+                    _save(args.json, rows, skipped, unchecked)
         print(f"sweep: {time.perf_counter() - t_all:.0f} s\n")
         if skipped:
             print(f"not run ({len(skipped)}): {', '.join(skipped)}\n")
     print_rows(rows)
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows}, indent=2))
+        _save(args.json, rows, skipped, unchecked)
+
+
+def _save(path: str, rows: list[dict[str, Any]], skipped: list[str], unchecked: list[str]) -> None:
+    body = {"rows": rows, "not_run": skipped, "unchecked": unchecked}
+    Path(path).write_text(json.dumps(body, indent=2) + "\n")
 
 
 if __name__ == "__main__":
