@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from promptlathe._stats import wilson_interval
+from promptlathe.confidence import label_confidence, vote_share
 from promptlathe.decoding import DECODE_MODES, Decoding, choose_decode
 from promptlathe.errors import PromptlatheError, PromptTooLongError
 from promptlathe.lms import LM, Generation, GenerationRequest, LabelRequest, request_key
@@ -53,6 +54,12 @@ class Outcome:
     cut: bool = False
     """The combined output stopped at the token limit (a reasoned one then counts only
     with a marked answer)."""
+    io_tokens: tuple[int, int] = (0, 0)
+    """(prompt, output) tokens of every call of the input, cached ones included: what the
+    answer costs wherever it is run."""
+    confidence: float | None = None
+    """The chosen label's probability (label scoring) or the samples' vote share for the
+    answer (several samples); ``None`` for one generated output."""
 
 
 @dataclass
@@ -212,11 +219,12 @@ class Evaluator:
         flat = [c for plan in plans for c in plan]
         reqs = [self._request_for(c) for c in flat]
         gens: list[Generation | None] = [None] * len(reqs)
+        sure: dict[int, float] = {}  # by request: the chosen label's probability
         gen_idx = [i for i, r in enumerate(reqs) if isinstance(r, GenerationRequest)]
         lab_idx = [i for i, r in enumerate(reqs) if isinstance(r, LabelRequest)]
         for idx, outs in (
             (gen_idx, self.lm.generate([reqs[i] for i in gen_idx]) if gen_idx else []),  # type: ignore[misc]
-            (lab_idx, self._choices([reqs[i] for i in lab_idx]) if lab_idx else []),  # type: ignore[misc]
+            (lab_idx, self._choices([reqs[i] for i in lab_idx], lab_idx, sure) if lab_idx else []),  # type: ignore[misc]
         ):
             for i, g in zip(idx, outs, strict=True):
                 gens[i] = g
@@ -225,11 +233,15 @@ class Evaluator:
         for plan in plans:
             part = [g for g in gens[pos : pos + len(plan)] if g is not None]
             keys = [self._key(r) for r in reqs[pos : pos + len(plan)]]
-            pos += len(plan)
             texts = [g.text for g in part]
             cut = {g.text for g in part if g.finish_reason == "length"}
-            text = strat.combine(plan, texts, self.answer_reader(strat, cut)) if plan else ""
+            read = self.answer_reader(strat, cut)
+            text = strat.combine(plan, texts, read) if plan else ""
             text_cut = text in cut
+            confidence = sure.get(pos) if len(plan) == 1 else None
+            if len(part) > 1:
+                confidence = vote_share([read(t) for t in texts], read(text))
+            pos += len(plan)
             pt = sum(g.prompt_tokens for g in part)
             ct = sum(g.completion_tokens for g in part)
             out.append(
@@ -243,6 +255,8 @@ class Evaluator:
                     prompt_tokens=sum(g.prompt_tokens for g in part if not g.cached),
                     completion_tokens=sum(g.completion_tokens for g in part if not g.cached),
                     cut=text_cut,
+                    io_tokens=(pt, ct),
+                    confidence=confidence,
                 )
             )
         return out
@@ -279,8 +293,14 @@ class Evaluator:
         kind = "generate" if isinstance(req, GenerationRequest) else "labels"
         return request_key(self.lm.model_id, kind, req.payload())
 
-    def _choices(self, reqs: Sequence[LabelRequest]) -> list[Generation]:
+    def _choices(
+        self, reqs: Sequence[LabelRequest], where: Sequence[int], sure: dict[int, float]
+    ) -> list[Generation]:
+        """The chosen labels as outputs; each one's probability goes to ``sure`` under its
+        position ``where[i]`` in the batch."""
         assert self.labels is not None
+        choices = self.lm.choose(reqs)
+        sure.update({i: label_confidence(c.logprobs) for i, c in zip(where, choices, strict=True)})
         return [
             Generation(
                 text=self.labels[c.index],
@@ -288,7 +308,7 @@ class Evaluator:
                 completion_tokens=c.completion_tokens,
                 cached=c.cached,
             )
-            for c in self.lm.choose(reqs)
+            for c in choices
         ]
 
     def request(

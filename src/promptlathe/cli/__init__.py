@@ -2,6 +2,7 @@
 the app (``_app.py``); options several commands share are declared once (``_options.py``)."""
 
 from promptlathe.cli import (  # noqa: F401
+    cascade,
     check,
     evaluate,
     export,

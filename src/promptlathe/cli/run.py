@@ -10,6 +10,7 @@ import typer
 
 from promptlathe._limits import MAX_TOKENS
 from promptlathe.artifact import model_from, read_saved
+from promptlathe.cascade import is_cascade
 from promptlathe.cli._app import app
 from promptlathe.cli._options import (
     BaseUrlOpt,
@@ -18,8 +19,11 @@ from promptlathe.cli._options import (
     ParallelOpt,
     _open_lm,
 )
+from promptlathe.cli._steps import run_cascade_file
+from promptlathe.errors import PromptlatheError
 from promptlathe.evaluator import Decoding, Evaluator
 from promptlathe.metrics import get_metric
+from promptlathe.prompts import read_prompt_file
 
 
 @app.command("run")
@@ -53,7 +57,20 @@ def run_cmd(
     parallel: ParallelOpt = 16,
     cache: CacheOpt = None,
 ) -> None:
-    """Apply a saved prompt to new inputs and print the answers, one line per input."""
+    """Apply a saved prompt (or cascade) to new inputs and print the answers, one line per
+    input."""
+    texts = [ln.rstrip("\n") for ln in sys.stdin] if inputs == ["-"] else inputs
+    data = read_prompt_file(prompt)
+    if is_cascade(data):  # a cascade names its models and servers itself
+        if model or base_url or raw or max_tokens is not None:
+            raise PromptlatheError(
+                f"{prompt}: a cascade file names its steps' models; --model, --base-url, "
+                "--raw and --max-tokens do not apply to it"
+            )
+        answers = run_cascade_file(prompt, data, texts, metric, n_ctx, parallel, cache)
+        for a in answers:
+            typer.echo(" ".join(a.answer.split()))
+        return
     saved = read_saved(prompt)  # a malformed file or unknown strategy fails before any model
     p, fields = saved.prompt, saved.fields
     scorer = get_metric(
@@ -66,7 +83,6 @@ def run_cmd(
     if max_tokens is not None:
         dec = Decoding(**{**vars(dec), "max_tokens": max_tokens})
     model_name = model or model_from(fields, prompt, base_url)
-    texts = [ln.rstrip("\n") for ln in sys.stdin] if inputs == ["-"] else inputs
     decode_labels = fields.labels_to_score
     with _open_lm(model_name, base_url, n_ctx, cache, parallel=parallel) as lm:
         evaluator = Evaluator(lm, scorer, dec, labels=decode_labels)

