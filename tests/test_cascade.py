@@ -134,6 +134,8 @@ def test_confidences() -> None:
     assert label_confidence([-0.1, -0.1]) == pytest.approx(0.5)
     assert label_confidence([0.0, -math.log(3)]) == pytest.approx(0.75)
     assert label_confidence([-1.0, None, None]) == pytest.approx(1.0)  # the rest proved to lose
+    # ...at most as likely as their bounds say: the probability is not overstated
+    assert label_confidence([-1.0, None], [-0.5, -1.0 - math.log(3)]) == pytest.approx(0.75)
     assert vote_share(["a", "b", "a", "a"], "a") == pytest.approx(0.75)
     assert vote_share([], "a") == 0.0
     assert mean_token_probability(math.log(0.25), 2) == pytest.approx(0.5)
@@ -302,7 +304,8 @@ def test_cli_fits_writes_and_runs_a_cascade(tmp_path: Path, scripted_models: lis
     assert ran.exit_code == 0, ran.output
     answers = ran.output.split()
     right = sum(a == _gold(i) for a, i in zip(answers, range(200, 260), strict=True))
-    kept = next(v for v in data["test"].values() if v["cascade"])
+    kept = data["test"][data["kept"]]
+    assert kept["cascade"]
     assert right / 60 == pytest.approx(kept["accuracy"])
 
 
@@ -352,3 +355,64 @@ def test_cli_needs_two_steps_and_a_valid_file(tmp_path: Path) -> None:
     _one_line_error(
         run_cli("run", "--prompt", str(bad), "--model", SMALL, "item 1"), "do not apply"
     )
+
+
+# ---- optimize --models
+
+
+def test_optimize_models_runs_each_model_then_fits_the_cascade(
+    tmp_path: Path, scripted_models: list[str]
+) -> None:
+    from promptlathe.cli._models_run import optimize_models
+    from promptlathe.optimizers import Optimization, OptimizeConfig
+
+    scorers = {SMALL: small_scorer, LARGE: large_scorer}
+    budgets: dict[str, int] = {}
+
+    def run_one(settings, run_opts):  # type: ignore[no-untyped-def]
+        cfg = OptimizeConfig(**settings)
+        budgets[cfg.model] = cfg.budget_calls
+        lm = ScriptedLM(model_id=cfg.model, scorer=scorers[cfg.model])
+        proposer = ScriptedLM(respond=lambda r: "Answer yes or no about the item.")
+        run = Optimization(cfg, lm=lm, proposer_lm=proposer)
+        try:
+            result = run.run()
+            return result, {"val": run.split.val, "confirm": run.confirm, "test": run.test}
+        finally:
+            run.close()
+
+    task, test = _task(tmp_path / "t.jsonl", 0, 160), _task(tmp_path / "test.jsonl", 200, 280)
+    out = tmp_path / "runs"
+    settings = {"task": str(task), "test": str(test), "out": str(out), "budget_calls": 160}
+    prices = {m: price_for(m, {}) for m in (SMALL, LARGE)}
+    optimize_models(settings, {}, [SMALL, LARGE], {}, prices, run_one)
+    assert budgets == {SMALL: 80, LARGE: 80}  # an equal share each
+    assert (out / SMALL / "best_prompt.json").is_file()
+    assert (out / LARGE / "best_prompt.json").is_file()
+    data = json.loads((out / "cascade.json").read_text())
+    assert data["kept"] in data["test"] and data["verdict"]
+    steps, _ = read_cascade(out / "cascade.json")
+    assert {s.model for s in steps} <= {SMALL, LARGE}
+    # the fitting found every answer in the runs' caches or asked the model: either way it
+    # opened each model once, on its own run's cache
+    assert sorted(scripted_models) == [LARGE, SMALL]
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        (["--models", SMALL], "at least two models"),
+        (["--models", f"{SMALL},{SMALL}"], "named twice"),
+        (["--models", f"{SMALL},my-served"], "not an embedded model"),
+        (["--models", f"{SMALL},my-served", "--server", "my-served=http://h:1/v1"], "no price"),
+        (["--models", f"{SMALL},{LARGE}", "--cost", "other=1:1"], "'other' is not in --models"),
+        (["--models", f"{SMALL},{LARGE}", "--base-url", "http://h:1/v1"], "--server NAME=URL"),
+        (["--cost", f"{SMALL}=1:1"], "go with --models"),
+    ],
+)
+def test_optimize_models_bad_options_fail_before_any_model(
+    tmp_path: Path, extra: list[str], words: str
+) -> None:
+    task = _task(tmp_path / "t.jsonl", 0, 40)
+    r = run_cli("optimize", "--task", str(task), "--out", str(tmp_path / "o"), *extra)
+    _one_line_error(r, words)

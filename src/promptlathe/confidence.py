@@ -13,15 +13,24 @@ import math
 from collections.abc import Sequence
 
 
-def label_confidence(logprobs: Sequence[float | None]) -> float:
+def label_confidence(
+    logprobs: Sequence[float | None], upper_bounds: Sequence[float] | None = None
+) -> float:
     """The chosen label's probability among the labels: ``softmax(logprobs)`` at its
-    maximum. A label whose log-probability is ``None`` was proved to lose (its search was
-    cut short) and counts as probability 0."""
+    maximum. A label whose log-probability is ``None`` was proved to lose without being
+    computed: it counts at its upper bound when one is given (so the probability is a lower
+    bound, never an overstatement), else as probability 0."""
     known = [lp for lp in logprobs if lp is not None]
     if not known:
         return 0.0
     top = max(known)
-    return 1.0 / sum(math.exp(lp - top) for lp in known)
+    rest = [
+        upper_bounds[k] if upper_bounds is not None else None
+        for k, lp in enumerate(logprobs)
+        if lp is None
+    ]
+    terms = known + [min(u, top) for u in rest if u is not None]
+    return 1.0 / sum(math.exp(lp - top) for lp in terms)
 
 
 def vote_share(votes: Sequence[str], chosen: str) -> float:

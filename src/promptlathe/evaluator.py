@@ -300,7 +300,12 @@ class Evaluator:
         position ``where[i]`` in the batch."""
         assert self.labels is not None
         choices = self.lm.choose(reqs)
-        sure.update({i: label_confidence(c.logprobs) for i, c in zip(where, choices, strict=True)})
+        sure.update(
+            {
+                i: label_confidence(c.logprobs, c.upper_bounds)
+                for i, c in zip(where, choices, strict=True)
+            }
+        )
         return [
             Generation(
                 text=self.labels[c.index],

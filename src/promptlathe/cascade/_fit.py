@@ -94,8 +94,14 @@ class Fitted:
     def saves_nothing(self) -> bool:
         return self.kept.single
 
+    def label(self, step: int) -> str:
+        """A step's name: its model's, with its prompt's hash when two steps share a model."""
+        s = self.steps[step]
+        shared = sum(o.model == s.model for o in self.steps) > 1
+        return f"{s.model} ({s.saved.prompt.hash[:8]})" if shared else s.model
+
     def describe(self, policy: Policy) -> str:
-        names = [self.steps[s].model for s in policy.steps]
+        names = [self.label(s) for s in policy.steps]
         if policy.single:
             return names[0]
         return (
@@ -107,12 +113,12 @@ class Fitted:
         )
 
     def verdict(self) -> str:
-        ref = self.steps[self.reference].model
+        ref = self.label(self.reference)
         if self.kept.single:
             if self.chosen.policy.single:
                 why = "no cascade beat the best single step on the fit split"
             else:
-                why = "on the judge split the cascade was not as accurate and cheaper"
+                why = "on the judge split the cascade was not both as accurate and cheaper"
             return f"The cascade saves nothing here ({why}): the winner is {ref} alone."
         j = self.judge
         return (
@@ -149,7 +155,7 @@ def fit_cascade(
     if not chosen.policy.single:
         judge_split = answer_split(steps, evaluators, metric, judge_examples, say, "judge")
         casc, ref = judge_split.routed(chosen.policy), judge_split.routed(ref_policy)
-        comparison = compare(casc.scores, ref.scores, names=("the cascade", steps[reference].model))
+        comparison = compare(casc.scores, ref.scores, names=("the cascade", "the best single step"))
         judge = {
             "n": len(judge_examples),
             "cascade_accuracy": casc.accuracy,
@@ -169,7 +175,7 @@ def fit_cascade(
             out.test_comparison = compare(
                 test_split.routed(kept).scores,
                 test_split.routed(ref_policy).scores,
-                names=("the cascade", steps[reference].model),
+                names=("the cascade", "the best single step"),
             )
     return out
 

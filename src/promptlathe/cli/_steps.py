@@ -28,15 +28,19 @@ def parse_servers(specs: Sequence[str], option: str = "--server") -> dict[str, s
 
 @contextlib.contextmanager
 def open_evaluators(
-    steps: Sequence[Step], metric: Metric, n_ctx: int, parallel: int, cache: Path | None
+    steps: Sequence[Step],
+    metric: Metric,
+    n_ctx: int,
+    parallel: int,
+    caches: Sequence[Path | None],
 ) -> Iterator[list[Evaluator]]:
-    """An evaluator per step, each running its step's decoding and labels; steps on the same
-    model share one loaded model."""
-    lms: dict[tuple[str, str | None], CachedLM] = {}
+    """An evaluator per step, each running its step's decoding and labels and keeping its
+    calls in ``caches[i]``; steps on the same model and cache share one loaded model."""
+    lms: dict[tuple[str, str | None, Path | None], CachedLM] = {}
     try:
         evaluators = []
-        for s in steps:
-            key = (s.model, s.base_url)
+        for s, cache in zip(steps, caches, strict=True):
+            key = (s.model, s.base_url, cache)
             if key not in lms:
                 lms[key] = _open_lm(s.model, s.base_url, n_ctx, cache, parallel=parallel)
             f = s.saved.fields
@@ -62,5 +66,5 @@ def run_cascade_file(
     named = data.get("metric") if isinstance(data.get("metric"), str) else None
     labels = steps[-1].saved.fields.labels
     scorer = get_metric(metric or named, labels, allow_code=metric is not None, source=str(path))
-    with open_evaluators(steps, scorer, n_ctx, parallel, cache) as evaluators:
+    with open_evaluators(steps, scorer, n_ctx, parallel, [cache] * len(steps)) as evaluators:
         return run_cascade(steps, thresholds, evaluators, texts)

@@ -102,7 +102,7 @@ def cascade_cmd(
     scorer = task_metric(metric, meta.metric, meta.path, [e.target for e in examples])
     halves = split_examples(examples, (0.5, 0.5, 0.0), seed)
     with (
-        open_evaluators(steps, scorer, n_ctx, parallel, cache) as evaluators,
+        open_evaluators(steps, scorer, n_ctx, parallel, [cache] * len(steps)) as evaluators,
         _bars(progress) as say,
     ):
         fitted = fit_cascade(
@@ -116,7 +116,7 @@ def cascade_cmd(
             max_cost=max_cost,
             say=say,
         )
-    _print(fitted, len(halves.train))
+    print_fitted(fitted, len(halves.train))
     kept = [fitted.steps[s] for s in fitted.kept.steps]
     by_step = {id(s): p for s, p in zip(steps, prompts, strict=True)}
     write_cascade(
@@ -125,6 +125,7 @@ def cascade_cmd(
         [by_step[id(s)] for s in kept],
         list(fitted.kept.thresholds),
         metric=scorer.name,
+        kept=fitted.describe(fitted.kept),
         verdict=fitted.verdict(),
         judge=fitted.judge,
         test=fitted.test,
@@ -154,31 +155,46 @@ def _bars(enabled: bool) -> Iterator[Any]:
         yield say
 
 
-def _print(f: Fitted, n_fit: int) -> None:
+def print_fitted(f: Fitted, n_fit: int) -> None:
+    """The fit split's front, the judge split's comparison, the test table and the verdict."""
     table = Table(title=f"Fit split (n = {n_fit}): Pareto front of cost and accuracy")
-    for col in ("policy", "accuracy", "cost / input"):
+    for col in ("policy", "accuracy", "cost / 1k inputs"):
         table.add_column(col)
     for p in f.front:
-        table.add_row(escape(f.describe(p.policy)), f"{p.accuracy:.3f}", f"{p.cost:.4g}")
+        table.add_row(escape(f.describe(p.policy)), f"{p.accuracy:.3f}", _k(p.cost))
     out_console.print(table)
     if f.comparison is not None:
         j, c = f.judge, f.comparison
         out_console.print(
             f"judge split (n = {j['n']}): cascade {j['cascade_accuracy']:.3f} at "
-            f"{j['cascade_cost']:.4g}/input vs {escape(f.steps[f.reference].model)} "
-            f"{j['reference_accuracy']:.3f} at {j['reference_cost']:.4g}/input; difference "
+            f"{_k(j['cascade_cost'])} per 1k inputs vs {escape(f.label(f.reference))} "
+            f"{j['reference_accuracy']:.3f} at {_k(j['reference_cost'])}; difference "
             f"{c.diff:+.3f} (95 % CI {c.boot_ci[0]:+.3f} to {c.boot_ci[1]:+.3f})"
         )
     if f.test:
         t = Table(title="Test split (answered once)")
-        for col in ("policy", "accuracy", "95 % CI", "cost / input", "escalated"):
+        for col in (
+            "policy",
+            "accuracy",
+            "95 % CI",
+            "cost / 1k inputs",
+            "cost vs best",
+            "escalated",
+        ):
             t.add_column(col)
+        ref_cost = f.test[f.label(f.reference)]["cost"]
         for name, row in f.test.items():
             lo, hi = row["ci95"]
             esc = f"{row['escalated']:.0%}" if row["cascade"] else "-"
+            rel = f"{row['cost'] / ref_cost:.0%}" if ref_cost > 0 else "-"
             t.add_row(
                 escape(name), f"{row['accuracy']:.3f}", f"[{lo:.2f}, {hi:.2f}]",
-                f"{row['cost']:.4g}", esc,
+                _k(row["cost"]), rel, esc,
             )  # fmt: skip
         out_console.print(t)
     out_console.print(f.verdict(), markup=False, highlight=False)
+
+
+def _k(cost: float) -> str:
+    """A mean cost per input, as the cost of 1,000 inputs (3 significant digits)."""
+    return f"{cost * 1000:.3g}"

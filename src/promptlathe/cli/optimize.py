@@ -14,6 +14,7 @@ import typer
 from rich.markup import escape
 
 from promptlathe.cli._app import app
+from promptlathe.cli._models_run import check_models, optimize_models, parse_models
 from promptlathe.cli._options import ScaleOpt
 from promptlathe.cli._settings import config_values, setting_parameters
 from promptlathe.cli.report import write_report
@@ -47,6 +48,25 @@ def _how_it_runs(
     ] = True,
     analysis_scale: ScaleOpt = 1.0,
     progress: Annotated[bool, typer.Option(help="Show live progress.")] = True,
+    models: Annotated[
+        str | None,
+        typer.Option(
+            help="SMALL,LARGE[,...]: optimize a prompt for each model (an equal share of the "
+            "budget each, runs under --out/<model>/), then fit a cascade over them "
+            "(--out/cascade.json)."
+        ),
+    ] = None,
+    cost: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="With --models: NAME=IN:OUT, a model's price per million input and output "
+            "tokens (embedded models default to their parameters in billions, output 3x)."
+        ),
+    ] = None,
+    server: Annotated[
+        list[str] | None,
+        typer.Option(help="With --models: NAME=URL, the OpenAI-compatible server of model NAME."),
+    ] = None,
 ) -> None:
     """The options of the command itself (not settings of the run)."""
 
@@ -66,7 +86,15 @@ def optimize_cmd(**options: Any) -> None:
     if task is None:
         raise PromptlatheError("--task is required (the training data)")
     settings.setdefault("out", str(Path("runs") / Path(task).name.split(".")[0]))
-    _optimize(settings, run_opts)
+    models, costs, servers = run_opts.pop("models"), run_opts.pop("cost"), run_opts.pop("server")
+    if models is None:
+        if costs or servers:
+            raise PromptlatheError("--cost and --server go with --models")
+        _optimize(settings, run_opts)
+        return
+    names = parse_models(models)
+    by_server, prices = check_models(names, costs or [], servers or [], settings.get("base_url"))
+    optimize_models(settings, run_opts, names, by_server, prices, _optimize)
 
 
 optimize_cmd.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
@@ -98,7 +126,9 @@ def _join(settings: dict[str, Any]) -> None:
         run.close()
 
 
-def _optimize(settings: dict[str, Any], run_opts: dict[str, Any]) -> None:
+def _optimize(settings: dict[str, Any], run_opts: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """Run one optimization as the command does; returns its result and its validation,
+    confirmation and test examples."""
     from promptlathe.optimizers import Optimization, OptimizeConfig
     from promptlathe.report import AnalysisSizes
     from promptlathe.reporting import OptimizeDisplay, optimize_table
@@ -120,7 +150,9 @@ def _optimize(settings: dict[str, Any], run_opts: dict[str, Any]) -> None:
             result = run.run()
         out_console.print(optimize_table(result))
         out_console.print(f"best prompt: {result.best_prompt_path}", markup=False)
+        split = {"val": run.split.val, "confirm": run.confirm, "test": run.test}
     finally:
         run.close()
     if run_opts["report"]:  # read back from the run directory, as `promptlathe report` does
         write_report(run.dir, cfg.metric, scale)
+    return result, split

@@ -138,6 +138,8 @@ class LabelChoice:
         logprobs: per label, its summed log-probability, or ``None`` where the search proved
             without computing it that the label cannot win.
         prompt_tokens: context tokens; ``completion_tokens``: label tokens evaluated.
+        upper_bounds: per label, an upper bound of its log-probability where the search
+            knows one without computing it (its first token's); ``None``: not given.
     """
 
     index: int
@@ -145,6 +147,7 @@ class LabelChoice:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached: bool = False
+    upper_bounds: list[float] | None = None
 
 
 @dataclass

@@ -322,7 +322,11 @@ class LlamaCppLM(LM):
         self.stats.prompt_tokens += len(tokens)
         self.stats.completion_tokens += evaluated
         return LabelChoice(
-            index=i, logprobs=exact, prompt_tokens=len(tokens), completion_tokens=evaluated
+            index=i,
+            logprobs=exact,
+            prompt_tokens=len(tokens),
+            completion_tokens=evaluated,
+            upper_bounds=bound,
         )
 
     def _label_tokens(self, r: LabelRequest) -> list[tuple[int, ...]]:
