@@ -273,11 +273,11 @@ def scripted_models(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str
     opened: list[str] = []
     scorers = {SMALL: small_scorer, LARGE: large_scorer}
 
-    def fake_open(model: str, base_url, n_ctx, cache, retries=5, parallel=1):  # type: ignore[no-untyped-def]
+    def fake_open(model: str, base_url, cache, **_kw):  # type: ignore[no-untyped-def]
         opened.append(model)
         return CachedLM(ScriptedLM(model_id=model, scorer=scorers[model]), Store(cache))
 
-    monkeypatch.setattr("promptlathe.cli._steps._open_lm", fake_open)
+    monkeypatch.setattr("promptlathe.cascade._open.open_cached", fake_open)
     return opened
 
 
@@ -363,13 +363,13 @@ def test_cli_needs_two_steps_and_a_valid_file(tmp_path: Path) -> None:
 def test_optimize_models_runs_each_model_then_fits_the_cascade(
     tmp_path: Path, scripted_models: list[str]
 ) -> None:
-    from promptlathe.cli._models_run import optimize_models
+    from promptlathe.cascade import optimize_models
     from promptlathe.optimizers import Optimization, OptimizeConfig
 
     scorers = {SMALL: small_scorer, LARGE: large_scorer}
     budgets: dict[str, int] = {}
 
-    def run_one(settings, run_opts):  # type: ignore[no-untyped-def]
+    def run_one(settings):  # type: ignore[no-untyped-def]
         cfg = OptimizeConfig(**settings)
         budgets[cfg.model] = cfg.budget_calls
         lm = ScriptedLM(model_id=cfg.model, scorer=scorers[cfg.model])
@@ -384,8 +384,8 @@ def test_optimize_models_runs_each_model_then_fits_the_cascade(
     task, test = _task(tmp_path / "t.jsonl", 0, 160), _task(tmp_path / "test.jsonl", 200, 280)
     out = tmp_path / "runs"
     settings = {"task": str(task), "test": str(test), "out": str(out), "budget_calls": 160}
-    prices = {m: price_for(m, {}) for m in (SMALL, LARGE)}
-    optimize_models(settings, {}, [SMALL, LARGE], {}, prices, run_one)
+    done = optimize_models(settings, [SMALL, LARGE], run_one=run_one)
+    assert done.path == out / "cascade.json" and set(done.runs) == {SMALL, LARGE}
     assert budgets == {SMALL: 80, LARGE: 80}  # an equal share each
     assert (out / SMALL / "best_prompt.json").is_file()
     assert (out / LARGE / "best_prompt.json").is_file()

@@ -8,12 +8,21 @@ from promptlathe.cascade._answers import Step, StepAnswer, answer_step
 from promptlathe.cascade._costs import Price, default_price, parse_costs, price_for
 from promptlathe.cascade._file import CASCADE_VERSION, is_cascade, read_cascade, write_cascade
 from promptlathe.cascade._fit import Fitted, fit_cascade
+from promptlathe.cascade._open import open_evaluators
+from promptlathe.cascade._optimize import (
+    CascadeRun,
+    check_models,
+    optimize_models,
+    parse_models,
+    parse_servers,
+)
 from promptlathe.cascade._policy import Point, Policy, Routed, fit, pareto, route
-from promptlathe.cascade._run import CascadeAnswer, run_cascade
+from promptlathe.cascade._run import CascadeAnswer, run_cascade, run_cascade_file
 
 __all__ = [
     "CASCADE_VERSION",
     "CascadeAnswer",
+    "CascadeRun",
     "Fitted",
     "Point",
     "Policy",
@@ -22,15 +31,21 @@ __all__ = [
     "Step",
     "StepAnswer",
     "answer_step",
+    "check_models",
     "default_price",
     "fit",
     "fit_cascade",
     "is_cascade",
+    "open_evaluators",
+    "optimize_models",
     "parse_costs",
+    "parse_models",
+    "parse_servers",
     "pareto",
     "price_for",
     "read_cascade",
     "route",
     "run_cascade",
+    "run_cascade_file",
     "write_cascade",
 ]

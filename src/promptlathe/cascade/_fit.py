@@ -78,6 +78,7 @@ class Fitted:
             accurate (within the tolerance) and cheaper there, else ``reference``.
         judge: the judge split's comparison of ``chosen`` with ``reference``.
         test: per policy name, accuracy, its Wilson interval and mean cost on the test split.
+        n_fit: examples in the fit split.
     """
 
     steps: list[Step]
@@ -89,6 +90,7 @@ class Fitted:
     comparison: Comparison | None
     test: dict[str, Any] = field(default_factory=dict)
     test_comparison: Comparison | None = None
+    n_fit: int = 0
 
     @property
     def saves_nothing(self) -> bool:
@@ -167,7 +169,7 @@ def fit_cascade(
         }
         if casc.accuracy >= ref.accuracy - tolerance - 1e-12 and casc.cost < ref.cost:
             kept = chosen.policy
-    out = Fitted(steps, chosen, front, reference, kept, judge, comparison)
+    out = Fitted(steps, chosen, front, reference, kept, judge, comparison, n_fit=len(fit_examples))
     if test_examples:
         test_split = answer_split(steps, evaluators, metric, test_examples, say, "test")
         out.test = test_table(out, test_split)

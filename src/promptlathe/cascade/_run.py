@@ -7,9 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from promptlathe.cascade._answers import Step, StepAnswer, answer_step
+from promptlathe.cascade._file import read_cascade
+from promptlathe.cascade._open import open_evaluators
 from promptlathe.evaluator import Evaluator
+from promptlathe.metrics import get_metric
+from promptlathe.prompts import read_prompt_file
 
 
 @dataclass(frozen=True)
@@ -48,3 +54,25 @@ def run_cascade(
                 still.append(i)
         open_ = still
     return [a for a in final if a is not None]
+
+
+def run_cascade_file(
+    path: Path,
+    texts: Sequence[str],
+    *,
+    metric: str | None = None,
+    n_ctx: int = 4096,
+    parallel: int = 16,
+    cache: Path | None = None,
+    data: dict[str, Any] | None = None,
+) -> list[CascadeAnswer]:
+    """A cascade file's answers to ``texts``; the file is checked whole before any model
+    loads. Answers are read by ``metric`` (a name or ``module:function`` the caller typed)
+    or the file's built-in one (a file never names code that runs)."""
+    raw = read_prompt_file(path) if data is None else data
+    steps, thresholds = read_cascade(path, raw)
+    named = raw.get("metric") if isinstance(raw.get("metric"), str) else None
+    labels = steps[-1].saved.fields.labels
+    scorer = get_metric(metric or named, labels, allow_code=metric is not None, source=str(path))
+    with open_evaluators(steps, scorer, n_ctx, parallel, [cache] * len(steps)) as evaluators:
+        return run_cascade(steps, thresholds, evaluators, texts)

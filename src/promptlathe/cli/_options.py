@@ -11,15 +11,9 @@ from promptlathe.artifact import file_labels
 from promptlathe.cli._settings import option
 from promptlathe.errors import PromptlatheError
 from promptlathe.evaluator import choose_decode
-from promptlathe.lms import (
-    CachedLM,
-    backend_class,
-    cache_dir,
-    get_lm,
-)
+from promptlathe.lms import CachedLM, backend_class, open_cached
 from promptlathe.metrics import Metric
 from promptlathe.prompts import read_prompt_file
-from promptlathe.store import Store
 
 # Declared once, with the run's settings (promptlathe.optimizers.OptimizeConfig).
 ModelOpt = option("model")
@@ -65,13 +59,7 @@ def _open_lm(
     retries: int = 5,
     parallel: int = 1,
 ) -> CachedLM:
-    kwargs = {"max_retries": retries} if base_url else {"n_ctx": n_ctx, "parallel": parallel}
-    store = Store(cache or cache_dir() / "cache.sqlite")  # a bad --cache fails before loading
-    try:
-        return CachedLM(get_lm(model, base_url=base_url, **kwargs), store)
-    except BaseException:
-        store.close()
-        raise
+    return open_cached(model, base_url, cache, n_ctx=n_ctx, parallel=parallel, retries=retries)
 
 
 def _check_output_file(path: Path, option: str) -> None:

@@ -14,11 +14,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from promptlathe.artifact import model_from, read_saved
-from promptlathe.cascade import Fitted, Step, fit_cascade, parse_costs, price_for, write_cascade
+from promptlathe.cascade import (
+    Fitted,
+    Step,
+    fit_cascade,
+    open_evaluators,
+    parse_costs,
+    parse_servers,
+    price_for,
+    write_cascade,
+)
 from promptlathe.cascade._file import step_prompt
 from promptlathe.cli._app import app
 from promptlathe.cli._options import CacheOpt, NCtxOpt, ParallelOpt, SeedOpt, _check_output_file
-from promptlathe.cli._steps import open_evaluators, parse_servers
 from promptlathe.errors import PromptlatheError
 from promptlathe.metrics import task_metric
 from promptlathe.reporting import err_console, out_console
@@ -116,7 +124,7 @@ def cascade_cmd(
             max_cost=max_cost,
             say=say,
         )
-    print_fitted(fitted, len(halves.train))
+    print_fitted(fitted)
     kept = [fitted.steps[s] for s in fitted.kept.steps]
     by_step = {id(s): p for s, p in zip(steps, prompts, strict=True)}
     write_cascade(
@@ -155,9 +163,9 @@ def _bars(enabled: bool) -> Iterator[Any]:
         yield say
 
 
-def print_fitted(f: Fitted, n_fit: int) -> None:
+def print_fitted(f: Fitted) -> None:
     """The fit split's front, the judge split's comparison, the test table and the verdict."""
-    table = Table(title=f"Fit split (n = {n_fit}): Pareto front of cost and accuracy")
+    table = Table(title=f"Fit split (n = {f.n_fit}): Pareto front of cost and accuracy")
     for col in ("policy", "accuracy", "cost / 1k inputs"):
         table.add_column(col)
     for p in f.front:

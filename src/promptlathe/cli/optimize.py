@@ -14,7 +14,6 @@ import typer
 from rich.markup import escape
 
 from promptlathe.cli._app import app
-from promptlathe.cli._models_run import check_models, optimize_models, parse_models
 from promptlathe.cli._options import ScaleOpt
 from promptlathe.cli._settings import config_values, setting_parameters
 from promptlathe.cli.report import write_report
@@ -92,9 +91,7 @@ def optimize_cmd(**options: Any) -> None:
             raise PromptlatheError("--cost and --server go with --models")
         _optimize(settings, run_opts)
         return
-    names = parse_models(models)
-    by_server, prices = check_models(names, costs or [], servers or [], settings.get("base_url"))
-    optimize_models(settings, run_opts, names, by_server, prices, _optimize)
+    _optimize_models(settings, run_opts, models, costs or [], servers or [])
 
 
 optimize_cmd.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
@@ -156,3 +153,31 @@ def _optimize(settings: dict[str, Any], run_opts: dict[str, Any]) -> tuple[Any, 
     if run_opts["report"]:  # read back from the run directory, as `promptlathe report` does
         write_report(run.dir, cfg.metric, scale)
     return result, split
+
+
+def _optimize_models(
+    settings: dict[str, Any],
+    run_opts: dict[str, Any],
+    models: str,
+    costs: list[str],
+    servers: list[str],
+) -> None:
+    """``--models``: a run per model, each shown as a single run is, then the cascade."""
+    from promptlathe.cascade import check_models, optimize_models, parse_models
+    from promptlathe.cascade._optimize import plan_lines
+    from promptlathe.cli.cascade import print_fitted
+
+    names = parse_models(models)
+    by_server, prices = check_models(names, costs, servers, settings.get("base_url"))
+    err_console.print("[bold]cascade plan[/bold]:")
+    for line in plan_lines(settings, names, prices):
+        err_console.print("  " + line, highlight=False, markup=False, soft_wrap=True)
+    done = optimize_models(
+        settings, names, servers=by_server, prices=prices,
+        run_one=lambda sub: _optimize(sub, run_opts),
+    )  # fmt: skip
+    print_fitted(done.fitted)
+    err_console.print(
+        f"cascade fitting: {done.fit_calls} model calls not in the runs' caches", highlight=False
+    )
+    err_console.print(f"wrote {done.path}", markup=False)

@@ -10,7 +10,7 @@ import typer
 
 from promptlathe._limits import MAX_TOKENS
 from promptlathe.artifact import model_from, read_saved
-from promptlathe.cascade import is_cascade
+from promptlathe.cascade import is_cascade, run_cascade_file
 from promptlathe.cli._app import app
 from promptlathe.cli._options import (
     BaseUrlOpt,
@@ -19,7 +19,6 @@ from promptlathe.cli._options import (
     ParallelOpt,
     _open_lm,
 )
-from promptlathe.cli._steps import run_cascade_file
 from promptlathe.errors import PromptlatheError
 from promptlathe.evaluator import Decoding, Evaluator
 from promptlathe.metrics import get_metric
@@ -67,7 +66,9 @@ def run_cmd(
                 f"{prompt}: a cascade file names its steps' models; --model, --base-url, "
                 "--raw and --max-tokens do not apply to it"
             )
-        answers = run_cascade_file(prompt, data, texts, metric, n_ctx, parallel, cache)
+        answers = run_cascade_file(
+            prompt, texts, metric=metric, n_ctx=n_ctx, parallel=parallel, cache=cache, data=data
+        )
         for a in answers:
             typer.echo(" ".join(a.answer.split()))
         return

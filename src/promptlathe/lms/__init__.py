@@ -21,6 +21,7 @@ from promptlathe.lms._base import (
     request_key,
 )
 from promptlathe.lms._cached import CachedLM
+from promptlathe.lms._open import open_cached
 from promptlathe.lms._registry import (
     DEFAULT_MODEL,
     MODELS,
@@ -70,6 +71,7 @@ __all__ = [
     "ScoreRequest",
     "ScoreResult",
     "ScriptedLM",
+    "open_cached",
     "backend_class",
     "cache_dir",
     "get_lm",

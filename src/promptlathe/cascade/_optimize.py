@@ -1,0 +1,183 @@
+"""A prompt per model, then a cascade over them (``optimize --models SMALL,LARGE``).
+
+Each model gets its own run (``OUT/<model>/``, resumable on its own) with an equal share of
+the call budget; then the winners become the steps of a cascade whose thresholds are fitted
+on the runs' validation split, judged on their confirmation split (the same examples for
+every model: the split depends on the task and the seed only) and reported on the test split.
+The cascade's own calls (each winner on validation and confirmation) mostly come from the
+runs' caches; the ones that do not are counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from promptlathe.artifact import read_saved
+from promptlathe.cascade._answers import Step
+from promptlathe.cascade._costs import Price, parse_costs, price_for
+from promptlathe.cascade._file import step_prompt, write_cascade
+from promptlathe.cascade._fit import Fitted, Say, fit_cascade
+from promptlathe.cascade._open import open_evaluators
+from promptlathe.errors import PromptlatheError
+from promptlathe.lms import MODELS, CachedLM
+from promptlathe.metrics import get_metric
+from promptlathe.optimizers import Optimization, OptimizeConfig, OptimizeResult
+from promptlathe.tasks import Example
+
+RunOne = Callable[[dict[str, Any]], tuple[OptimizeResult, dict[str, list[Example]]]]
+"""Runs one model's optimization from its settings; returns its result and its ``val``,
+``confirm`` and ``test`` examples."""
+
+
+def parse_models(spec: str) -> list[str]:
+    """``SMALL,LARGE[,...]``: two or more distinct model names."""
+    models = [m.strip() for m in spec.split(",") if m.strip()]
+    if len(models) < 2:
+        raise PromptlatheError(f"--models {spec!r}: a cascade needs at least two models")
+    if len(set(models)) != len(models):
+        raise PromptlatheError(f"--models {spec!r}: a model is named twice")
+    return models
+
+
+def parse_servers(specs: Sequence[str], option: str = "--server") -> dict[str, str]:
+    """``["NAME=URL", ...]`` as URLs by model name (one line naming a malformed entry)."""
+    out: dict[str, str] = {}
+    for spec in specs:
+        name, sep, url = spec.partition("=")
+        if not sep or not name.strip() or not url.strip().startswith(("http://", "https://")):
+            raise PromptlatheError(f"{option} {spec!r}: expected NAME=http(s)://host:port/v1")
+        out[name.strip()] = url.strip()
+    return out
+
+
+def check_models(
+    models: list[str], costs: Sequence[str], servers: Sequence[str], base_url: str | None
+) -> tuple[dict[str, str], dict[str, Price]]:
+    """Every model runnable and priced, checked before any model loads: (servers by model,
+    prices by model)."""
+    if base_url:
+        raise PromptlatheError(
+            "--base-url names one server; with --models give each served model its own "
+            "(--server NAME=URL)"
+        )
+    by_server = parse_servers(servers)
+    prices = parse_costs(costs)
+    for m in models:
+        if m not in MODELS and m not in by_server:
+            raise PromptlatheError(
+                f"--models: {m!r} is not an embedded model; say which server runs it "
+                f"(--server {m}=http://host:port/v1)"
+            )
+        price_for(m, prices)
+    extra = (set(by_server) | set(prices)) - set(models)
+    if extra:
+        raise PromptlatheError(f"--server/--cost: {sorted(extra)[0]!r} is not in --models")
+    return by_server, {m: price_for(m, prices) for m in models}
+
+
+@dataclass
+class CascadeRun:
+    """What :func:`optimize_models` did: each model's run, the fitted cascade, the calls the
+    fitting made outside the runs' caches, and the cascade file written."""
+
+    runs: dict[str, OptimizeResult]
+    fitted: Fitted
+    fit_calls: int
+    path: Path
+
+
+def plan_lines(
+    settings: dict[str, Any], models: Sequence[str], prices: dict[str, Price]
+) -> list[str]:
+    """What the multi-model run will do, for printing first."""
+    total = OptimizeConfig(**settings).budget_calls
+    lines = [
+        f"{len(models)} models, {total // len(models)} calls each of {total} (one run per "
+        f"model under {settings['out']}/), then thresholds fitted on validation, judged on "
+        "confirmation, test answered once"
+    ]
+    for m in models:
+        p = prices[m]
+        lines.append(
+            f"{m}: {p.input:g} per million input tokens, {p.output:g} per million output "
+            f"tokens ({p.source})"
+        )
+    return lines
+
+
+def run_plain(settings: dict[str, Any]) -> tuple[OptimizeResult, dict[str, list[Example]]]:
+    """One model's run, as :func:`promptlathe.optimize` does it."""
+    run = Optimization(OptimizeConfig(**settings))
+    try:
+        result = run.run()
+        return result, {"val": run.split.val, "confirm": run.confirm, "test": run.test}
+    finally:
+        run.close()
+
+
+def optimize_models(
+    settings: dict[str, Any],
+    models: list[str],
+    *,
+    servers: dict[str, str] | None = None,
+    prices: dict[str, Price] | None = None,
+    run_one: RunOne = run_plain,
+    say: Say = lambda _stage, _done, _total: None,
+) -> CascadeRun:
+    """Optimize a prompt for each of ``models`` (``settings`` as :class:`OptimizeConfig`
+    takes them; ``budget_calls`` is shared equally), then fit, judge and write the cascade
+    (``OUT/cascade.json``).
+
+    Args:
+        settings: the run's settings; ``out`` is the parent of the per-model runs.
+        models: two or more model names (embedded, or served: see ``servers``).
+        servers: the base URL of each served model.
+        prices: each model's price (default: declared nowhere, so embedded defaults).
+        run_one: runs one model's optimization (the CLI's shows progress and a report).
+        say: ``say(stage, done, total)`` while the steps answer the splits.
+    """
+    servers = servers or {}
+    prices = prices or {m: price_for(m, {}) for m in models}
+    out = Path(settings["out"])
+    share = OptimizeConfig(**settings).budget_calls // len(models)
+    runs: dict[str, tuple[OptimizeResult, dict[str, list[Example]]]] = {}
+    for m in models:
+        sub = {**settings, "model": m, "out": str(out / _dirname(m)), "budget_calls": share}
+        if m in servers:
+            sub["base_url"] = servers[m]
+        runs[m] = run_one(sub)
+    steps, prompts, caches = [], [], []
+    for m, (result, _split) in runs.items():
+        steps.append(Step(m, read_saved(result.best_prompt_path), prices[m], servers.get(m)))
+        prompts.append(step_prompt(result.best_prompt_path))
+        caches.append(result.run_dir / "calls.sqlite")
+    split = runs[models[0]][1]
+    fields = steps[0].saved.fields
+    metric = (
+        get_metric(settings["metric"])
+        if settings.get("metric")
+        else get_metric(fields.metric, fields.labels, allow_code=False)
+    )
+    n_ctx, parallel = settings.get("n_ctx", 4096), settings.get("parallel", 16)
+    with open_evaluators(steps, metric, n_ctx, parallel, caches) as evaluators:
+        fitted = fit_cascade(
+            steps, evaluators, metric, split["val"], split["confirm"], split["test"], say=say
+        )
+        lms = {id(ev.lm): ev.lm for ev in evaluators}
+        calls = sum(lm.stats.calls for lm in lms.values() if isinstance(lm, CachedLM))
+    kept = [fitted.steps[s] for s in fitted.kept.steps]
+    by_step = {id(s): p for s, p in zip(steps, prompts, strict=True)}
+    path = out / "cascade.json"
+    write_cascade(
+        path, kept, [by_step[id(s)] for s in kept], list(fitted.kept.thresholds),
+        metric=metric.name, kept=fitted.describe(fitted.kept), verdict=fitted.verdict(),
+        judge=fitted.judge, test=fitted.test,
+    )  # fmt: skip
+    return CascadeRun({m: r for m, (r, _) in runs.items()}, fitted, calls, path)
+
+
+def _dirname(model: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in model)
