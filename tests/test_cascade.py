@@ -201,7 +201,8 @@ def test_the_cascade_is_fitted_on_fit_judged_on_judge_and_tests_once(tmp_path: P
     j = fitted.judge
     assert j["cascade_accuracy"] >= j["reference_accuracy"]
     assert j["cost_ratio"] < 0.8 and 0.2 < j["escalated"] < 0.7
-    kept_row = next(v for v in fitted.test.values() if v["cascade"])
+    kept_row = next(v for v in fitted.test.values() if v["kept"])
+    assert kept_row["cascade"]
     large_row = fitted.test[LARGE]
     assert kept_row["accuracy"] >= large_row["accuracy"] - 0.05
     assert kept_row["cost"] < large_row["cost"]
@@ -235,7 +236,7 @@ def test_a_small_model_never_right_escalates_always(tmp_path: Path) -> None:
     assert fitted.kept == Policy((1,))  # every input goes to the large model
     assert fitted.saves_nothing
     assert "saves nothing" in fitted.verdict() and LARGE in fitted.verdict()
-    assert not any(v["cascade"] for v in fitted.test.values())
+    assert [k for k, v in fitted.test.items() if v["kept"]] == [LARGE]
 
 
 def test_run_cascade_runs_later_steps_only_where_needed(tmp_path: Path) -> None:

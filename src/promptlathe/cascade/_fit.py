@@ -184,11 +184,12 @@ def fit_cascade(
 
 def test_table(fitted: Fitted, split: Split) -> dict[str, Any]:
     """Accuracy (with its Wilson interval) and mean cost on the test split for every single
-    step and for the cascade kept."""
+    step and for the fitted cascade, whether or not the judge split kept it (``kept`` says
+    which policy the cascade file runs)."""
     rows: dict[str, Any] = {}
     policies = [Policy((s,)) for s in range(len(fitted.steps))]
-    if not fitted.kept.single:
-        policies.append(fitted.kept)
+    if not fitted.chosen.policy.single:
+        policies.append(fitted.chosen.policy)
     for p in policies:
         r = split.routed(p)
         lo, hi = wilson_interval(sum(r.scores), len(r.scores))
@@ -198,5 +199,6 @@ def test_table(fitted: Fitted, split: Split) -> dict[str, Any]:
             "cost": r.cost,
             "escalated": r.escalated(p.steps[0]) if not p.single else 0.0,
             "cascade": not p.single,
+            "kept": p == fitted.kept,
         }
     return rows

@@ -180,13 +180,13 @@ def print_fitted(f: Fitted) -> None:
             f"{c.diff:+.3f} (95 % CI {c.boot_ci[0]:+.3f} to {c.boot_ci[1]:+.3f})"
         )
     if f.test:
-        t = Table(title="Test split (answered once)")
+        t = Table(title="Test split (answered once; ref.: the single step best on the fit split)")
         for col in (
             "policy",
             "accuracy",
             "95 % CI",
             "cost / 1k inputs",
-            "cost vs best",
+            "cost vs ref.",
             "escalated",
         ):
             t.add_column(col)
@@ -195,8 +195,9 @@ def print_fitted(f: Fitted) -> None:
             lo, hi = row["ci95"]
             esc = f"{row['escalated']:.0%}" if row["cascade"] else "-"
             rel = f"{row['cost'] / ref_cost:.0%}" if ref_cost > 0 else "-"
+            mark = " (kept)" if row["kept"] else ""
             t.add_row(
-                escape(name), f"{row['accuracy']:.3f}", f"[{lo:.2f}, {hi:.2f}]",
+                escape(name) + mark, f"{row['accuracy']:.3f}", f"[{lo:.2f}, {hi:.2f}]",
                 _k(row["cost"]), rel, esc,
             )  # fmt: skip
         out_console.print(t)

@@ -1,0 +1,158 @@
+"""Benchmark: does a cascade over (model, prompt) steps spend the expensive model only where
+it pays?
+
+For every task, ``optimize_models`` (what ``promptlathe optimize --models`` runs) optimizes a
+prompt for each model on an equal share of the budget, fits the cascade's thresholds on the
+runs' validation split, judges it against the best single model on their confirmation split,
+and answers a seeded test sample once with every step. One table from one run: per task and
+per policy (each model's optimized prompt alone, the fitted cascade, and what the judge split
+kept), test accuracy, cost per 1,000 inputs (embedded models' default prices: parameters in
+billions per million input tokens, 3x for output tokens), and the share of inputs that went
+past the first step. Then the means over tasks and the issue's targets: the kept policy
+matches the expensive model's accuracy (within 1 point) at <= 60 % of its cost, or beats it by
+>= 3 points at no more cost.
+
+Usage::
+
+    python bench/cascade.py [--models qwen2.5-coder-0.5b,qwen2.5-coder-1.5b] [--budget 400] \
+        [--tasks ape/active_to_passive,...] [--n-test 100] [--workdir DIR] [--json F]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from promptlathe.cascade import optimize_models
+from promptlathe.errors import PromptlatheError
+
+REPO = Path(__file__).resolve().parents[1]
+# Fixed before any result: two generation tasks (APE), two label tasks (BBH), and GSM8K.
+TASKS = "ape/active_to_passive,ape/sum,bbh/hyperbaton,bbh/navigate,gsm8k/gsm8k"
+
+
+def task_files(data: Path, name: str, tmp: Path, n_test: int, seed: int) -> tuple[Path, Path]:
+    """(train file, test file): a seeded sample of at most ``n_test`` test examples; a task
+    with a test split only (BBH, GSM8K) trains on the rest of it."""
+    suite, task = name.split("/")
+    train, test = data / suite / f"{task}.train.jsonl", data / suite / f"{task}.test.jsonl"
+    if not test.is_file():
+        raise PromptlatheError(f"--tasks: no task {name!r} under {data}")
+    rows = test.read_text().splitlines()
+    order = np.random.default_rng(seed).permutation(len(rows))
+    head, tail = sorted(order[:n_test]), sorted(order[n_test:])
+    out_test, out_train = tmp / f"{task}.test.jsonl", tmp / f"{task}.train.jsonl"
+    out_test.write_text("\n".join(rows[i] for i in head) + "\n")
+    src = train.read_text().splitlines() if train.is_file() else [rows[i] for i in tail]
+    out_train.write_text("\n".join(src) + "\n")
+    meta = data / suite / f"{task}.meta.json"
+    if meta.is_file():
+        (tmp / f"{task}.meta.json").write_text(meta.read_text())
+    return out_train, out_test
+
+
+def task_rows(name: str, fitted: Any, seconds: float) -> dict[str, Any]:
+    chosen = fitted.describe(fitted.chosen.policy)
+    kept = fitted.describe(fitted.kept)
+    singles = {fitted.label(s): fitted.test[fitted.label(s)] for s in range(len(fitted.steps))}
+    return {
+        "task": name,
+        "singles": singles,
+        "chosen": fitted.test.get(chosen) if not fitted.chosen.policy.single else None,
+        "kept_name": kept,
+        "kept": fitted.test[kept],
+        "verdict": fitted.verdict(),
+        "seconds": seconds,
+    }
+
+
+def print_table(rows: list[dict[str, Any]], models: list[str]) -> None:
+    head = f"{'task':<24}" + "".join(f"{m[:22]:>24}" for m in models)
+    print(head + f"{'cascade (fitted)':>26}{'kept':>24}{'esc.':>6}")
+    for r in rows:
+        line = f"{r['task']:<24}"
+        for m in models:
+            s = r["singles"].get(m)
+            line += f"{s['accuracy']:>10.2f} @ {s['cost'] * 1000:>9.4f}  " if s else f"{'-':>24}"
+        c = r["chosen"]
+        line += f"{c['accuracy']:>12.2f} @ {c['cost'] * 1000:>9.4f}  " if c else f"{'-':>26}"
+        k = r["kept"]
+        line += f"{k['accuracy']:>10.2f} @ {k['cost'] * 1000:>9.4f}  "
+        line += f"{c['escalated']:>5.0%}" if c else f"{'-':>6}"
+        print(line)
+    print("(accuracy on the test sample @ cost per 1,000 inputs)")
+    big = models[-1]
+    have = [r for r in rows if big in r["singles"]]
+    if not have:
+        return
+    acc_big = np.mean([r["singles"][big]["accuracy"] for r in have])
+    cost_big = np.mean([r["singles"][big]["cost"] for r in have])
+    acc_kept = np.mean([r["kept"]["accuracy"] for r in have])
+    cost_kept = np.mean([r["kept"]["cost"] for r in have])
+    print()
+    print(f"mean over {len(have)} tasks: {big} alone {acc_big:.3f} at {cost_big * 1000:.4f}")
+    print(f"                     kept policy   {acc_kept:.3f} at {cost_kept * 1000:.4f} "
+          f"({cost_kept / cost_big:.0%} of its cost)")  # fmt: skip
+    matched = acc_kept >= acc_big - 0.01 and cost_kept <= 0.6 * cost_big
+    beaten = acc_kept >= acc_big + 0.03 and cost_kept <= cost_big
+    print(
+        "target (within 1 point at <= 60 % of the cost, or +3 points at no more cost): "
+        + ("met" if matched or beaten else "not met")
+    )
+    for r in rows:
+        print(f"  {r['task']}: {r['verdict']}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default="qwen2.5-coder-0.5b,qwen2.5-coder-1.5b")
+    ap.add_argument("--budget", type=int, default=400, help="calls, shared equally by models")
+    ap.add_argument("--tasks", default=TASKS)
+    ap.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
+    ap.add_argument("--n-test", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--proposer", default=None)
+    ap.add_argument("--workdir", type=Path, default=None, help="keep the runs here")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args()
+    models = [m.strip() for m in args.models.split(",")]
+    tasks = args.tasks.split(",")
+    print(f"models {models}, budget {args.budget} calls per task, {len(tasks)} tasks")
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmpd:
+        tmp = Path(tmpd)
+        work = args.workdir or tmp / "runs"
+        t_all = time.perf_counter()
+        for name in tasks:
+            train, test = task_files(Path(args.data), name, tmp, args.n_test, args.seed)
+            settings: dict[str, Any] = dict(
+                task=str(train), test=str(test), budget_calls=args.budget, seed=args.seed,
+                out=str(work / name.replace("/", "_")),
+            )  # fmt: skip
+            if args.proposer:
+                settings["proposer_model"] = args.proposer
+            t0 = time.perf_counter()
+            try:
+                done = optimize_models(settings, models)
+            except PromptlatheError as exc:
+                print(f"  {name}: not run: {exc}", flush=True)
+                continue
+            rows.append(task_rows(name, done.fitted, time.perf_counter() - t0))
+            print(f"  {name}: {time.perf_counter() - t0:.0f} s", flush=True)
+            if args.json:
+                Path(args.json).write_text(json.dumps({"rows": rows}, indent=2) + "\n")
+        print(f"all tasks: {time.perf_counter() - t_all:.0f} s\n")
+    print_table(rows, models)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except PromptlatheError as exc:
+        raise SystemExit(f"error: {exc}") from None
