@@ -21,12 +21,15 @@ from promptlathe.cascade import (
     default_price,
     fit,
     fit_cascade,
+    fit_gate,
     parse_costs,
     price_for,
     read_cascade,
     route,
     run_cascade,
+    write_cascade,
 )
+from promptlathe.cascade._gate import features
 from promptlathe.cli import app
 from promptlathe.confidence import label_confidence, mean_token_probability, vote_share
 from promptlathe.errors import PromptlatheError
@@ -244,7 +247,7 @@ def test_run_cascade_runs_later_steps_only_where_needed(tmp_path: Path) -> None:
     evaluators = _evaluators(store)[::-1]  # small, large
     steps = _steps()[::-1]
     queries = [f"item {i}" for i in range(20)]
-    got = run_cascade(steps, [0.9], evaluators, queries)
+    got = run_cascade(steps, Policy((0, 1), (0.9,)), evaluators, queries)
     sure = [i for i in range(20) if _easy(i)]
     assert [a.step for a in got] == [0 if _easy(i) else 1 for i in range(20)]
     large = evaluators[1].lm.inner
@@ -297,8 +300,8 @@ def test_cli_fits_writes_and_runs_a_cascade(tmp_path: Path, scripted_models: lis
     data = json.loads(out.read_text())
     assert [s["model"] for s in data["steps"]] == [SMALL, LARGE]
     assert data["steps"][0]["threshold"] is not None and data["steps"][1]["threshold"] is None
-    steps, thresholds = read_cascade(out)  # round-trips
-    assert [s.model for s in steps] == [SMALL, LARGE] and len(thresholds) == 1
+    steps, policy = read_cascade(out)  # round-trips
+    assert [s.model for s in steps] == [SMALL, LARGE] and len(policy.thresholds) == 1
     # `run` answers the test inputs as the fit scored them
     inputs = [f"item {i}" for i in range(200, 260)]
     ran = CliRunner().invoke(app, ["run", "--prompt", str(out), "--cache", str(cache), *inputs])
@@ -417,3 +420,81 @@ def test_optimize_models_bad_options_fail_before_any_model(
     task = _task(tmp_path / "t.jsonl", 0, 40)
     r = run_cli("optimize", "--task", str(task), "--out", str(tmp_path / "o"), *extra)
     _one_line_error(r, words)
+
+
+# ---- learned gates
+
+
+def test_a_gate_learns_what_the_confidence_does_not_say() -> None:
+    # the small step is always 0.9 sure, and right exactly on short inputs
+    short = [StepAnswer("a", 0.9, 0, 0, 1.0, input_chars=10) for _ in range(20)]
+    long_ = [StepAnswer("b", 0.9, 0, 0, 1.0, input_chars=400) for _ in range(20)]
+    small = short + long_
+    large = [StepAnswer("c", 0.6, 0, 0, 10.0, input_chars=a.input_chars) for a in small]
+    scores = [[1.0] * 20 + [0.0] * 20, [1.0] * 40]
+    gate = fit_gate([features(a, None) for a in small], [sc >= 1 for sc in scores[0]])
+    assert gate.prob(features(short[0], None)) > 0.8 > 0.2 > gate.prob(features(long_[0], None))
+    plain, _ = fit([small, large], scores, learned=False)
+    learned, _ = fit([small, large], scores, learned=True)
+    assert plain.policy == Policy((1,))  # the confidence cannot tell them apart
+    assert learned.policy.learned and learned.accuracy == 1.0
+    assert learned.cost == pytest.approx(1.0 + 10.0 / 2)
+    # agreement with the previous step is a feature of later steps
+    agree = features(StepAnswer(" c ", 0.5, 0, 0, 0), StepAnswer("c", 0.5, 0, 0, 0))
+    assert agree[1] == 1.0 and features(small[0], None)[1] == 0.0
+
+
+def test_gates_with_one_class_are_constant() -> None:
+    g = fit_gate([[0.5, 0.0, 1.0], [0.9, 0.0, 2.0]], [True, True])
+    assert g.weights == (0.0, 0.0, 0.0) and g.prob([0.1, 0.0, 9.0]) > 0.5
+
+
+def _padded_scorer(big: bool):  # type: ignore[no-untyped-def]
+    """Small: equally sure everywhere, right on short inputs only; large: always right."""
+
+    def score(r: ScoreRequest) -> float:
+        text = " ".join(m["content"] for m in r.chat_messages) if r.messages else r.prompt or ""
+        i = _item(r)
+        right = big or "pad" not in text
+        label = r.continuation.strip()
+        return -0.1 if (label == _gold(i)) == right else -2.0
+
+    return score
+
+
+def _padded(lo: int, hi: int) -> list[Example]:
+    return [
+        Example(id=f"e{i}", input=f"item {i}" + (" pad" * 40 if i % 3 == 0 else ""),
+                targets=(_gold(i),))
+        for i in range(lo, hi)
+    ]  # fmt: skip
+
+
+def test_the_learned_gate_is_kept_when_the_judge_split_prefers_it(tmp_path: Path) -> None:
+    store = Store(tmp_path / "c.sqlite")
+    metric = LabelMetric(LABELS)
+    evaluators = [
+        Evaluator(CachedLM(ScriptedLM(model_id=m, scorer=_padded_scorer(m == LARGE)), store),
+                  metric, Decoding(), labels=LABELS)
+        for m in (LARGE, SMALL)
+    ]  # fmt: skip
+    fitted = fit_cascade(
+        _steps(), evaluators, metric, _padded(0, 60), _padded(60, 120), _padded(120, 180)
+    )
+    assert fitted.judge["policy"] == "learned" and fitted.kept.learned, fitted.judge
+    assert fitted.judge["cost_ratio"] < 0.9 and fitted.judge["cascade_accuracy"] == 1.0
+    assert "P(right)" in fitted.describe(fitted.kept)
+    # the cascade file carries the gate, and running it routes as the fit did
+    path = tmp_path / "c.json"
+    prompt = Prompt(instruction="Answer yes or no.").to_dict()
+    write_cascade(path, fitted.steps, [prompt, prompt], fitted.kept)
+    steps, policy = read_cascade(path)
+    assert policy == fitted.kept
+    evs = {e.lm.model_id: e for e in evaluators}
+    got = run_cascade(
+        steps, policy, [evs[s.model] for s in steps], [e.input for e in _padded(120, 180)]
+    )
+    kept = fitted.test[fitted.describe(fitted.kept)]
+    right = [a.answer == e.target for a, e in zip(got, _padded(120, 180), strict=True)]
+    assert sum(right) / 60 == pytest.approx(kept["accuracy"])
+    assert [a.step for a in got] == [1 if "pad" in e.input else 0 for e in _padded(120, 180)]

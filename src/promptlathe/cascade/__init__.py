@@ -8,6 +8,7 @@ from promptlathe.cascade._answers import Step, StepAnswer, answer_step
 from promptlathe.cascade._costs import Price, default_price, parse_costs, price_for
 from promptlathe.cascade._file import CASCADE_VERSION, is_cascade, read_cascade, write_cascade
 from promptlathe.cascade._fit import Fitted, fit_cascade
+from promptlathe.cascade._gate import FEATURES, Gate, fit_gate
 from promptlathe.cascade._open import open_evaluators
 from promptlathe.cascade._optimize import (
     CascadeRun,
@@ -23,7 +24,9 @@ __all__ = [
     "CASCADE_VERSION",
     "CascadeAnswer",
     "CascadeRun",
+    "FEATURES",
     "Fitted",
+    "Gate",
     "Point",
     "Policy",
     "Price",
@@ -35,6 +38,7 @@ __all__ = [
     "default_price",
     "fit",
     "fit_cascade",
+    "fit_gate",
     "is_cascade",
     "open_evaluators",
     "optimize_models",

@@ -44,6 +44,7 @@ class StepAnswer:
     prompt_tokens: int
     completion_tokens: int
     cost: float
+    input_chars: int = 0
 
 
 def answer_step(step: Step, evaluator: Evaluator, queries: Sequence[str]) -> list[StepAnswer]:
@@ -65,10 +66,10 @@ def answer_step(step: Step, evaluator: Evaluator, queries: Sequence[str]) -> lis
                 mean_token_probability(res.logprob, res.n_tokens),
                 sum(outcomes[i].io_tokens),
             )
-    return [_answer(step, o, extra.get(i)) for i, o in enumerate(outcomes)]
+    return [_answer(step, o, extra.get(i), len(queries[i])) for i, o in enumerate(outcomes)]
 
 
-def _answer(step: Step, o: Outcome, scored: tuple[float, int] | None) -> StepAnswer:
+def _answer(step: Step, o: Outcome, scored: tuple[float, int] | None, chars: int) -> StepAnswer:
     pt, ct = o.io_tokens
     confidence = o.confidence if o.confidence is not None else 0.5
     if scored is not None:
@@ -80,4 +81,5 @@ def _answer(step: Step, o: Outcome, scored: tuple[float, int] | None) -> StepAns
         prompt_tokens=pt,
         completion_tokens=ct,
         cost=step.price.of(pt, ct),
+        input_chars=chars,
     )

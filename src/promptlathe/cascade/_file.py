@@ -16,6 +16,8 @@ from promptlathe._validation import validate
 from promptlathe.artifact import Saved, artifact_fields
 from promptlathe.cascade._answers import Step
 from promptlathe.cascade._costs import Price
+from promptlathe.cascade._gate import FEATURES, Gate
+from promptlathe.cascade._policy import Policy
 from promptlathe.errors import PromptlatheError
 from promptlathe.lms import MODELS
 from promptlathe.prompts import Prompt, read_prompt_file
@@ -31,12 +33,28 @@ class _Price(BaseModel):
     source: Literal["declared", "default"] = "declared"
 
 
+class _Gate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    features: list[str]
+    weights: list[Annotated[float, Field(allow_inf_nan=False)]]
+    bias: Annotated[float, Field(allow_inf_nan=False)]
+
+    @model_validator(mode="after")
+    def _known(self) -> _Gate:
+        if tuple(self.features) != FEATURES:
+            raise ValueError(f"features must be {list(FEATURES)}")
+        if len(self.weights) != len(FEATURES):
+            raise ValueError(f"weights: one per feature ({len(FEATURES)})")
+        return self
+
+
 class _Step(BaseModel):
     model_config = ConfigDict(extra="forbid")
     model: Annotated[str, StringConstraints(min_length=1)]
     base_url: str | None = None
     price: _Price
     threshold: Annotated[float, Field(ge=0, le=1)] | None = None
+    gate: _Gate | None = None
     prompt: dict[str, Any]
 
     @model_validator(mode="after")
@@ -63,6 +81,8 @@ class CascadeFile(BaseModel):
                 raise ValueError(f"steps.{i}.threshold: the last step always answers (null)")
             if not last and s.threshold is None:
                 raise ValueError(f"steps.{i}.threshold: every step but the last needs one")
+            if last and s.gate is not None:
+                raise ValueError(f"steps.{i}.gate: the last step always answers (null)")
         return self
 
 
@@ -71,9 +91,9 @@ def is_cascade(data: dict[str, Any]) -> bool:
     return "promptlathe_cascade" in data
 
 
-def read_cascade(path: Path, data: dict[str, Any] | None = None) -> tuple[list[Step], list[float]]:
-    """The steps of a cascade file and the thresholds of all but the last, every field
-    checked (one line naming the file and the field)."""
+def read_cascade(path: Path, data: dict[str, Any] | None = None) -> tuple[list[Step], Policy]:
+    """The steps of a cascade file and its policy over them (all of them, in order), every
+    field checked (one line naming the file and the field)."""
     raw = read_prompt_file(path) if data is None else data
     version = raw.get("promptlathe_cascade")
     if version != CASCADE_VERSION:
@@ -90,7 +110,12 @@ def read_cascade(path: Path, data: dict[str, Any] | None = None) -> tuple[list[S
         saved = Saved(prompt, artifact_fields(s.prompt, where), name=f"step {i + 1}")
         price = Price(s.price.input, s.price.output, source=s.price.source)
         steps.append(Step(s.model, saved, price, base_url=s.base_url))
-    return steps, [s.threshold for s in f.steps if s.threshold is not None]
+    thresholds = tuple(s.threshold for s in f.steps if s.threshold is not None)
+    gates = tuple(
+        Gate(tuple(s.gate.weights), s.gate.bias) if s.gate is not None else None
+        for s in f.steps[:-1]
+    )
+    return steps, Policy(tuple(range(len(steps))), thresholds, gates if any(gates) else ())
 
 
 def step_prompt(path: Path) -> dict[str, Any]:
@@ -102,11 +127,22 @@ def write_cascade(
     path: Path,
     steps: Sequence[Step],
     prompts: Sequence[dict[str, Any]],
-    thresholds: Sequence[float],
+    policy: Policy,
     **info: Any,
 ) -> None:
-    """Save a cascade: ``steps`` in order with their prompt files' objects (``prompts``) and
-    the thresholds of all but the last; ``info`` (its scores) is written alongside."""
+    """Save a cascade: the steps ``policy`` runs (``steps[i]`` with its prompt file's object
+    ``prompts[i]``), in its order, with its thresholds and gates; ``info`` (its scores) is
+    written alongside."""
+    order = list(policy.steps)
+    steps, prompts = [steps[i] for i in order], [prompts[i] for i in order]
+    thresholds = policy.thresholds
+
+    def gate(i: int) -> dict[str, Any] | None:
+        g = policy.gate(i) if i < len(thresholds) else None
+        if g is None:
+            return None
+        return {"features": list(FEATURES), "weights": list(g.weights), "bias": g.bias}
+
     body = {
         "promptlathe_cascade": CASCADE_VERSION,
         "steps": [
@@ -119,6 +155,7 @@ def write_cascade(
                     "source": s.price.source,
                 },
                 "threshold": thresholds[i] if i < len(steps) - 1 else None,
+                "gate": gate(i),
                 "prompt": p,
             }
             for i, (s, p) in enumerate(zip(steps, prompts, strict=True))

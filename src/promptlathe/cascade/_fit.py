@@ -71,7 +71,9 @@ class Fitted:
 
     Attributes:
         steps: every step given, cheapest first (by mean cost on the fit split).
-        chosen: the policy fitted on the fit split (it may be a single step).
+        chosen: the cascade fitted on the fit split that the judge split preferred (of the
+            thresholds on confidences and the learned gates; a single step if neither fit
+            found a cascade worth it).
         front: the fit split's Pareto front of (cost, accuracy) over every policy tried.
         reference: the single step most accurate on the fit split (ties: the cheaper).
         kept: what the judge split kept: ``chosen`` if it is a cascade that was at least as
@@ -108,8 +110,8 @@ class Fitted:
             return names[0]
         return (
             " -> ".join(
-                f"{n} (keep at >= {t:.3f})"
-                for n, t in zip(names[:-1], policy.thresholds, strict=True)
+                f"{n} (keep at {'P(right)' if policy.gate(j) else 'confidence'} >= {t:.3f})"
+                for j, (n, t) in enumerate(zip(names[:-1], policy.thresholds, strict=True))
             )
             + f" -> {names[-1]}"
         )
@@ -142,30 +144,45 @@ def fit_cascade(
     max_cost: float | None = None,
     say: Say = lambda _stage, _done, _total: None,
 ) -> Fitted:
-    """Fit thresholds on ``fit_examples``, keep the cascade or the best single step on
-    ``judge_examples``, and answer ``test_examples`` once (see the module's docstring)."""
+    """Fit two cascades on ``fit_examples`` (thresholds on the steps' confidences, and on
+    learned gates), take the one more accurate on ``judge_examples`` and keep it there only
+    if it is as accurate as the best single step (within ``tolerance``) and cheaper; answer
+    ``test_examples`` once (see the module's docstring)."""
     fit_split = answer_split(steps, evaluators, metric, fit_examples, say, "fit")
     order = sorted(range(len(steps)), key=lambda s: np.mean([a.cost for a in fit_split.answers[s]]))
     steps = [steps[s] for s in order]
     evaluators = [evaluators[s] for s in order]
     fit_split = Split([fit_split.answers[s] for s in order], [fit_split.scores[s] for s in order])
-    chosen, front = fit(fit_split.answers, fit_split.scores, tolerance=tolerance, max_cost=max_cost)
+    kinds = {
+        kind: fit(fit_split.answers, fit_split.scores, tolerance=tolerance, max_cost=max_cost,
+                  learned=learned)[0]
+        for kind, learned in (("thresholds", False), ("learned", True))
+    }  # fmt: skip
+    _, front = fit(fit_split.answers, fit_split.scores, learned=None)
     singles = [fit_split.routed(Policy((s,))) for s in range(len(steps))]
     reference = min(range(len(steps)), key=lambda s: (-singles[s].accuracy, singles[s].cost))
     ref_policy = Policy((reference,))
     kept, judge, comparison = ref_policy, {}, None
-    if not chosen.policy.single:
+    chosen = kinds["thresholds"]
+    cascades = {k: p for k, p in kinds.items() if not p.policy.single}
+    if cascades:
         judge_split = answer_split(steps, evaluators, metric, judge_examples, say, "judge")
-        casc, ref = judge_split.routed(chosen.policy), judge_split.routed(ref_policy)
+        ref = judge_split.routed(ref_policy)
+        routed = {k: judge_split.routed(p.policy) for k, p in cascades.items()}
+        # of the two kinds, the one more accurate on the judge split (then the cheaper)
+        kind = min(routed, key=lambda k: (-routed[k].accuracy, routed[k].cost))
+        chosen, casc = cascades[kind], routed[kind]
         comparison = compare(casc.scores, ref.scores, names=("the cascade", "the best single step"))
         judge = {
             "n": len(judge_examples),
+            "policy": kind,
             "cascade_accuracy": casc.accuracy,
             "reference_accuracy": ref.accuracy,
             "cascade_cost": casc.cost,
             "reference_cost": ref.cost,
             "cost_ratio": casc.cost / ref.cost if ref.cost > 0 else float("inf"),
             "escalated": casc.escalated(chosen.policy.steps[0]),
+            "kinds": {k: {"accuracy": r.accuracy, "cost": r.cost} for k, r in routed.items()},
         }
         if casc.accuracy >= ref.accuracy - tolerance - 1e-12 and casc.cost < ref.cost:
             kept = chosen.policy

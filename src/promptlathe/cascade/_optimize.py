@@ -168,11 +168,10 @@ def optimize_models(
         )
         lms = {id(ev.lm): ev.lm for ev in evaluators}
         calls = sum(lm.stats.calls for lm in lms.values() if isinstance(lm, CachedLM))
-    kept = [fitted.steps[s] for s in fitted.kept.steps]
     by_step = {id(s): p for s, p in zip(steps, prompts, strict=True)}
     path = out / "cascade.json"
     write_cascade(
-        path, kept, [by_step[id(s)] for s in kept], list(fitted.kept.thresholds),
+        path, fitted.steps, [by_step[id(s)] for s in fitted.steps], fitted.kept,
         metric=metric.name, kept=fitted.describe(fitted.kept), verdict=fitted.verdict(),
         judge=fitted.judge, test=fitted.test,
     )  # fmt: skip

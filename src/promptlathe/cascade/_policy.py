@@ -1,6 +1,7 @@
-"""Which step answers an input: confidence thresholds, fitted on one split (FrugalGPT's
-rule: a step's answer is kept when its confidence reaches the step's threshold, else the input
-goes on to the next step; the last step always answers).
+"""Which step answers an input: a threshold per step but the last, on the step's confidence
+(FrugalGPT's rule) or on a learned gate's probability that the step is already right; an
+input stops at the first step whose value reaches its threshold, and the last step always
+answers.
 
 Everything here works on answers already computed for every step and every example, so a
 policy is fitted and judged without a model: :func:`route` replays it.
@@ -15,26 +16,44 @@ from itertools import combinations, product
 import numpy as np
 
 from promptlathe.cascade._answers import StepAnswer
+from promptlathe.cascade._gate import Gate, features, fit_gate
 
 MAX_THRESHOLDS = 40
-"""Thresholds tried per step (quantiles of its confidences): bounds the search at 3 steps."""
+"""Thresholds tried per step (quantiles of its values): bounds the search at 3 steps."""
 
 
 @dataclass(frozen=True)
 class Policy:
-    """Steps tried in order (indices into the cascade's steps) and a threshold for each but
-    the last: an input stops at the first step whose confidence is at least its threshold."""
+    """Steps tried in order (indices into the cascade's steps), a threshold for each but the
+    last, and for each but the last an optional learned gate (``None``: the threshold is on
+    the bare confidence)."""
 
     steps: tuple[int, ...]
     thresholds: tuple[float, ...] = ()
+    gates: tuple[Gate | None, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.steps or len(self.thresholds) != len(self.steps) - 1:
             raise ValueError("a policy needs a threshold for each step but the last")
+        if self.gates and len(self.gates) != len(self.thresholds):
+            raise ValueError("a policy's gates go with its thresholds")
 
     @property
     def single(self) -> bool:
         return len(self.steps) == 1
+
+    @property
+    def learned(self) -> bool:
+        return any(g is not None for g in self.gates)
+
+    def gate(self, j: int) -> Gate | None:
+        return self.gates[j] if self.gates else None
+
+
+def value(answer: StepAnswer, previous: StepAnswer | None, gate: Gate | None) -> float:
+    """What a step's threshold is compared with: the answer's confidence, or its gate's
+    probability that the answer is right."""
+    return answer.confidence if gate is None else gate.prob(features(answer, previous))
 
 
 @dataclass(frozen=True)
@@ -68,38 +87,83 @@ def route(
     n = len(answers[policy.steps[0]])
     by, got, paid = [], [], []
     for i in range(n):
-        cost = 0.0
+        cost, prev = 0.0, None
         for j, step in enumerate(policy.steps):
             a = answers[step][i]
             cost += a.cost
             last = j == len(policy.steps) - 1
-            if last or a.confidence >= policy.thresholds[j]:
+            if last or value(a, prev, policy.gate(j)) >= policy.thresholds[j]:
                 by.append(step)
                 got.append(float(scores[step][i]))
                 paid.append(cost)
                 break
+            prev = a
     return Routed(by, got, paid)
 
 
-def _grid(conf: Sequence[float]) -> list[float]:
-    """Thresholds worth trying for one step: its distinct confidences above the lowest (a
-    threshold at or below it keeps every answer: that is the step alone), thinned to
-    quantiles."""
-    values = sorted(set(conf))[1:]
-    if len(values) > MAX_THRESHOLDS:
-        idx = np.linspace(0, len(values) - 1, MAX_THRESHOLDS).round().astype(int)
-        values = [values[k] for k in sorted(set(idx.tolist()))]
-    return values
+def _grid(values: Sequence[float]) -> list[float]:
+    """Thresholds worth trying for one step: midway between each two neighbouring distinct
+    values (a threshold at or below the lowest keeps every answer: that is the step alone;
+    midway, a value computed again on new data with rounding differences falls on the same
+    side), thinned to quantiles."""
+    distinct = sorted(set(values))
+    mids = [(a + b) / 2 for a, b in zip(distinct, distinct[1:], strict=False)]
+    if len(mids) > MAX_THRESHOLDS:
+        idx = np.linspace(0, len(mids) - 1, MAX_THRESHOLDS).round().astype(int)
+        mids = [mids[k] for k in sorted(set(idx.tolist()))]
+    return mids
 
 
-def candidate_policies(answers: Sequence[Sequence[StepAnswer]]) -> list[Policy]:
+def gates_for(
+    steps: Sequence[int],
+    answers: Sequence[Sequence[StepAnswer]],
+    scores: Sequence[Sequence[float]],
+) -> tuple[Gate, ...]:
+    """A gate for each step of ``steps`` but the last, fitted on every example (each step's
+    features with the previous step of ``steps`` as its previous answer)."""
+    out = []
+    for j, s in enumerate(steps[:-1]):
+        prev = steps[j - 1] if j else None
+        x = [
+            features(answers[s][i], answers[prev][i] if prev is not None else None)
+            for i in range(len(answers[s]))
+        ]
+        out.append(fit_gate(x, [sc >= 1.0 for sc in scores[s]]))
+    return tuple(out)
+
+
+def candidate_policies(
+    answers: Sequence[Sequence[StepAnswer]],
+    scores: Sequence[Sequence[float]] | None = None,
+) -> list[Policy]:
     """Every single step, and every ordered subset of two or more steps (in the given order,
-    cheapest first) with every combination of its steps' thresholds."""
+    cheapest first) with every combination of its steps' thresholds; with ``scores``, the
+    same subsets again with learned gates (fitted on these examples) in place of the bare
+    confidences."""
     out = [Policy((s,)) for s in range(len(answers))]
     for size in range(2, len(answers) + 1):
         for steps in combinations(range(len(answers)), size):
             grids = [_grid([a.confidence for a in answers[s]]) for s in steps[:-1]]
             out += [Policy(steps, tuple(t)) for t in product(*grids)]
+            if scores is None:
+                continue
+            gates = gates_for(steps, answers, scores)
+            grids = []
+            for j, s in enumerate(steps[:-1]):
+                prev = steps[j - 1] if j else None
+                grids.append(
+                    _grid(
+                        [
+                            value(
+                                answers[s][i],
+                                answers[prev][i] if prev is not None else None,
+                                gates[j],
+                            )
+                            for i in range(len(answers[s]))
+                        ]
+                    )
+                )
+            out += [Policy(steps, tuple(t), gates) for t in product(*grids)]
     return out
 
 
@@ -116,17 +180,19 @@ def fit(
     *,
     tolerance: float = 0.0,
     max_cost: float | None = None,
+    learned: bool | None = False,
 ) -> tuple[Point, list[Point]]:
     """The chosen policy and the Pareto front (cost up, accuracy up) on these examples.
 
     The choice: with ``max_cost``, the most accurate policy whose mean cost is within it;
     else the cheapest policy whose accuracy is within ``tolerance`` of the best any policy
-    reaches. Ties go to the cheaper, then to fewer steps.
+    reaches. Ties go to the cheaper, then to fewer steps. ``learned``: ``False`` tries
+    thresholds on the bare confidences only, ``True`` learned gates only, ``None`` both.
     """
-    points = [
-        Point(p, (r := route(p, answers, scores)).accuracy, r.cost)
-        for p in candidate_policies(answers)
-    ]
+    policies = candidate_policies(answers, scores if learned is not False else None)
+    if learned:
+        policies = [p for p in policies if p.single or p.learned]
+    points = [Point(p, (r := route(p, answers, scores)).accuracy, r.cost) for p in policies]
     front = pareto(points)
     if max_cost is not None:
         within = [p for p in points if p.cost <= max_cost + 1e-12]

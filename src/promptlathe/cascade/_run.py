@@ -13,6 +13,7 @@ from typing import Any
 from promptlathe.cascade._answers import Step, StepAnswer, answer_step
 from promptlathe.cascade._file import read_cascade
 from promptlathe.cascade._open import open_evaluators
+from promptlathe.cascade._policy import Policy, value
 from promptlathe.evaluator import Evaluator
 from promptlathe.metrics import get_metric
 from promptlathe.prompts import read_prompt_file
@@ -31,26 +32,30 @@ class CascadeAnswer:
 
 def run_cascade(
     steps: Sequence[Step],
-    thresholds: Sequence[float],
+    policy: Policy,
     evaluators: Sequence[Evaluator],
     queries: Sequence[str],
 ) -> list[CascadeAnswer]:
-    """The cascade's answers to ``queries``, in order (``evaluators[i]`` runs ``steps[i]``)."""
-    if len(thresholds) != len(steps) - 1 or len(evaluators) != len(steps):
-        raise ValueError("a cascade needs an evaluator per step and a threshold for all but one")
+    """The answers of ``policy`` over ``steps`` to ``queries``, in order (``evaluators[i]``
+    runs ``steps[i]``); a step runs only on the inputs that reach it."""
+    if len(evaluators) != len(steps):
+        raise ValueError("a cascade needs an evaluator per step")
     paid = [0.0] * len(queries)
     final: list[CascadeAnswer | None] = [None] * len(queries)
+    previous: dict[int, StepAnswer] = {}
     open_ = list(range(len(queries)))
-    for j, (step, ev) in enumerate(zip(steps, evaluators, strict=True)):
+    for j, s in enumerate(policy.steps):
         if not open_:
             break
-        answers: list[StepAnswer] = answer_step(step, ev, [queries[i] for i in open_])
+        answers = answer_step(steps[s], evaluators[s], [queries[i] for i in open_])
         still = []
+        last = j == len(policy.steps) - 1
         for i, a in zip(open_, answers, strict=True):
             paid[i] += a.cost
-            if j == len(steps) - 1 or a.confidence >= thresholds[j]:
-                final[i] = CascadeAnswer(a.answer, j, a.confidence, paid[i])
+            if last or value(a, previous.get(i), policy.gate(j)) >= policy.thresholds[j]:
+                final[i] = CascadeAnswer(a.answer, s, a.confidence, paid[i])
             else:
+                previous[i] = a
                 still.append(i)
         open_ = still
     return [a for a in final if a is not None]
@@ -70,9 +75,9 @@ def run_cascade_file(
     loads. Answers are read by ``metric`` (a name or ``module:function`` the caller typed)
     or the file's built-in one (a file never names code that runs)."""
     raw = read_prompt_file(path) if data is None else data
-    steps, thresholds = read_cascade(path, raw)
+    steps, policy = read_cascade(path, raw)
     named = raw.get("metric") if isinstance(raw.get("metric"), str) else None
     labels = steps[-1].saved.fields.labels
     scorer = get_metric(metric or named, labels, allow_code=metric is not None, source=str(path))
     with open_evaluators(steps, scorer, n_ctx, parallel, [cache] * len(steps)) as evaluators:
-        return run_cascade(steps, thresholds, evaluators, texts)
+        return run_cascade(steps, policy, evaluators, texts)

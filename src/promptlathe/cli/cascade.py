@@ -125,13 +125,12 @@ def cascade_cmd(
             say=say,
         )
     print_fitted(fitted)
-    kept = [fitted.steps[s] for s in fitted.kept.steps]
     by_step = {id(s): p for s, p in zip(steps, prompts, strict=True)}
     write_cascade(
         out,
-        kept,
-        [by_step[id(s)] for s in kept],
-        list(fitted.kept.thresholds),
+        fitted.steps,
+        [by_step[id(s)] for s in fitted.steps],
+        fitted.kept,
         metric=scorer.name,
         kept=fitted.describe(fitted.kept),
         verdict=fitted.verdict(),
