@@ -16,6 +16,7 @@ from promptlathe.artifact import ArtifactFields, Saved
 from promptlathe.cascade import (
     Policy,
     Price,
+    Routed,
     Step,
     StepAnswer,
     default_price,
@@ -210,6 +211,14 @@ def test_the_cascade_is_fitted_on_fit_judged_on_judge_and_tests_once(tmp_path: P
     assert kept_row["accuracy"] >= large_row["accuracy"] - 0.05
     assert kept_row["cost"] < large_row["cost"]
     assert "cost" in fitted.verdict() and "saves nothing" not in fitted.verdict()
+    # the test picture: the cheapest cascade as accurate as the large step alone
+    tr = fitted.tradeoff
+    assert tr is not None and tr.best_single == LARGE
+    c = tr.cost_at_accuracy
+    assert c is not None and c.diff >= 0 and c.cost_ratio < 0.8
+    assert c.diff_ci[0] <= c.diff <= c.diff_ci[1]
+    assert c.cost_ratio_ci[0] <= c.cost_ratio <= c.cost_ratio_ci[1]
+    assert any("costs" in line for line in tr.sentences())
     # the thresholds depend on the fit split only: judging elsewhere does not move them
     again = fit_cascade(
         _steps(), _evaluators(store), LabelMetric(LABELS), _examples(0, 60), _examples(300, 360)
@@ -297,6 +306,7 @@ def test_cli_fits_writes_and_runs_a_cascade(tmp_path: Path, scripted_models: lis
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     assert "Pareto front" in res.output and "Test split" in res.output
+    assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
     data = json.loads(out.read_text())
     assert [s["model"] for s in data["steps"]] == [SMALL, LARGE]
     assert data["steps"][0]["threshold"] is not None and data["steps"][1]["threshold"] is None
@@ -498,3 +508,14 @@ def test_the_learned_gate_is_kept_when_the_judge_split_prefers_it(tmp_path: Path
     right = [a.answer == e.target for a, e in zip(got, _padded(120, 180), strict=True)]
     assert sum(right) / 60 == pytest.approx(kept["accuracy"])
     assert [a.step for a in got] == [1 if "pad" in e.input else 0 for e in _padded(120, 180)]
+
+
+def test_paired_figures_resample_examples_together() -> None:
+    from promptlathe.cascade._tradeoff import paired
+
+    a = Routed([0] * 4, [1.0, 1.0, 0.0, 1.0], [1.0, 1.0, 2.0, 1.0])
+    ref = Routed([1] * 4, [1.0, 0.0, 0.0, 1.0], [4.0, 4.0, 4.0, 4.0])
+    f = paired("x", a, ref)
+    assert f.diff == pytest.approx(0.25) and f.cost_ratio == pytest.approx(5 / 16)
+    assert f.diff_ci[0] >= 0.0  # a is never worse on any example: no resample makes it so
+    assert f.cost_ratio_ci[0] >= 0.25 and f.cost_ratio_ci[1] <= 0.5

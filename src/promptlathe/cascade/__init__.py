@@ -19,12 +19,14 @@ from promptlathe.cascade._optimize import (
 )
 from promptlathe.cascade._policy import Point, Policy, Routed, fit, pareto, route
 from promptlathe.cascade._run import CascadeAnswer, run_cascade, run_cascade_file
+from promptlathe.cascade._tradeoff import Figure, Tradeoff
 
 __all__ = [
     "CASCADE_VERSION",
     "CascadeAnswer",
     "CascadeRun",
     "FEATURES",
+    "Figure",
     "Fitted",
     "Gate",
     "Point",
@@ -33,6 +35,7 @@ __all__ = [
     "Routed",
     "Step",
     "StepAnswer",
+    "Tradeoff",
     "answer_step",
     "check_models",
     "default_price",

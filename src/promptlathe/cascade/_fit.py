@@ -18,7 +18,8 @@ import numpy as np
 from promptlathe._stats import wilson_interval
 from promptlathe.analysis import Comparison, compare
 from promptlathe.cascade._answers import Step, StepAnswer, answer_step
-from promptlathe.cascade._policy import Point, Policy, Routed, fit, route
+from promptlathe.cascade._policy import Point, Policy, Routed, candidate_policies, fit, route
+from promptlathe.cascade._tradeoff import Tradeoff, tradeoff
 from promptlathe.evaluator import Evaluator
 from promptlathe.metrics import Metric
 from promptlathe.tasks import Example
@@ -81,6 +82,7 @@ class Fitted:
         judge: the judge split's comparison of ``chosen`` with ``reference``.
         test: per policy name, accuracy, its Wilson interval and mean cost on the test split.
         n_fit: examples in the fit split.
+        tradeoff: the test split's cost–accuracy picture (with a test split).
     """
 
     steps: list[Step]
@@ -93,6 +95,7 @@ class Fitted:
     test: dict[str, Any] = field(default_factory=dict)
     test_comparison: Comparison | None = None
     n_fit: int = 0
+    tradeoff: Tradeoff | None = None
 
     @property
     def saves_nothing(self) -> bool:
@@ -190,6 +193,13 @@ def fit_cascade(
     if test_examples:
         test_split = answer_split(steps, evaluators, metric, test_examples, say, "test")
         out.test = test_table(out, test_split)
+        policies = candidate_policies(fit_split.answers, fit_split.scores)
+        out.tradeoff = tradeoff(
+            [out.label(s) for s in range(len(steps))],
+            {p: test_split.routed(p) for p in [*policies, kept]},
+            kept,
+            out.describe,
+        )
         if not kept.single:
             out.test_comparison = compare(
                 test_split.routed(kept).scores,

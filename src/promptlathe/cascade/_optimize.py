@@ -174,6 +174,7 @@ def optimize_models(
         path, fitted.steps, [by_step[id(s)] for s in fitted.steps], fitted.kept,
         metric=metric.name, kept=fitted.describe(fitted.kept), verdict=fitted.verdict(),
         judge=fitted.judge, test=fitted.test,
+        tradeoff=fitted.tradeoff.to_dict() if fitted.tradeoff else None,
     )  # fmt: skip
     return CascadeRun({m: r for m, (r, _) in runs.items()}, fitted, calls, path)
 

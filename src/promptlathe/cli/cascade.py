@@ -136,8 +136,10 @@ def cascade_cmd(
         verdict=fitted.verdict(),
         judge=fitted.judge,
         test=fitted.test,
+        tradeoff=fitted.tradeoff.to_dict() if fitted.tradeoff else None,
     )
     err_console.print(f"wrote {out}", markup=False)
+    write_picture(fitted, out)
 
 
 @contextlib.contextmanager
@@ -200,7 +202,21 @@ def print_fitted(f: Fitted) -> None:
                 _k(row["cost"]), rel, esc,
             )  # fmt: skip
         out_console.print(t)
+    if f.tradeoff is not None:
+        for line in f.tradeoff.sentences():
+            out_console.print(line, markup=False, highlight=False)
     out_console.print(f.verdict(), markup=False, highlight=False)
+
+
+def write_picture(f: Fitted, cascade_file: Path) -> None:
+    """The test split's cost–accuracy picture beside the cascade file (``.png``)."""
+    if f.tradeoff is None:
+        return
+    from promptlathe.report._cascade_plot import cost_accuracy_png
+
+    png = cascade_file.with_suffix(".png")
+    png.write_bytes(cost_accuracy_png(f.tradeoff))
+    err_console.print(f"wrote {png}", markup=False)
 
 
 def _k(cost: float) -> str:

@@ -165,7 +165,7 @@ def _optimize_models(
     """``--models``: a run per model, each shown as a single run is, then the cascade."""
     from promptlathe.cascade import check_models, optimize_models, parse_models
     from promptlathe.cascade._optimize import plan_lines
-    from promptlathe.cli.cascade import print_fitted
+    from promptlathe.cli.cascade import print_fitted, write_picture
 
     names = parse_models(models)
     by_server, prices = check_models(names, costs, servers, settings.get("base_url"))
@@ -181,3 +181,4 @@ def _optimize_models(
         f"cascade fitting: {done.fit_calls} model calls not in the runs' caches", highlight=False
     )
     err_console.print(f"wrote {done.path}", markup=False)
+    write_picture(done.fitted, done.path)
