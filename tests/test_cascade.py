@@ -321,6 +321,18 @@ def test_cli_fits_writes_and_runs_a_cascade(tmp_path: Path, scripted_models: lis
     kept = data["test"][data["kept"]]
     assert kept["cascade"]
     assert right / 60 == pytest.approx(kept["accuracy"])
+    # `eval` scores the cascade on a task the same way
+    js = tmp_path / "eval.json"
+    ev = CliRunner().invoke(
+        app, ["eval", "--prompt", str(out), "--task", str(test), "--cache", str(cache),
+              "--json", str(js), "--no-progress"],
+    )  # fmt: skip
+    assert ev.exit_code == 0, ev.output
+    report = json.loads(js.read_text())
+    assert report["accuracy"] == pytest.approx(kept["accuracy"]) and report["n"] == 60
+    assert report["cost_per_input"] == pytest.approx(kept["cost"])
+    assert set(report["answered_by"]) == {f"step 1 ({SMALL})", f"step 2 ({LARGE})"}
+    assert "answered by" in ev.output and report["certificate"]["lower"] <= report["accuracy"]
 
 
 @pytest.mark.parametrize(

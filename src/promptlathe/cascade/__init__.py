@@ -18,12 +18,19 @@ from promptlathe.cascade._optimize import (
     parse_servers,
 )
 from promptlathe.cascade._policy import Point, Policy, Routed, fit, pareto, route
-from promptlathe.cascade._run import CascadeAnswer, run_cascade, run_cascade_file
+from promptlathe.cascade._run import (
+    CascadeAnswer,
+    CascadeEval,
+    evaluate_cascade_file,
+    run_cascade,
+    run_cascade_file,
+)
 from promptlathe.cascade._tradeoff import Figure, Tradeoff
 
 __all__ = [
     "CASCADE_VERSION",
     "CascadeAnswer",
+    "CascadeEval",
     "CascadeRun",
     "FEATURES",
     "Figure",
@@ -39,6 +46,7 @@ __all__ = [
     "answer_step",
     "check_models",
     "default_price",
+    "evaluate_cascade_file",
     "fit",
     "fit_cascade",
     "fit_gate",

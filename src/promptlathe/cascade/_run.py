@@ -15,8 +15,9 @@ from promptlathe.cascade._file import read_cascade
 from promptlathe.cascade._open import open_evaluators
 from promptlathe.cascade._policy import Policy, value
 from promptlathe.evaluator import Evaluator
-from promptlathe.metrics import get_metric
+from promptlathe.metrics import Metric, get_metric
 from promptlathe.prompts import read_prompt_file
+from promptlathe.tasks import Example
 
 
 @dataclass(frozen=True)
@@ -81,3 +82,56 @@ def run_cascade_file(
     scorer = get_metric(metric or named, labels, allow_code=metric is not None, source=str(path))
     with open_evaluators(steps, scorer, n_ctx, parallel, [cache] * len(steps)) as evaluators:
         return run_cascade(steps, policy, evaluators, texts)
+
+
+@dataclass(frozen=True)
+class CascadeEval:
+    """A cascade file scored on labeled examples: each example's answer and score, and the
+    share of examples each step answered."""
+
+    answers: list[CascadeAnswer]
+    scores: list[float]
+    models: list[str]
+    metric: Metric
+
+    @property
+    def accuracy(self) -> float:
+        return sum(self.scores) / len(self.scores) if self.scores else 0.0
+
+    @property
+    def cost(self) -> float:
+        """Mean cost per example."""
+        return sum(a.cost for a in self.answers) / len(self.answers) if self.answers else 0.0
+
+    def answered_by(self) -> dict[str, float]:
+        """The share of examples each step answered, by ``step i (model)``."""
+        n = len(self.answers) or 1
+        return {
+            f"step {i + 1} ({m})": sum(a.step == i for a in self.answers) / n
+            for i, m in enumerate(self.models)
+        }
+
+
+def evaluate_cascade_file(
+    path: Path,
+    examples: Sequence[Example],
+    *,
+    metric: str | None = None,
+    n_ctx: int = 4096,
+    parallel: int = 16,
+    cache: Path | None = None,
+) -> CascadeEval:
+    """A cascade file run on ``examples`` and scored by ``metric`` (else the file's)."""
+    raw = read_prompt_file(path)
+    steps, policy = read_cascade(path, raw)
+    named = raw.get("metric") if isinstance(raw.get("metric"), str) else None
+    scorer = get_metric(
+        metric or named, [e.target for e in examples], allow_code=metric is not None,
+        source=str(path),
+    )  # fmt: skip
+    with open_evaluators(steps, scorer, n_ctx, parallel, [cache] * len(steps)) as evaluators:
+        answers = run_cascade(steps, policy, evaluators, [e.input for e in examples])
+    scores = [
+        float(scorer.score(a.answer, e.targets)) for a, e in zip(answers, examples, strict=True)
+    ]
+    return CascadeEval(answers, scores, [s.model for s in steps], scorer)

@@ -10,8 +10,10 @@ import numpy as np
 import typer
 from rich.markup import escape
 
+from promptlathe._stats import wilson_interval
 from promptlathe.analysis import Certificate, certify
 from promptlathe.artifact import load_prompt
+from promptlathe.cascade import evaluate_cascade_file, is_cascade
 from promptlathe.cli._app import app
 from promptlathe.cli._options import (
     BaseUrlOpt,
@@ -30,7 +32,7 @@ from promptlathe.errors import PromptlatheError
 from promptlathe.evaluator import Decoding, EvalResult, Evaluator
 from promptlathe.lms import DEFAULT_MODEL
 from promptlathe.metrics import Metric, task_metric, trivial_baselines
-from promptlathe.prompts import Exemplar, Format, Mode, Prompt
+from promptlathe.prompts import Exemplar, Format, Mode, Prompt, read_prompt_file
 from promptlathe.reporting import err_console, eval_table, out_console, progress_bar
 from promptlathe.tasks import Example, Fields, load_examples, read_meta
 
@@ -105,6 +107,17 @@ def eval_cmd(
     meta = read_meta(task)
     if prompt is not None and instruction is not None:
         raise PromptlatheError("give either --instruction or --prompt, not both")
+    if prompt is not None and is_cascade(read_prompt_file(prompt)):
+        if shots or base_url or model != DEFAULT_MODEL:
+            raise PromptlatheError(
+                f"{prompt}: a cascade file names its steps' models and prompts; --model, "
+                "--base-url and --shots do not apply to it"
+            )
+        examples = examples[:limit] if limit is not None else examples
+        _eval_cascade(
+            prompt, task, examples, metric or meta.metric, n_ctx, parallel, cache, json_out
+        )
+        return
     base = (
         load_prompt(prompt)
         if prompt
@@ -171,3 +184,65 @@ def _certificate(result: EvalResult, scorer: Metric, examples: list[Example]) ->
         baseline=base.best_constant_accuracy if base else None,
         covers="examples evaluated",
     )
+
+
+def _eval_cascade(
+    path: Path,
+    task: Path,
+    examples: list[Example],
+    metric: str | None,
+    n_ctx: int,
+    parallel: int,
+    cache: Path | None,
+    json_out: Path | None,
+) -> None:
+    """``eval --prompt cascade.json``: the cascade's accuracy with its interval and its
+    certificate, its cost, and which step answered how much."""
+    res = evaluate_cascade_file(
+        path, examples, metric=metric, n_ctx=n_ctx, parallel=parallel, cache=cache
+    )
+    lo, hi = wilson_interval(sum(res.scores), len(res.scores))
+    out_console.print(f"[bold]{escape(task.name)}[/bold] · cascade {escape(str(path))}")
+    out_console.print(
+        f"accuracy {res.accuracy:.3f}  95% CI [{lo:.3f}, {hi:.3f}]  n={len(res.scores)}  "
+        f"cost per 1,000 inputs {res.cost * 1000:.4g}",
+        highlight=False,
+    )
+    shares = res.answered_by()
+    out_console.print(
+        "answered by: " + ", ".join(f"{k} {v:.0%}" for k, v in shares.items()),
+        markup=False,
+        highlight=False,
+    )
+    base = trivial_baselines(
+        res.metric,
+        [e.target for e in examples],
+        [list(e.targets) for e in examples],
+        [a.answer for a in res.answers],
+        res.scores,
+    )
+    cert = certify(
+        res.scores,
+        baseline=base.best_constant_accuracy if base else None,
+        covers="examples evaluated",
+    )
+    out_console.print(cert.sentence, markup=False, highlight=False)
+    if json_out:
+        payload = {
+            "task": str(task),
+            "cascade": str(path),
+            "accuracy": res.accuracy,
+            "ci95": [lo, hi],
+            "n": len(res.scores),
+            "cost_per_input": res.cost,
+            "answered_by": shares,
+            "certificate": cert.to_dict(),
+            "records": [
+                {"input": e.input, "answer": a.answer, "step": a.step, "score": sc,
+                 "cost": a.cost, "confidence": a.confidence}
+                for e, a, sc in zip(examples, res.answers, res.scores, strict=True)
+            ],
+        }  # fmt: skip
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+        err_console.print(f"wrote {json_out}", markup=False)
