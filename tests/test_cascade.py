@@ -291,6 +291,7 @@ def scripted_models(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str
         return CachedLM(ScriptedLM(model_id=model, scorer=scorers[model]), Store(cache))
 
     monkeypatch.setattr("promptlathe.cascade._open.open_cached", fake_open)
+    monkeypatch.setattr("promptlathe.cli._options.open_cached", fake_open)
     return opened
 
 
@@ -333,6 +334,13 @@ def test_cli_fits_writes_and_runs_a_cascade(tmp_path: Path, scripted_models: lis
     assert report["cost_per_input"] == pytest.approx(kept["cost"])
     assert set(report["answered_by"]) == {f"step 1 ({SMALL})", f"step 2 ({LARGE})"}
     assert "answered by" in ev.output and report["certificate"]["lower"] <= report["accuracy"]
+    # `check` gates it, alone and against the large model's prompt alone
+    base = ["check", "--task", str(test), "--cache", str(cache)]
+    ok = CliRunner().invoke(app, [*base, "--prompt", str(out), "--min-accuracy", "0.5",
+                                  "--against", str(large)])  # fmt: skip
+    assert ok.exit_code == 0 and ok.output.startswith("PASS"), ok.output
+    bad = CliRunner().invoke(app, [*base, "--prompt", str(small), "--against", str(out)])
+    assert bad.exit_code == 1 and "FAIL" in bad.output, bad.output
 
 
 @pytest.mark.parametrize(

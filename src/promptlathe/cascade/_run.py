@@ -117,18 +117,23 @@ def evaluate_cascade_file(
     examples: Sequence[Example],
     *,
     metric: str | None = None,
+    task_metric: str | None = None,
     n_ctx: int = 4096,
     parallel: int = 16,
     cache: Path | None = None,
 ) -> CascadeEval:
-    """A cascade file run on ``examples`` and scored by ``metric`` (else the file's)."""
+    """A cascade file run on ``examples`` and scored by ``metric`` (typed by the caller:
+    a name or ``module:function``), else the file's metric, else ``task_metric`` (a task
+    sidecar's: built-in names only), else ``auto``."""
     raw = read_prompt_file(path)
     steps, policy = read_cascade(path, raw)
     named = raw.get("metric") if isinstance(raw.get("metric"), str) else None
-    scorer = get_metric(
-        metric or named, [e.target for e in examples], allow_code=metric is not None,
-        source=str(path),
-    )  # fmt: skip
+    targets = [e.target for e in examples]
+    if metric is not None:
+        scorer = get_metric(metric, targets, source="--metric")
+    else:
+        source = str(path) if named else "the task's metric"
+        scorer = get_metric(named or task_metric, targets, allow_code=False, source=source)
     with open_evaluators(steps, scorer, n_ctx, parallel, [cache] * len(steps)) as evaluators:
         answers = run_cascade(steps, policy, evaluators, [e.input for e in examples])
     scores = [

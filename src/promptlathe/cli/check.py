@@ -17,6 +17,7 @@ import typer
 from promptlathe._stats import wilson_interval
 from promptlathe.analysis import Comparison, compare
 from promptlathe.artifact import load_prompt, model_from, read_saved
+from promptlathe.cascade import evaluate_cascade_file, is_cascade, read_cascade
 from promptlathe.cli._app import app
 from promptlathe.cli._options import (
     BaseUrlOpt,
@@ -27,10 +28,11 @@ from promptlathe.cli._options import (
     _open_lm,
 )
 from promptlathe.errors import PromptlatheError
-from promptlathe.evaluator import EvalResult, Evaluator
+from promptlathe.evaluator import EvalResult, Evaluator, Record
 from promptlathe.metrics import task_metric
+from promptlathe.prompts import read_prompt_file
 from promptlathe.reporting import err_console, out_console
-from promptlathe.tasks import load_examples, read_meta
+from promptlathe.tasks import Example, TaskMeta, load_examples, read_meta
 
 RULES = ("wilson", "point")
 
@@ -86,6 +88,25 @@ def check_cmd(
         raise PromptlatheError("give --min-accuracy, --against, or both (what should it pass?)")
     if junit is not None:
         _check_output_file(junit, "--junit")
+    cascades = [p for p in (prompt, against) if p is not None and is_cascade(read_prompt_file(p))]
+    if cascades:
+        if model or base_url:
+            raise PromptlatheError(
+                f"{cascades[0]}: a cascade file names its steps' models; --model and "
+                "--base-url do not apply to it"
+            )
+        read_cascade(cascades[0])  # every field checked before any model loads
+        examples = load_examples(task)
+        examples = examples[:limit] if limit else examples
+        side = read_meta(task)
+        result = _file_result(prompt, examples, metric, side, n_ctx, parallel, cache)
+        old_result = (
+            _file_result(against, examples, metric, side, n_ctx, parallel, cache)
+            if against
+            else None
+        )
+        _verdict(prompt, against, result, old_result, min_accuracy, rule, alpha, junit)
+        return
     saved = read_saved(prompt)
     new, fields = saved.prompt, saved.fields
     old = load_prompt(against) if against else None
@@ -108,6 +129,20 @@ def check_cmd(
         old_result = evaluator.evaluate(old, examples) if old is not None else None
     finally:
         lm.close()
+    _verdict(prompt, against, result, old_result, min_accuracy, rule, alpha, junit)
+
+
+def _verdict(
+    prompt: Path,
+    against: Path | None,
+    result: EvalResult,
+    old_result: EvalResult | None,
+    min_accuracy: float | None,
+    rule: str,
+    alpha: float,
+    junit: Path | None,
+) -> None:
+    """Apply the rules, print PASS or FAIL with the reasons, exit 1 on a failure."""
     lines, failed = [], False
     if min_accuracy is not None:
         ok, line = _accuracy_rule(result, min_accuracy, rule)
@@ -192,3 +227,44 @@ def _write_junit(path: Path, name: str, result: EvalResult) -> None:
         ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
     except OSError as exc:
         raise PromptlatheError(f"--junit {path}: cannot write it ({exc.strerror})") from None
+
+
+def _file_result(
+    path: Path,
+    examples: list[Example],
+    metric: str | None,
+    meta: TaskMeta,
+    n_ctx: int,
+    parallel: int,
+    cache: Path | None,
+) -> EvalResult:
+    """A prompt or cascade file's scores on ``examples``, each on the models it names;
+    ``metric`` is the user's, else the file's, else the task sidecar's (``meta``)."""
+    if is_cascade(read_prompt_file(path)):
+        res = evaluate_cascade_file(
+            path, examples, metric=metric, task_metric=meta.metric, n_ctx=n_ctx,
+            parallel=parallel, cache=cache,
+        )  # fmt: skip
+        answers, scores = [a.answer for a in res.answers], res.scores
+        name = f"cascade:{path.name}"
+    else:
+        saved = read_saved(path)
+        fields = saved.fields
+        scorer = task_metric(
+            metric,
+            fields.metric or meta.metric,
+            path if fields.metric else meta.path,
+            [e.target for e in examples],
+        )
+        lm = _open_lm(model_from(fields, path, None), None, n_ctx, cache, parallel=parallel)
+        try:
+            ev = Evaluator(lm, scorer, fields.decoding, labels=fields.labels_to_score)
+            return ev.evaluate(saved.prompt, examples)
+        finally:
+            lm.close()
+    records = [
+        Record(example_id=e.id, input=e.input, prompt_hash=name, request_hash="", output=a,
+               answer=a, targets=list(e.targets), score=sc)
+        for e, a, sc in zip(examples, answers, scores, strict=True)
+    ]  # fmt: skip
+    return EvalResult(prompt_hash=name, records=records)

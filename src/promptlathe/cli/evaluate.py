@@ -114,9 +114,7 @@ def eval_cmd(
                 "--base-url and --shots do not apply to it"
             )
         examples = examples[:limit] if limit is not None else examples
-        _eval_cascade(
-            prompt, task, examples, metric or meta.metric, n_ctx, parallel, cache, json_out
-        )
+        _eval_cascade(prompt, task, examples, metric, meta.metric, n_ctx, parallel, cache, json_out)
         return
     base = (
         load_prompt(prompt)
@@ -191,6 +189,7 @@ def _eval_cascade(
     task: Path,
     examples: list[Example],
     metric: str | None,
+    sidecar: str | None,
     n_ctx: int,
     parallel: int,
     cache: Path | None,
@@ -199,8 +198,9 @@ def _eval_cascade(
     """``eval --prompt cascade.json``: the cascade's accuracy with its interval and its
     certificate, its cost, and which step answered how much."""
     res = evaluate_cascade_file(
-        path, examples, metric=metric, n_ctx=n_ctx, parallel=parallel, cache=cache
-    )
+        path, examples, metric=metric, task_metric=sidecar, n_ctx=n_ctx, parallel=parallel,
+        cache=cache,
+    )  # fmt: skip
     lo, hi = wilson_interval(sum(res.scores), len(res.scores))
     out_console.print(f"[bold]{escape(task.name)}[/bold] · cascade {escape(str(path))}")
     out_console.print(
