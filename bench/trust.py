@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _tasks import task_files  # bench/ is on the path when a script in it runs
 from scipy.stats import binomtest
 
 from promptlathe import optimize
@@ -54,29 +55,6 @@ def default_tasks(data: Path) -> str:
 
     ape, bbh = names("ape")[::3], names("bbh")[::5]
     return ",".join([f"ape/{t}" for t in ape] + [f"bbh/{t}" for t in bbh])
-
-
-def task_files(data: Path, name: str, tmp: Path, n_test: int, seed: int) -> tuple[Path, Path]:
-    """(train file, test file): at most ``n_test`` test examples, a seeded sample. BBH has
-    a test split only, so the rest of it becomes the train file."""
-    suite, task = name.split("/")
-    train = data / suite / f"{task}.train.jsonl"
-    test = data / suite / f"{task}.test.jsonl"
-    if not test.is_file():
-        raise PromptlatheError(f"--tasks: no task {name!r} under {data}")
-    rows = test.read_text().splitlines()
-    order = np.random.default_rng(seed).permutation(len(rows))
-    head, tail = sorted(order[:n_test]), sorted(order[n_test:])
-    out_test, out_train = tmp / f"{task}.test.jsonl", tmp / f"{task}.train.jsonl"
-    out_test.write_text("\n".join(rows[i] for i in head) + "\n")
-    if train.is_file():
-        out_train.write_text(train.read_text())
-    else:
-        out_train.write_text("\n".join(rows[i] for i in tail) + "\n")
-    meta = data / suite / f"{task}.meta.json"
-    if meta.is_file():
-        (tmp / f"{task}.meta.json").write_text(meta.read_text())
-    return out_train, out_test
 
 
 def trust_row(name: str, result: dict[str, Any]) -> dict[str, Any] | None:

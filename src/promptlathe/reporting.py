@@ -25,13 +25,8 @@ err_console = Console(stderr=True)
 out_console = Console()
 
 
-@contextmanager
-def progress_bar(description: str, enabled: bool = True) -> Iterator[Any]:
-    """Yields ``update(done, total)`` that drives a rich progress bar on stderr."""
-    if not enabled:
-        yield lambda done, total: None
-        return
-    with Progress(
+def _progress() -> Progress:
+    return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -39,13 +34,40 @@ def progress_bar(description: str, enabled: bool = True) -> Iterator[Any]:
         TimeRemainingColumn(),
         console=err_console,
         transient=False,
-    ) as prog:
+    )
+
+
+@contextmanager
+def progress_bar(description: str, enabled: bool = True) -> Iterator[Any]:
+    """Yields ``update(done, total)`` that drives a rich progress bar on stderr."""
+    if not enabled:
+        yield lambda done, total: None
+        return
+    with _progress() as prog:
         task = prog.add_task(escape(description), total=None)
 
         def update(done: int, total: int) -> None:
             prog.update(task, completed=done, total=total)
 
         yield update
+
+
+@contextmanager
+def stage_bars(enabled: bool = True) -> Iterator[Any]:
+    """Yields ``say(stage, done, total)``: one progress bar per stage, on stderr, each
+    added the first time its stage reports."""
+    if not enabled:
+        yield lambda stage, done, total: None
+        return
+    with _progress() as prog:
+        ids: dict[str, Any] = {}
+
+        def say(stage: str, done: int, total: int) -> None:
+            if stage not in ids:
+                ids[stage] = prog.add_task(escape(stage), total=total)
+            prog.update(ids[stage], completed=done, total=total)
+
+        yield say
 
 
 def eval_table(result: EvalResult, title: str = "Evaluation") -> Table:

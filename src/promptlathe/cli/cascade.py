@@ -3,14 +3,11 @@ spends the expensive model only where the cheap one is unsure."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from promptlathe.artifact import model_from, read_saved
@@ -29,7 +26,7 @@ from promptlathe.cli._app import app
 from promptlathe.cli._options import CacheOpt, NCtxOpt, ParallelOpt, SeedOpt, _check_output_file
 from promptlathe.errors import PromptlatheError
 from promptlathe.metrics import task_metric
-from promptlathe.reporting import err_console, out_console
+from promptlathe.reporting import err_console, out_console, stage_bars
 from promptlathe.tasks import Fields, load_examples, read_meta, split_examples
 
 
@@ -111,7 +108,7 @@ def cascade_cmd(
     halves = split_examples(examples, (0.5, 0.5, 0.0), seed)
     with (
         open_evaluators(steps, scorer, n_ctx, parallel, [cache] * len(steps)) as evaluators,
-        _bars(progress) as say,
+        stage_bars(progress) as say,
     ):
         fitted = fit_cascade(
             steps,
@@ -140,28 +137,6 @@ def cascade_cmd(
     )
     err_console.print(f"wrote {out}", markup=False)
     write_picture(fitted, out)
-
-
-@contextlib.contextmanager
-def _bars(enabled: bool) -> Iterator[Any]:
-    if not enabled:
-        yield lambda stage, done, total: None
-        return
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-    ) as prog:
-        ids: dict[str, Any] = {}
-
-        def say(stage: str, done: int, total: int) -> None:
-            if stage not in ids:
-                ids[stage] = prog.add_task(escape(stage), total=total)
-            prog.update(ids[stage], completed=done, total=total)
-
-        yield say
 
 
 def print_fitted(f: Fitted) -> None:
