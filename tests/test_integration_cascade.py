@@ -70,3 +70,31 @@ def test_cascade_fits_on_the_real_model_and_run_reproduces_it(
     assert len(answers) == len(test)
     right = sum(a == e.target for a, e in zip(answers, test, strict=True))
     assert right / len(test) == pytest.approx(kept["accuracy"])
+
+
+def test_optimize_models_on_two_real_models(shared_data: Path, tmp_path: Path) -> None:
+    """`optimize --models` end to end: a run per model, the cascade file and its picture, and
+    `run` answering the test inputs as the fitting scored them."""
+    rows = (shared_data / "bbh/navigate.test.jsonl").read_text().splitlines()
+    (tmp_path / "nav.jsonl").write_text("\n".join(rows[:120]) + "\n")
+    (tmp_path / "test.jsonl").write_text("\n".join(rows[120:150]) + "\n")
+    out = tmp_path / "runs"
+    r = run_cli(
+        "optimize", "--task", str(tmp_path / "nav.jsonl"), "--test", str(tmp_path / "test.jsonl"),
+        "--models", f"{TEST_MODEL},qwen2.5-coder-0.5b", "--budget-calls", "120",
+        "--proposer-model", TEST_MODEL, "--out", str(out), "--no-progress", "--no-report",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "cascade plan" in r.stderr and "60 calls each of 120" in r.stderr
+    for model in (TEST_MODEL, "qwen2.5-coder-0.5b"):
+        assert (out / model / "best_prompt.json").is_file()
+    data = json.loads((out / "cascade.json").read_text())
+    assert (out / "cascade.png").is_file() and data["verdict"]
+    kept = data["test"][data["kept"]]
+    test = load_examples(tmp_path / "test.jsonl")
+    ran = run_cli("run", "--prompt", str(out / "cascade.json"), "--cache",
+                  str(tmp_path / "c.sqlite"), *[e.input for e in test])  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    answers = ran.stdout.strip().splitlines()
+    right = sum(a == e.target for a, e in zip(answers, test, strict=True))
+    assert right / len(test) == pytest.approx(kept["accuracy"])
