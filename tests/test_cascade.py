@@ -442,6 +442,7 @@ def test_optimize_models_runs_each_model_then_fits_the_cascade(
         (["--models", f"{SMALL},{LARGE}", "--cost", "other=1:1"], "'other' is not in --models"),
         (["--models", f"{SMALL},{LARGE}", "--base-url", "http://h:1/v1"], "--server NAME=URL"),
         (["--cost", f"{SMALL}=1:1"], "go with --models"),
+        (["--max-cost", "0.5"], "go with --models"),
     ],
 )
 def test_optimize_models_bad_options_fail_before_any_model(

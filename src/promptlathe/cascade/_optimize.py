@@ -126,6 +126,7 @@ def optimize_models(
     prices: dict[str, Price] | None = None,
     run_one: RunOne = run_plain,
     say: Say = lambda _stage, _done, _total: None,
+    max_cost: float | None = None,
 ) -> CascadeRun:
     """Optimize a prompt for each of ``models`` (``settings`` as :class:`OptimizeConfig`
     takes them; ``budget_calls`` is shared equally), then fit, judge and write the cascade
@@ -138,6 +139,8 @@ def optimize_models(
         prices: each model's price (default: declared nowhere, so embedded defaults).
         run_one: runs one model's optimization (the CLI's shows progress and a report).
         say: ``say(stage, done, total)`` while the steps answer the splits.
+        max_cost: fit the most accurate cascade within this mean cost per input (default:
+            the cheapest as accurate as the best).
     """
     servers = servers or {}
     prices = prices or {m: price_for(m, {}) for m in models}
@@ -164,8 +167,9 @@ def optimize_models(
     n_ctx, parallel = settings.get("n_ctx", 4096), settings.get("parallel", 16)
     with open_evaluators(steps, metric, n_ctx, parallel, caches) as evaluators:
         fitted = fit_cascade(
-            steps, evaluators, metric, split["val"], split["confirm"], split["test"], say=say
-        )
+            steps, evaluators, metric, split["val"], split["confirm"], split["test"], say=say,
+            max_cost=max_cost,
+        )  # fmt: skip
         lms = {id(ev.lm): ev.lm for ev in evaluators}
         calls = sum(lm.stats.calls for lm in lms.values() if isinstance(lm, CachedLM))
     by_step = {id(s): p for s, p in zip(steps, prompts, strict=True)}

@@ -66,6 +66,14 @@ def _how_it_runs(
         list[str] | None,
         typer.Option(help="With --models: NAME=URL, the OpenAI-compatible server of model NAME."),
     ] = None,
+    max_cost: Annotated[
+        float | None,
+        typer.Option(
+            help="With --models: the most accurate cascade whose mean cost per input is at "
+            "most this (in --cost's unit); default: the cheapest as accurate as the best.",
+            min=0,
+        ),
+    ] = None,
 ) -> None:
     """The options of the command itself (not settings of the run)."""
 
@@ -86,12 +94,13 @@ def optimize_cmd(**options: Any) -> None:
         raise PromptlatheError("--task is required (the training data)")
     settings.setdefault("out", str(Path("runs") / Path(task).name.split(".")[0]))
     models, costs, servers = run_opts.pop("models"), run_opts.pop("cost"), run_opts.pop("server")
+    max_cost = run_opts.pop("max_cost")
     if models is None:
-        if costs or servers:
-            raise PromptlatheError("--cost and --server go with --models")
+        if costs or servers or max_cost is not None:
+            raise PromptlatheError("--cost, --server and --max-cost go with --models")
         _optimize(settings, run_opts)
         return
-    _optimize_models(settings, run_opts, models, costs or [], servers or [])
+    _optimize_models(settings, run_opts, models, costs or [], servers or [], max_cost)
 
 
 optimize_cmd.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
@@ -161,6 +170,7 @@ def _optimize_models(
     models: str,
     costs: list[str],
     servers: list[str],
+    max_cost: float | None,
 ) -> None:
     """``--models``: a run per model, each shown as a single run is, then the cascade."""
     from promptlathe.cascade import check_models, optimize_models, parse_models
@@ -174,7 +184,7 @@ def _optimize_models(
         err_console.print("  " + line, highlight=False, markup=False, soft_wrap=True)
     done = optimize_models(
         settings, names, servers=by_server, prices=prices,
-        run_one=lambda sub: _optimize(sub, run_opts),
+        run_one=lambda sub: _optimize(sub, run_opts), max_cost=max_cost,
     )  # fmt: skip
     print_fitted(done.fitted)
     err_console.print(
