@@ -182,6 +182,17 @@ def test_plan_fits_the_budget_and_shrinks_for_small_tasks(tmp_path: Path) -> Non
         make_plan(cfg, 3, None)
 
 
+def test_plan_says_what_validation_can_tell_apart() -> None:
+    small = make_plan(OptimizeConfig(task="t.jsonl", budget_calls=100), 900, 100)
+    assert small.n_val == 16 and small.smallest_difference == pytest.approx(6 / 16)
+    text = "\n".join(small.describe([]))
+    assert "one is 6.2 points" in text and "differ by ≥ 38 points" in text
+    assert "look alike on validation" in text
+    big = make_plan(OptimizeConfig(task="t.jsonl", budget_calls=600), 900, 100)
+    text = "\n".join(big.describe([]))
+    assert "differ by ≥ 10 points" in text and "look alike" not in text
+
+
 # ---- whole runs -------------------------------------------------------------------------------
 def test_optimize_finds_the_better_prompt_within_budget(tmp_path: Path) -> None:
     lm = make_lm()

@@ -12,6 +12,15 @@ if TYPE_CHECKING:
     from promptlathe.optimizers._config import OptimizeConfig
 
 
+SIGN_TEST_MIN = 6
+"""Differing examples an exact two-sided sign test needs, all one way, for p < 0.05
+(2 · 0.5**6 = 0.031; 5 give 0.0625)."""
+
+TOO_CLOSE = 0.25
+"""Above this smallest detectable difference the plan says the budget cannot tell candidates
+apart (a fifth of the examples, or more, must change hands)."""
+
+
 @dataclass
 class Plan:
     """How the budget is divided, computed from the config and the data sizes."""
@@ -53,6 +62,7 @@ class Plan:
             f"data: {self.n_train} train · {self.n_val} validation · {self.n_confirm} "
             f"confirmation · {self.n_test} test",
             f"budget: {self.budget} LM calls",
+            *self._evidence(),
             *search_lines,
             f"  confirmation         ≤ {s['confirm']:>5} calls (top {self.confirm_top} + seed "
             f"on {self.n_confirm} examples{more})",
@@ -60,6 +70,32 @@ class Plan:
             f"  test (outside budget) {'≤' if sampled else ' '}{test:>5} calls (winner and seed"
             f"{sampled})",
         ]
+
+    @property
+    def smallest_difference(self) -> float:
+        """The smallest accuracy difference between two candidates that a paired test can
+        find on validation: an exact sign test at α = 0.05 needs at least
+        :data:`SIGN_TEST_MIN` examples that differ, all one way."""
+        return min(1.0, SIGN_TEST_MIN / self.n_val) if self.n_val else 1.0
+
+    def _evidence(self) -> list[str]:
+        """What validation can tell apart at this budget: the trade between candidates tried
+        and examples each is judged on."""
+        passes = self.stages.get("search", 0) // self.n_val if self.n_val else 0
+        gap = self.smallest_difference
+        lines = [
+            f"  evidence: {self.n_val} validation examples (one is {100 / self.n_val:.1f} "
+            f"points); the search affords about {passes} full passes; two candidates can be "
+            f"told apart only if they differ by ≥ {gap * 100:.0f} points (paired sign test, "
+            "α = 0.05)"
+        ]
+        if gap > TOO_CLOSE:
+            lines.append(
+                f"  note: at this budget, candidates closer than {gap * 100:.0f} points look "
+                "alike on validation; raise --budget-calls, or --val-size (fewer candidates, "
+                "each judged on more examples)"
+            )
+        return lines
 
     def _certifies(self, delta: float = 0.05) -> list[str]:
         """What the confirmation split can certify: the accuracy a perfect finalist, and one
