@@ -19,6 +19,7 @@ from promptlathe.cascade import (
     Routed,
     Step,
     StepAnswer,
+    answer_step,
     default_price,
     fit,
     fit_cascade,
@@ -152,6 +153,12 @@ def test_outcomes_carry_the_label_probability(tmp_path: Path) -> None:
     assert out[0].confidence == pytest.approx(label_confidence([-0.05, -3.0]))
     assert out[1].confidence == pytest.approx(label_confidence([-0.6, -0.8]))
     assert out[0].io_tokens[1] > 0
+    # the scripted double reports no prompt tokens for labels: the step counts them itself
+    step = Step(SMALL, _saved(), price_for(SMALL, {}))
+    (a,) = answer_step(step, ev, ["item 0"])
+    rendered = step.saved.prompt.render_messages("item 0")
+    assert a.prompt_tokens == ev.lm.count_tokens("\n".join(m["content"] for m in rendered)) > 0
+    assert a.cost == pytest.approx(step.price.of(a.prompt_tokens, a.completion_tokens))
 
 
 # ---- the policy

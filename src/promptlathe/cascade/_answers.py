@@ -4,7 +4,7 @@ for every answer."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from promptlathe.artifact import Saved
 from promptlathe.cascade._costs import Price
@@ -66,7 +66,25 @@ def answer_step(step: Step, evaluator: Evaluator, queries: Sequence[str]) -> lis
                 mean_token_probability(res.logprob, res.n_tokens),
                 sum(outcomes[i].io_tokens),
             )
-    return [_answer(step, o, extra.get(i), len(queries[i])) for i, o in enumerate(outcomes)]
+    out = [_answer(step, o, extra.get(i), len(queries[i])) for i, o in enumerate(outcomes)]
+    return [
+        _priced(step, evaluator, a, q) if a.prompt_tokens == 0 else a
+        for a, q in zip(out, queries, strict=True)
+    ]
+
+
+def _priced(step: Step, evaluator: Evaluator, a: StepAnswer, query: str) -> StepAnswer:
+    """An answer whose backend reported no prompt tokens (label scoring over HTTP scores each
+    label without counting the prompt) costs its prompt as the model's tokenizer (or its
+    estimate) counts it."""
+    p = step.saved.prompt
+    text = (
+        p.render_text(query)
+        if p.format.mode == "completion"
+        else "\n".join(m["content"] for m in p.render_messages(query))
+    )
+    pt = evaluator.lm.count_tokens(text)
+    return replace(a, prompt_tokens=pt, cost=step.price.of(pt, a.completion_tokens))
 
 
 def _answer(step: Step, o: Outcome, scored: tuple[float, int] | None, chars: int) -> StepAnswer:
