@@ -256,6 +256,11 @@ def test_a_small_model_never_right_escalates_always(tmp_path: Path) -> None:
     assert fitted.saves_nothing
     assert "saves nothing" in fitted.verdict() and LARGE in fitted.verdict()
     assert [k for k, v in fitted.test.items() if v["kept"]] == [LARGE]
+    from promptlathe.report._cascade_page import render_cascade_page
+
+    page = render_cascade_page(fitted, "<runs>")
+    assert 'class="verdict no"' in page and "saves nothing" in page
+    assert "&lt;runs&gt;" in page and "<runs>" not in page
 
 
 def test_run_cascade_runs_later_steps_only_where_needed(tmp_path: Path) -> None:
@@ -315,6 +320,8 @@ def test_cli_fits_writes_and_runs_a_cascade(tmp_path: Path, scripted_models: lis
     assert res.exit_code == 0, res.output
     assert "Pareto front" in res.output and "Test split" in res.output
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+    page = out.with_suffix(".html").read_text()
+    assert "(kept)" in page and "data:image/png;base64," in page and "<script" not in page
     data = json.loads(out.read_text())
     assert [s["model"] for s in data["steps"]] == [SMALL, LARGE]
     assert data["steps"][0]["threshold"] is not None and data["steps"][1]["threshold"] is None

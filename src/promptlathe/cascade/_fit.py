@@ -96,10 +96,15 @@ class Fitted:
     test_comparison: Comparison | None = None
     n_fit: int = 0
     tradeoff: Tradeoff | None = None
+    fit_single: list[float] = field(default_factory=list)
 
     @property
     def saves_nothing(self) -> bool:
         return self.kept.single
+
+    def front_single(self, step: int) -> float | None:
+        """The fit split's accuracy of ``step`` alone (``None`` if it is not recorded)."""
+        return self.fit_single[step] if step < len(self.fit_single) else None
 
     def label(self, step: int) -> str:
         """A step's name: its model's, with its prompt's hash when two steps share a model."""
@@ -189,7 +194,10 @@ def fit_cascade(
         }
         if casc.accuracy >= ref.accuracy - tolerance - 1e-12 and casc.cost < ref.cost:
             kept = chosen.policy
-    out = Fitted(steps, chosen, front, reference, kept, judge, comparison, n_fit=len(fit_examples))
+    out = Fitted(
+        steps, chosen, front, reference, kept, judge, comparison, n_fit=len(fit_examples),
+        fit_single=[r.accuracy for r in singles],
+    )  # fmt: skip
     if test_examples:
         test_split = answer_split(steps, evaluators, metric, test_examples, say, "test")
         out.test = test_table(out, test_split)

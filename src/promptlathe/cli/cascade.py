@@ -184,11 +184,16 @@ def print_fitted(f: Fitted) -> None:
 
 
 def write_picture(f: Fitted, cascade_file: Path) -> None:
-    """The test split's cost–accuracy picture beside the cascade file (``.png``)."""
-    if f.tradeoff is None:
-        return
+    """The cascade's page (``.html``, with the test split's cost–accuracy picture) and the
+    picture alone (``.png``), beside the cascade file."""
+    from promptlathe.report._cascade_page import render_cascade_page
     from promptlathe.report._cascade_plot import cost_accuracy_png
 
+    page = cascade_file.with_suffix(".html")
+    page.write_text(render_cascade_page(f, str(cascade_file.parent)), encoding="utf-8")
+    err_console.print(f"wrote {page}", markup=False)
+    if f.tradeoff is None:
+        return
     png = cascade_file.with_suffix(".png")
     png.write_bytes(cost_accuracy_png(f.tradeoff))
     err_console.print(f"wrote {png}", markup=False)
