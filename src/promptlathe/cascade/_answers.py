@@ -29,10 +29,6 @@ class Step:
     price: Price
     base_url: str | None = None
 
-    @property
-    def name(self) -> str:
-        return f"{self.model}:{self.saved.prompt.hash[:8]}"
-
 
 @dataclass(frozen=True)
 class StepAnswer:
