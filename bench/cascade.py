@@ -31,6 +31,7 @@ import numpy as np
 from _tasks import task_files  # bench/ is on the path when a script in it runs
 
 from promptlathe.cascade import optimize_models
+from promptlathe.cascade._optimize import run_plain
 from promptlathe.errors import PromptlatheError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -106,12 +107,22 @@ def main() -> None:
     tasks = args.tasks.split(",")
     print(f"models {models}, budget {args.budget} calls per task, {len(tasks)} tasks")
     rows: list[dict[str, Any]] = []
+    done_before: dict[str, dict[str, Any]] = {}
+    if args.json and Path(args.json).is_file():  # a stopped bench goes on from its --json
+        done_before = {r["task"]: r for r in json.loads(Path(args.json).read_text())["rows"]}
+        print(f"read back {len(done_before)} finished tasks from {args.json}")
     with tempfile.TemporaryDirectory() as tmpd:
         tmp = Path(tmpd)
         work = args.workdir or tmp / "runs"
+        # kept beside the runs, so a stopped run resumes with the same task files
+        where = work / "_tasks" if args.workdir else tmp
+        where.mkdir(parents=True, exist_ok=True)
         t_all = time.perf_counter()
         for name in tasks:
-            train, test = task_files(Path(args.data), name, tmp, args.n_test, args.seed)
+            if name in done_before:
+                rows.append(done_before[name])
+                continue
+            train, test = task_files(Path(args.data), name, where, args.n_test, args.seed)
             settings: dict[str, Any] = dict(
                 task=str(train), test=str(test), budget_calls=args.budget, seed=args.seed,
                 out=str(work / name.replace("/", "_")),
@@ -120,7 +131,10 @@ def main() -> None:
                 settings["proposer_model"] = args.proposer
             t0 = time.perf_counter()
             try:
-                done = optimize_models(settings, models)
+                # a model's run the bench was stopped in continues (its calls are cached)
+                done = optimize_models(
+                    settings, models, run_one=lambda sub: run_plain(sub, resume=True)
+                )
             except PromptlatheError as exc:
                 print(f"  {name}: not run: {exc}", flush=True)
                 continue

@@ -203,7 +203,11 @@ def main() -> None:
         tmp = Path(tmpd)
         work = args.workdir or tmp / "runs"
         t_all = time.perf_counter()
-        files = {n: task_files(Path(args.data), n, tmp, args.n_test, args.seed) for n in tasks}
+        # the task files live beside the runs when they are kept, so a stopped run resumes
+        # with the same files (a --resume with other task paths is refused)
+        where = work / "_tasks" if args.workdir else tmp
+        where.mkdir(parents=True, exist_ok=True)
+        files = {n: task_files(Path(args.data), n, where, args.n_test, args.seed) for n in tasks}
         for budget in budgets:  # every task at the first budget, then the next
             for name in tasks:
                 train, test = files[name]
@@ -223,8 +227,10 @@ def main() -> None:
                 )  # fmt: skip
                 if args.proposer:
                     settings["proposer_model"] = args.proposer
+                # a run the sweep was stopped in continues where it was (its calls are cached)
+                resume = (out / "config.json").is_file()
                 try:
-                    optimize(str(train), **settings)
+                    optimize(str(train), resume=resume, **settings)
                 except PromptlatheError as exc:  # a task this budget cannot run: say so, go on
                     print(f"  {out.name}: not run: {exc}", flush=True)
                     skipped.append(out.name)

@@ -108,9 +108,12 @@ def plan_lines(
     return lines
 
 
-def run_plain(settings: dict[str, Any]) -> tuple[OptimizeResult, dict[str, list[Example]]]:
-    """One model's run, as :func:`promptlathe.optimize` does it."""
-    run = Optimization(OptimizeConfig(**settings))
+def run_plain(
+    settings: dict[str, Any], resume: bool = False
+) -> tuple[OptimizeResult, dict[str, list[Example]]]:
+    """One model's run, as :func:`promptlathe.optimize` does it (``resume``: continue the
+    run already in its directory, if there is one)."""
+    run = Optimization(OptimizeConfig(**settings), resume=resume)
     try:
         result = run.run()
         return result, {"val": run.split.val, "confirm": run.confirm, "test": run.test}
