@@ -455,7 +455,7 @@ def test_optimize_models_runs_each_model_then_fits_the_cascade(
         (["--models", f"{SMALL},my-served", "--server", "my-served=http://h:1/v1"], "no price"),
         (["--models", f"{SMALL},{LARGE}", "--cost", "other=1:1"], "'other' is not in --models"),
         (["--models", f"{SMALL},{LARGE}", "--base-url", "http://h:1/v1"], "--server NAME=URL"),
-        (["--cost", f"{SMALL}=1:1"], "go with --models"),
+        (["--cost", f"{SMALL}=1:1"], "--cost goes with --models or --budget-cost"),
         (["--max-cost", "0.5"], "go with --models"),
     ],
 )

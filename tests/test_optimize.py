@@ -599,14 +599,16 @@ def test_the_result_compares_the_winner_with_constant_answers(tmp_path: Path) ->
 
 def test_older_configs_are_upgraded_and_a_newer_one_is_refused(tmp_path: Path) -> None:
     saved = _cfg(tmp_path).to_dict()
-    assert saved["v"] == 3 and saved["optimizer"] == "propose,joint"
-    assert saved["parallel"] == 16
-    old = {k: v for k, v in saved.items() if k not in ("v", "parallel")}
+    assert saved["v"] == 4 and saved["optimizer"] == "propose,joint"
+    assert saved["parallel"] == 16 and saved["budget_cost"] is None and saved["prices"] == {}
+    old = {k: v for k, v in saved.items() if k not in ("v", "parallel", "budget_cost", "prices")}
     for before, after in (("joint", "propose,joint"), ("reflect", "reflect,joint")):
         upgraded = OptimizeConfig.from_dict({**old, "optimizer": before}, "config.json")
         assert upgraded.optimizer == after
         assert upgraded.parallel == 1  # saved before batched decoding: resumed as it ran
     v2 = OptimizeConfig.from_dict({**old, "v": 2}, "config.json")
     assert v2.parallel == 1 and v2.optimizer == "propose,joint"
+    v3 = OptimizeConfig.from_dict({**old, "v": 3, "parallel": 16}, "config.json")
+    assert v3.budget_cost is None and v3.prices == {}  # no cost cap before version 4
     with pytest.raises(PromptlatheError, match="config.json: run config version 99"):
         OptimizeConfig.from_dict({**saved, "v": 99}, "config.json")

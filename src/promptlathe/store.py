@@ -291,6 +291,12 @@ class Store:
         """Tokens of every call stored (or only of those charged to budget ``charged_to``):
         prompt + completion tokens of generations and label choices, and the scored tokens
         of log-probability calls."""
+        return sum(i + o for i, o in self.io_tokens(charged_to).values())
+
+    def io_tokens(self, charged_to: str | None = None) -> dict[str, tuple[int, int]]:
+        """(input, output) tokens by model id of every call stored (or only of those charged
+        to budget ``charged_to``): a generation's or label choice's prompt and completion
+        tokens; a log-probability call's scored tokens are input (read, not generated)."""
         if self._dialect == "postgresql":
 
             def field(k: str) -> str:
@@ -300,21 +306,21 @@ class Store:
             def field(k: str) -> str:
                 return f"COALESCE(json_extract(response, '$.{k}'), 0)"
 
-        total = (
-            f"COALESCE(SUM(CASE WHEN kind IN ('generate', 'labels') THEN "
-            f"{field('prompt_tokens')} + {field('completion_tokens')} "
-            f"ELSE {field('n_tokens')} END), 0)"
-        )
+        gen = "kind IN ('generate', 'labels')"
+        scored = field("n_tokens")
+        inp = f"COALESCE(SUM(CASE WHEN {gen} THEN {field('prompt_tokens')} ELSE {scored} END), 0)"
+        out = f"COALESCE(SUM(CASE WHEN {gen} THEN {field('completion_tokens')} ELSE 0 END), 0)"
         if charged_to is None:
-            q = sa.text(f"SELECT {total} FROM calls")
+            q = sa.text(f"SELECT model_id, {inp}, {out} FROM calls GROUP BY model_id")
             params: dict[str, Any] = {}
         else:
             q = sa.text(
-                f"SELECT {total} FROM calls JOIN charges ON charges.key = calls.key "
-                "WHERE charges.name = :name"
+                f"SELECT model_id, {inp}, {out} FROM calls JOIN charges ON charges.key = "
+                "calls.key WHERE charges.name = :name GROUP BY model_id"
             )
             params = {"name": self._ns(charged_to)}
-        return int(self._run(lambda c: c.execute(q, params).scalar_one()))
+        rows = self._run(lambda c: c.execute(q, params).all())
+        return {str(r[0]): (int(r[1]), int(r[2])) for r in rows}
 
     # ---- shared run documents --------------------------------------------------------------
     def put_document(self, name: str, body: dict[str, Any]) -> None:

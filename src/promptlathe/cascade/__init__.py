@@ -5,7 +5,6 @@ runs as it was judged.
 """
 
 from promptlathe.cascade._answers import Step, StepAnswer, answer_step
-from promptlathe.cascade._costs import Price, default_price, parse_costs, price_for
 from promptlathe.cascade._file import CASCADE_VERSION, is_cascade, read_cascade, write_cascade
 from promptlathe.cascade._fit import Fitted, fit_cascade
 from promptlathe.cascade._gate import FEATURES, Gate, fit_gate
@@ -26,6 +25,7 @@ from promptlathe.cascade._run import (
     run_cascade_file,
 )
 from promptlathe.cascade._tradeoff import Figure, Tradeoff
+from promptlathe.lms._price import Price, default_price, parse_costs, price_for
 
 __all__ = [
     "CASCADE_VERSION",

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from promptlathe.artifact import Saved
-from promptlathe.cascade._costs import Price
 from promptlathe.confidence import mean_token_probability
 from promptlathe.evaluator import Evaluator, Outcome
+from promptlathe.lms._price import Price
 from promptlathe.requests import answer_continuation, score_request
 
 

@@ -15,11 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from promptlathe._validation import validate
 from promptlathe.artifact import Saved, artifact_fields
 from promptlathe.cascade._answers import Step
-from promptlathe.cascade._costs import Price
 from promptlathe.cascade._gate import FEATURES, Gate
 from promptlathe.cascade._policy import Policy
 from promptlathe.errors import PromptlatheError
 from promptlathe.lms import MODELS
+from promptlathe.lms._price import Price
 from promptlathe.prompts import Prompt, read_prompt_file
 from promptlathe.strategies import get_strategy
 

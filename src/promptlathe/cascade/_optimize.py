@@ -17,12 +17,12 @@ from typing import Any
 
 from promptlathe.artifact import read_saved
 from promptlathe.cascade._answers import Step
-from promptlathe.cascade._costs import Price, parse_costs, price_for
 from promptlathe.cascade._file import step_prompt, write_cascade
 from promptlathe.cascade._fit import Fitted, Say, fit_cascade
 from promptlathe.cascade._open import open_evaluators
 from promptlathe.errors import PromptlatheError
 from promptlathe.lms import MODELS, CachedLM
+from promptlathe.lms._price import Price, parse_costs, price_for
 from promptlathe.metrics import get_metric
 from promptlathe.optimizers import Optimization, OptimizeConfig, OptimizeResult
 from promptlathe.tasks import Example
@@ -93,11 +93,17 @@ def plan_lines(
     settings: dict[str, Any], models: Sequence[str], prices: dict[str, Price]
 ) -> list[str]:
     """What the multi-model run will do, for printing first."""
-    total = OptimizeConfig(**settings).budget_calls
+    cfg = OptimizeConfig(**settings)
+    total = cfg.budget_calls
+    cost = (
+        ""
+        if cfg.budget_cost is None
+        else f" and at most {cfg.budget_cost / len(models):.6g} of {cfg.budget_cost:g} in cost"
+    )
     lines = [
-        f"{len(models)} models, {total // len(models)} calls each of {total} (one run per "
-        f"model under {settings['out']}/), then thresholds fitted on validation, judged on "
-        "confirmation, test answered once"
+        f"{len(models)} models, {total // len(models)} calls each of {total}{cost} (one run "
+        f"per model under {settings['out']}/), then thresholds fitted on validation, judged "
+        "on confirmation, test answered once"
     ]
     for m in models:
         p = prices[m]
@@ -132,8 +138,8 @@ def optimize_models(
     max_cost: float | None = None,
 ) -> CascadeRun:
     """Optimize a prompt for each of ``models`` (``settings`` as :class:`OptimizeConfig`
-    takes them; ``budget_calls`` is shared equally), then fit, judge and write the cascade
-    (``OUT/cascade.json``).
+    takes them; ``budget_calls``, and ``budget_cost`` if given, are shared equally), then
+    fit, judge and write the cascade (``OUT/cascade.json``).
 
     Args:
         settings: the run's settings; ``out`` is the parent of the per-model runs.
@@ -148,10 +154,16 @@ def optimize_models(
     servers = servers or {}
     prices = prices or {m: price_for(m, {}) for m in models}
     out = Path(settings["out"])
-    share = OptimizeConfig(**settings).budget_calls // len(models)
+    cfg = OptimizeConfig(**settings)
+    share = cfg.budget_calls // len(models)
     runs: dict[str, tuple[OptimizeResult, dict[str, list[Example]]]] = {}
     for m in models:
         sub = {**settings, "model": m, "out": str(out / _dirname(m)), "budget_calls": share}
+        if cfg.budget_cost is not None:  # an equal share of the cost too, each call priced
+            sub["budget_cost"] = cfg.budget_cost / len(models)
+            sub["prices"] = {
+                **cfg.prices, **{n: [p.input, p.output] for n, p in prices.items()}
+            }  # fmt: skip
         if m in servers:
             sub["base_url"] = servers[m]
         runs[m] = run_one(sub)

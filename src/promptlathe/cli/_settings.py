@@ -13,7 +13,7 @@ from typing import Annotated, Any, get_origin, get_type_hints
 import typer
 
 from promptlathe.optimizers import OptimizeConfig
-from promptlathe.optimizers._config import SAME, Setting, option_of
+from promptlathe.optimizers._setting import SAME, Setting, option_of
 
 
 @cache

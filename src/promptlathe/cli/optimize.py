@@ -58,8 +58,9 @@ def _how_it_runs(
     cost: Annotated[
         list[str] | None,
         typer.Option(
-            help="With --models: NAME=IN:OUT, a model's price per million input and output "
-            "tokens (embedded models default to their parameters in billions, output 3x)."
+            help="With --models or --budget-cost: NAME=IN:OUT, a model's price per million "
+            "input and output tokens (embedded models default to their parameters in "
+            "billions, output 3x)."
         ),
     ] = None,
     server: Annotated[
@@ -96,8 +97,14 @@ def optimize_cmd(**options: Any) -> None:
     models, costs, servers = run_opts.pop("models"), run_opts.pop("cost"), run_opts.pop("server")
     max_cost = run_opts.pop("max_cost")
     if models is None:
-        if costs or servers or max_cost is not None:
-            raise PromptlatheError("--cost, --server and --max-cost go with --models")
+        if servers or max_cost is not None:
+            raise PromptlatheError("--server and --max-cost go with --models")
+        if costs and settings.get("budget_cost") is None:
+            raise PromptlatheError("--cost goes with --models or --budget-cost")
+        if costs:
+            from promptlathe.lms import parse_costs
+
+            settings["prices"] = {n: [p.input, p.output] for n, p in parse_costs(costs).items()}
         _optimize(settings, run_opts)
         return
     _optimize_models(settings, run_opts, models, costs or [], servers or [], max_cost)

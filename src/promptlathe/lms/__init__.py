@@ -22,6 +22,7 @@ from promptlathe.lms._base import (
 )
 from promptlathe.lms._cached import CachedLM
 from promptlathe.lms._open import open_cached
+from promptlathe.lms._price import Price, default_price, parse_costs, price_for
 from promptlathe.lms._registry import (
     DEFAULT_MODEL,
     MODELS,
@@ -55,6 +56,10 @@ def get_lm(model: str = DEFAULT_MODEL, base_url: str | None = None, **kwargs: An
 
 
 __all__ = [
+    "Price",
+    "default_price",
+    "parse_costs",
+    "price_for",
     "DEFAULT_MODEL",
     "Backend",
     "backend_for",

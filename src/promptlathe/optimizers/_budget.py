@@ -25,16 +25,35 @@ class Budget:
         store: the run's store.
         max_calls: the hard cap on calls (``None``: unlimited).
         max_tokens: optional cap on prompt + output tokens, checked before each call.
+        max_cost: optional cap on the calls' cost, checked before each call: each model's
+            stored input and output tokens at its price (per million input and per million
+            output tokens, given to :meth:`wrap`). While the framework's ceiling holds back
+            the confirmation reserve, the search may spend the same share of the cost as of
+            the calls.
+        fallback_price: the price of calls by a model not wrapped yet (a resumed run's
+            proposer before it loads): the dearest of the run's models, so the cost is
+            never under-counted.
     """
 
     NAME = "lm_calls"
     TRACKED = "lm_calls@charges-v1"
     """Marks a store whose every paid call is in ``charges`` (all but pre-1.x run dirs)."""
 
-    def __init__(self, store: Store, max_calls: int | None, max_tokens: int | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        max_calls: int | None,
+        max_tokens: int | None = None,
+        max_cost: float | None = None,
+        fallback_price: tuple[float, float] = (0.0, 0.0),
+    ) -> None:
         self.store = store
         self.max_calls = max_calls
         self.max_tokens = max_tokens
+        self.max_cost = max_cost
+        self.fallback_price = fallback_price
+        self.prices: dict[str, tuple[float, float]] = {}
+        """Each wrapped model's price, by model id."""
         self.stage_limit: int | None = None
         self.ceiling: int | None = None
         """Set by the framework alone: the calls the search may reach (the confirmation
@@ -63,17 +82,44 @@ class Budget:
         """Reserve ``n`` calls or raise :class:`BudgetExhausted` (nothing is reserved then)."""
         if self.max_tokens is not None and self._tokens() >= self.max_tokens:
             raise BudgetExhausted(f"token budget of {self.max_tokens} is spent")
+        cost_limit = self.cost_limit
+        if cost_limit is not None and self.cost() >= cost_limit:
+            raise BudgetExhausted(f"cost budget of {cost_limit:.6g} is spent")
         if not self.store.reserve(self.NAME, n, self.limit):
             raise BudgetExhausted(
                 f"LM-call budget reached ({self.used} of {self.limit} used; {n} more requested)"
             )
 
-    def _tokens(self) -> int:
-        # A run's own file holds only its calls; a shared server holds every run's.
-        return self.store.tokens_used(self.NAME if self.store.shared else None)
+    @property
+    def cost_limit(self) -> float | None:
+        """The cost cap in force now: ``max_cost``, scaled down to the search's share of
+        the calls while the framework's ceiling holds back the confirmation reserve."""
+        if self.max_cost is None:
+            return None
+        if self.ceiling is not None and self.max_calls:
+            return self.max_cost * min(1.0, self.ceiling / self.max_calls)
+        return self.max_cost
 
-    def wrap(self, inner: LM) -> CachedLM:
-        """``inner`` with its calls cached in the store and paid from this budget."""
+    def cost(self) -> float:
+        """What the stored calls cost, each model's at its price."""
+        total = 0.0
+        for model_id, (inp, out) in self.store.io_tokens(self._charged()).items():
+            p_in, p_out = self.prices.get(model_id, self.fallback_price)
+            total += (inp * p_in + out * p_out) / 1e6
+        return total
+
+    def _charged(self) -> str | None:
+        # A run's own file holds only its calls; a shared server holds every run's.
+        return self.NAME if self.store.shared else None
+
+    def _tokens(self) -> int:
+        return self.store.tokens_used(self._charged())
+
+    def wrap(self, inner: LM, price: tuple[float, float] | None = None) -> CachedLM:
+        """``inner`` with its calls cached in the store and paid from this budget (``price``:
+        its price per million input and output tokens, for the cost cap)."""
+        if price is not None:
+            self.prices[inner.model_id] = price
         return CachedLM(
             inner, self.store, guard=self.charge, refund=self.refund, charge_to=self.NAME
         )

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import MISSING, Field, asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -28,59 +27,7 @@ from promptlathe._validation import describe
 from promptlathe.errors import PromptlatheError
 from promptlathe.evaluator import DECODE_MODES
 from promptlathe.lms import DEFAULT_MODEL, MODELS
-
-SAME: Any = type("Same", (), {"__repr__": lambda self: "SAME"})()
-"""A :class:`Setting`'s ``cli_default`` when the option's default is the field's."""
-
-
-@dataclass(frozen=True)
-class Setting:
-    """How a setting is offered as a command-line option, declared once with its field:
-    the CLI's options (help, range, flags) are generated from it, and the same range is what
-    :class:`OptimizeConfig` checks, whether it came from the CLI, Python or a saved file.
-
-    Attributes:
-        help: the option's help.
-        range: inclusive bounds of an integer setting.
-        flags: the option's names when they are not ``--<field-name>``.
-        cli_type: the option's type when it differs (a file is a ``Path``; a list is typed
-            comma-separated).
-        cli_default: the option's default when it differs from the field's (``None``: worked
-            out by the command, e.g. ``--out`` from the task's name).
-        metavar: how the help names the value.
-    """
-
-    help: str
-    range: tuple[int, int] | None = None
-    flags: tuple[str, ...] = ()
-    cli_type: Any = None
-    cli_default: Any = SAME
-    metavar: str | None = None
-
-    def flag(self, name: str) -> str:
-        return self.flags[0] if self.flags else "--" + name.replace("_", "-")
-
-
-def setting(
-    default: Any = MISSING,
-    *,
-    help: str,
-    factory: Callable[[], Any] | None = None,
-    **how: Any,
-) -> Any:
-    """A field of :class:`OptimizeConfig` that is also a command-line option."""
-    meta = {"setting": Setting(help=help, **how)}
-    if factory is not None:
-        return field(default_factory=factory, metadata=meta)
-    if default is MISSING:
-        return field(metadata=meta)
-    return field(default=default, metadata=meta)
-
-
-def option_of(f: Field[Any]) -> Setting | None:
-    """The option a field of :class:`OptimizeConfig` is offered as (``None``: Python only)."""
-    opt = f.metadata.get("setting")
-    return opt if isinstance(opt, Setting) else None
+from promptlathe.optimizers._setting import option_of, setting
 
 
 @dataclass
@@ -103,6 +50,11 @@ class OptimizeConfig:
         budget_calls: hard cap on LM calls for the search (proposals, bootstrapping, racing,
             confirmation). The final test evaluation is reported separately.
         budget_tokens: optional cap on tokens.
+        budget_cost: optional cap on the search's cost: every call's input and output tokens
+            at its model's price (``prices``, else an embedded model's default; see
+            :mod:`promptlathe.lms._price`).
+        prices: price per million input and per million output tokens, ``[in, out]`` by model
+            name (``--cost NAME=IN:OUT``), for ``budget_cost``.
         max_shots: the largest number of exemplars searched.
         max_tokens: generation cap per call.
         seed: seeds splits, sampling and decoding.
@@ -177,6 +129,13 @@ class OptimizeConfig:
         help="Optional cap on the search's tokens (prompt + output, every call).",
         range=BUDGET_TOKENS,
     )
+    budget_cost: float | None = setting(
+        None,
+        help="Optional cap on the search's cost, in --cost's unit (embedded models: their "
+        "parameters in billions per million input tokens, output 3x).",
+        metavar="COST",
+    )
+    prices: dict[str, list[float]] = field(default_factory=dict)
     max_shots: int = setting(4, help="Largest number of exemplars searched.", range=MAX_SHOTS)
     max_tokens: int = setting(64, help="Maximum tokens generated per call.", range=MAX_TOKENS)
     seed: int = setting(0, help="Seed for splits, sampling and decoding.", range=SEED)
@@ -287,11 +246,39 @@ class OptimizeConfig:
                 raise PromptlatheError(
                     f"{opt.flag(f.name)} {value!r} must be an integer in [{lo}, {hi}]"
                 )
+        if self.budget_cost is not None:
+            self.model_prices()  # every model of the run priced, before any work
         if not 0.0 < self.alpha < 1.0:
             raise PromptlatheError(f"alpha {self.alpha!r} must be in (0, 1)")
 
+    def model_prices(self) -> dict[str, tuple[float, float]]:
+        """The price of the task model and of the proposer, by name (for ``budget_cost``).
+
+        Raises:
+            PromptlatheError: ``budget_cost`` is not a finite number >= 0, a price is
+                malformed, or a served model has no price.
+        """
+        from promptlathe.lms import Price, price_for
+        from promptlathe.optimizers._plan_text import default_proposer
+
+        cost = self.budget_cost
+        if cost is not None and not (0 <= cost < float("inf")):
+            raise PromptlatheError(f"--budget-cost {cost!r} must be a finite number >= 0")
+        declared: dict[str, Price] = {}
+        for name, pair in self.prices.items():
+            if len(pair) != 2 or not all(0 <= x < float("inf") for x in pair):
+                raise PromptlatheError(f"--cost {name}={pair!r}: expected two finite prices >= 0")
+            declared[name] = Price(float(pair[0]), float(pair[1]))
+        prices: dict[str, tuple[float, float]] = {}
+        for name in (self.model, default_proposer(self)):
+            price = price_for(name, declared)
+            prices[name] = (price.input, price.output)
+        return prices
+
     # Fields that may change on --resume without invalidating the run.
-    RESUMABLE_CHANGES = frozenset({"budget_calls", "budget_tokens", "storage", "out", "threads"})
+    RESUMABLE_CHANGES = frozenset(
+        {"budget_calls", "budget_tokens", "budget_cost", "storage", "out", "threads"}
+    )
     """(``out`` is where the run lives, not how it runs: a moved run directory still resumes.)"""
 
     def to_dict(self) -> dict[str, Any]:
@@ -361,8 +348,9 @@ class OptimizeConfig:
         return [k for k in a if a[k] != b[k] and k not in self.RESUMABLE_CHANGES]
 
 
-CONFIG_VERSION = 3
-"""The version of ``config.json``. 3: ``parallel`` (embedded models decode several requests
+CONFIG_VERSION = 4
+"""The version of ``config.json``. 4: ``budget_cost`` and ``prices`` (optional; earlier runs
+had no cost cap). 3: ``parallel`` (embedded models decode several requests
 together; earlier runs decoded one at a time, ``parallel`` = 1). 2: ``optimizer`` is a chain of
 stages; 1 (no ``v``) named
 one optimizer that bundled its joint search (``joint`` is now ``propose,joint``, ``reflect``

@@ -173,14 +173,18 @@ class Optimization:
         self.store = run_store(cfg, self.dir)
         if self.store.shared:
             check_shared_run(cfg, self.store, digests, resume, worker)
-        self.budget = Budget(self.store, cfg.budget_calls, cfg.budget_tokens)
+        prices = cfg.model_prices() if cfg.budget_cost is not None else {}
+        self.budget = Budget(
+            self.store, cfg.budget_calls, cfg.budget_tokens, cfg.budget_cost,
+            max(prices.values(), default=(0.0, 0.0), key=lambda p: p[0] + p[1]),
+        )  # fmt: skip
         if resume and not worker:
             # Holding the lock: give back what a killed process reserved but never called.
             leaked = self.budget.reconcile()
             if leaked:
                 log.info("gave back %d calls reserved by an interrupted process", leaked)
         self.models = RunModels(
-            cfg, self.backend.embedded, self.budget, self.store, lm, proposer_lm
+            cfg, self.backend.embedded, self.budget, self.store, lm, proposer_lm, prices
         )
         self.task_lm, self.free_lm = self.models.task_lm, self.models.free_lm
         self.proposer_name = self.models.proposer_name

@@ -23,6 +23,7 @@ class RunModels:
         store: the call cache.
         lm / proposer_lm: models to use instead of building them from ``cfg`` (tests pass
             doubles).
+        prices: each model's price by name, for the budget's cost cap (none: no cap).
     """
 
     def __init__(
@@ -33,12 +34,14 @@ class RunModels:
         store: Store,
         lm: LM | None = None,
         proposer_lm: LM | None = None,
+        prices: dict[str, tuple[float, float]] | None = None,
     ) -> None:
         self.cfg = cfg
         self.embedded = embedded
         self.budget = budget
+        self.prices = prices or {}
         inner = lm or get_lm(cfg.model, base_url=cfg.base_url, **self._local_options())
-        self.task_lm = budget.wrap(inner)
+        self.task_lm = budget.wrap(inner, self.prices.get(cfg.model))
         self.free_lm = CachedLM(inner, store)  # test evaluation: outside the budget
         self.proposer_name = default_proposer(cfg)
         self._proposer_inner = proposer_lm
@@ -74,7 +77,7 @@ class RunModels:
                 )
             elif inner is None:
                 inner = get_lm(self.proposer_name, **self._local_options(embedded=True))
-            self._proposer_lm = self.budget.wrap(inner)
+            self._proposer_lm = self.budget.wrap(inner, self.prices.get(self.proposer_name))
         return self._proposer_lm
 
     def use_threads(self, n: int | None) -> None:

@@ -124,4 +124,12 @@ def run_plan_lines(run: PlannedRun, analysis_calls: int | None = None) -> list[s
     if analyses:
         parts.append(f"report analyses ≤ {analyses}")
     lines.append(f"all model calls: ≤ {total} ({' + '.join(parts)})")
+    if cfg.budget_cost is not None:
+        priced = ", ".join(
+            f"{name} {p_in:g}:{p_out:g}" for name, (p_in, p_out) in cfg.model_prices().items()
+        )
+        lines.append(
+            f"search cost: ≤ {cfg.budget_cost:g} (per million input:output tokens: {priced}); "
+            "the search stops at whichever cap it reaches first"
+        )
     return lines

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from promptlathe.errors import PromptlatheError
-from promptlathe.lms import MODELS
+from promptlathe.lms._registry import MODELS
 
 DECODE_OVER_PREFILL = 3.0
 """An output token's default cost in input tokens (embedded models)."""
