@@ -75,13 +75,21 @@ def run_cascade_file(
     """A cascade file's answers to ``texts``; the file is checked whole before any model
     loads. Answers are read by ``metric`` (a name or ``module:function`` the caller typed)
     or the file's built-in one (a file never names code that runs)."""
-    raw = read_prompt_file(path) if data is None else data
-    steps, policy = read_cascade(path, raw)
-    named = raw.get("metric") if isinstance(raw.get("metric"), str) else None
+    steps, policy, named = _load(path, data)
     labels = steps[-1].saved.fields.labels
     scorer = get_metric(metric or named, labels, allow_code=metric is not None, source=str(path))
     with open_evaluators(steps, scorer, n_ctx, parallel, [cache] * len(steps)) as evaluators:
         return run_cascade(steps, policy, evaluators, texts)
+
+
+def _load(
+    path: Path, data: dict[str, Any] | None = None
+) -> tuple[list[Step], Policy, str | None]:
+    """A cascade file's steps, its policy and the metric it names (``data``: the file's
+    content, already read)."""
+    raw = read_prompt_file(path) if data is None else data
+    steps, policy = read_cascade(path, raw)
+    return steps, policy, raw.get("metric") if isinstance(raw.get("metric"), str) else None
 
 
 @dataclass(frozen=True)
@@ -125,9 +133,7 @@ def evaluate_cascade_file(
     """A cascade file run on ``examples`` and scored by ``metric`` (typed by the caller:
     a name or ``module:function``), else the file's metric, else ``task_metric`` (a task
     sidecar's: built-in names only), else ``auto``."""
-    raw = read_prompt_file(path)
-    steps, policy = read_cascade(path, raw)
-    named = raw.get("metric") if isinstance(raw.get("metric"), str) else None
+    steps, policy, named = _load(path)
     targets = [e.target for e in examples]
     if metric is not None:
         scorer = get_metric(metric, targets, source="--metric")

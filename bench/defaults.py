@@ -1,0 +1,172 @@
+"""Benchmark: which optimizer chain and which strategies should be the defaults?
+
+Every configuration (an ``--optimizer`` chain and a ``--strategies`` set) optimizes every task
+at the same call budget on the same model, splits and seed; the test sample, which no search
+sees, scores each winner. One table from one run: per task and configuration, test accuracy
+(and a mark where the winner is hollow: no better than always giving one answer), then per
+configuration the mean over tasks, its paired difference with the first configuration (today's
+default) with a 95 % bootstrap interval over tasks, and wins / ties / losses. The default
+should be the best mean; a difference whose interval holds 0 is not a reason to change it.
+
+The bench resumes: its rows are read back from ``--json`` and a run it was stopped in
+continues from its cache (``--workdir``), so it can be run over several sittings.
+
+Usage::
+
+    python bench/defaults.py [--configs "propose,joint:direct;reflect,joint:direct;..."] \
+        [--tasks ape/negation,...] [--budget 600] [--n-test 100] [--workdir DIR] [--json F]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from _tasks import task_files  # bench/ is on the path when a script in it runs
+
+from promptlathe import optimize
+from promptlathe.errors import PromptlatheError
+
+REPO = Path(__file__).resolve().parents[1]
+# Fixed before any result: generation and classification (APE), label and free-form
+# reasoning (BBH), and GSM8K; the first configuration is today's default.
+TASKS = (
+    "ape/negation,ape/sentence_similarity,ape/sum,ape/synonyms,bbh/causal_judgement,"
+    "bbh/navigate,bbh/object_counting,gsm8k/gsm8k"
+)
+CONFIGS = (
+    "propose,joint:direct;reflect,joint:direct;ease:direct;propose,joint:all;reflect,joint:all"
+)
+
+
+def parse_configs(spec: str) -> list[tuple[str, str]]:
+    """``CHAIN:STRATEGIES;...`` as (optimizer chain, strategies) pairs."""
+    out = []
+    for part in spec.split(";"):
+        chain, sep, strategies = part.strip().rpartition(":")
+        if not sep or not chain or not strategies:
+            raise SystemExit(f"--configs: {part!r} is not CHAIN:STRATEGIES, e.g. reflect,joint:all")
+        out.append((chain, strategies))
+    return out
+
+
+def row_of(task: str, config: str, result: dict[str, Any]) -> dict[str, Any]:
+    test = result.get("test") or {}
+    baselines = result.get("baselines") or {}
+    return {
+        "task": task,
+        "config": config,
+        "test": test.get("accuracy"),
+        "test_n": test.get("n"),
+        "hollow": bool(baselines.get("hollow")),
+        "calls": result["calls_used"],
+        "seconds": result.get("wall_seconds"),
+    }
+
+
+def paired(a: list[float], b: list[float], seed: int = 0) -> tuple[float, float, float]:
+    """Mean of ``a - b`` over tasks and its 95 % bootstrap interval (tasks resampled)."""
+    d = np.array(a) - np.array(b)
+    rng = np.random.default_rng(seed)
+    means = [float(rng.choice(d, size=len(d)).mean()) for _ in range(10_000)]
+    return float(d.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def print_table(rows: list[dict[str, Any]], configs: list[str], tasks: list[str]) -> None:
+    got = {(r["task"], r["config"]): r for r in rows if r.get("test") is not None}
+    width = max(18, *(len(c) + 2 for c in configs))
+    print(f"{'task':<28}" + "".join(f"{c:>{width}}" for c in configs))
+    for t in tasks:
+        cells = []
+        for c in configs:
+            r = got.get((t, c))
+            mark = "*" if r and r["hollow"] else " "
+            cells.append(f"{r['test']:>{width - 1}.3f}{mark}" if r else f"{'-':>{width}}")
+        print(f"{t:<28}" + "".join(cells))
+    print("(test accuracy; * the winner is hollow: no better than one constant answer)\n")
+    base = configs[0]
+    for c in configs:
+        both = [t for t in tasks if (t, c) in got and (t, base) in got]
+        if not both:
+            continue
+        a = [got[(t, c)]["test"] for t in both]
+        b = [got[(t, base)]["test"] for t in both]
+        calls = np.mean([got[(t, c)]["calls"] for t in both])
+        line = f"{c:<{width}} mean {np.mean(a):.3f} over {len(both)} tasks, {calls:.0f} calls"
+        if c != base:
+            d, lo, hi = paired(a, b)
+            wins = sum(x > y for x, y in zip(a, b, strict=True))
+            losses = sum(x < y for x, y in zip(a, b, strict=True))
+            line += (
+                f"; vs {base}: {d:+.3f} (95 % CI {lo:+.3f} to {hi:+.3f}), "
+                f"{wins} wins / {len(both) - wins - losses} ties / {losses} losses"
+            )
+        print(line)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--configs", default=CONFIGS)
+    ap.add_argument("--tasks", default=TASKS)
+    ap.add_argument("--budget", type=int, default=600)
+    ap.add_argument("--model", default="qwen2.5-coder-0.5b")
+    ap.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
+    ap.add_argument("--n-test", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workdir", type=Path, default=None, help="keep the runs here")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args()
+    configs = parse_configs(args.configs)
+    names = [f"{chain}:{strategies}" for chain, strategies in configs]
+    tasks = args.tasks.split(",")
+    print(f"model {args.model}, budget {args.budget}, {len(tasks)} tasks, {len(configs)} configs")
+    rows: list[dict[str, Any]] = []
+    if args.json and Path(args.json).is_file():
+        kept = json.loads(Path(args.json).read_text())["rows"]
+        # rows of another budget or model are not this bench's: they are run again
+        rows = [r for r in kept if (r.get("budget"), r.get("model")) == (args.budget, args.model)]
+        print(f"read back {len(rows)} finished runs from {args.json}")
+    done = {(r["task"], r["config"]) for r in rows}
+    with tempfile.TemporaryDirectory() as tmpd:
+        work = args.workdir or Path(tmpd) / "runs"
+        where = work / "_tasks"  # beside the runs, so a stopped run resumes with its files
+        where.mkdir(parents=True, exist_ok=True)
+        t_all = time.perf_counter()
+        for task in tasks:
+            train, test = task_files(Path(args.data), task, where, args.n_test, args.seed)
+            for (chain, strategies), name in zip(configs, names, strict=True):
+                if (task, name) in done:
+                    continue
+                slug = name.replace(",", "+").replace(":", "_")
+                out = work / f"{task.replace('/', '_')}__{slug}"
+                t0 = time.perf_counter()
+                try:
+                    optimize(
+                        str(train), test=str(test), model=args.model, out=str(out),
+                        budget_calls=args.budget, seed=args.seed, optimizer=chain,
+                        strategies=strategies.split(","), resume=(out / "config.json").is_file(),
+                    )  # fmt: skip
+                except PromptlatheError as exc:
+                    print(f"  {task} {name}: not run: {exc}", flush=True)
+                    continue
+                result = json.loads((out / "result.json").read_text())
+                rows.append(
+                    row_of(task, name, result) | {"budget": args.budget, "model": args.model}
+                )
+                print(f"  {task} {name}: {time.perf_counter() - t0:.0f} s", flush=True)
+                if args.json:
+                    Path(args.json).write_text(json.dumps({"rows": rows}, indent=2) + "\n")
+        print(f"all runs: {time.perf_counter() - t_all:.0f} s\n")
+    print_table(rows, names, tasks)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except PromptlatheError as exc:
+        raise SystemExit(f"error: {exc}") from None
