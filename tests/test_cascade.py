@@ -180,6 +180,32 @@ def test_route_stops_at_the_first_sure_step() -> None:
         Policy((0, 1))
 
 
+def test_the_confidence_pass_is_paid_only_where_a_policy_reads_it() -> None:
+    def scored(conf: list[float], cost: float, extra: float) -> list[StepAnswer]:
+        return [StepAnswer("x", c, 0, 0, cost, confidence_cost=extra) for c in conf]
+
+    answers = [scored([0.9, 0.5], 1.0, 0.5), scored([0.6, 0.6], 10.0, 4.0)]
+    scores = [[1.0, 0.0], [1.0, 1.0]]
+    # alone, each step costs its answers: nothing reads its confidence
+    assert route(Policy((0,)), answers, scores).costs == [1.0, 1.0]
+    assert route(Policy((1,)), answers, scores).costs == [10.0, 10.0]
+    # in a cascade the first step's confidence is read (paid), the last step's is not
+    assert route(Policy((0, 1), (0.7,)), answers, scores).costs == [1.5, 11.5]
+
+
+def test_the_last_step_of_a_run_takes_no_confidence_pass(tmp_path: Path) -> None:
+    store = Store(tmp_path / "c.sqlite")
+    lm = CachedLM(ScriptedLM(lambda r: "yes", model_id="gen", scorer=lambda r: -1.0), store)
+    ev = Evaluator(lm, LabelMetric(["yes", "no"]), Decoding(max_tokens=4))
+    step = Step(SMALL, _saved(), price_for(SMALL, {}))
+    (alone,) = answer_step(step, ev, ["item 3"], confidence=False)
+    assert not alone.measured and alone.confidence_cost == 0.0
+    (read,) = answer_step(step, ev, ["item 3"])
+    assert read.measured and read.confidence_cost > 0 and read.cost == alone.cost
+    got = run_cascade([step], Policy((0,)), [ev], ["item 3"])
+    assert got[0].confidence is None and got[0].cost == pytest.approx(alone.cost)
+
+
 def test_fit_picks_the_cheapest_policy_as_accurate_as_the_best() -> None:
     # the small step is right exactly when it is sure (>= 0.8); the large one is always right
     conf = [0.95, 0.9, 0.55, 0.6, 0.85, 0.5, 0.99, 0.52]

@@ -33,7 +33,9 @@ class Step:
 @dataclass(frozen=True)
 class StepAnswer:
     """One input's answer from one step: what the metric read, how sure the step was (in
-    [0, 1]), and the tokens and cost it took (the confidence's own pass included)."""
+    [0, 1]), the tokens and cost of the answer, and the cost of the confidence's own pass
+    when it took one (paid only where a policy reads the confidence: never on its last
+    step, nor by a single step answering alone)."""
 
     answer: str
     confidence: float
@@ -41,15 +43,25 @@ class StepAnswer:
     completion_tokens: int
     cost: float
     input_chars: int = 0
+    confidence_cost: float = 0.0
+    measured: bool = True
+    """``False``: no confidence was measured (``confidence`` is the neutral 0.5)."""
+
+    def cost_at(self, last: bool) -> float:
+        """What the answer costs as a policy's ``last`` step, or as one it may pass on from."""
+        return self.cost if last else self.cost + self.confidence_cost
 
 
-def answer_step(step: Step, evaluator: Evaluator, queries: Sequence[str]) -> list[StepAnswer]:
+def answer_step(
+    step: Step, evaluator: Evaluator, queries: Sequence[str], confidence: bool = True
+) -> list[StepAnswer]:
     """``step``'s answers to ``queries``. The confidence is the chosen label's probability
     (label scoring) or the samples' vote share when the prompt's calls give one; otherwise,
-    if the model gives log-probabilities, the mean token probability of the output it
-    generated (one more pass over prompt and output, counted in the tokens); else 0.5."""
+    if the model gives log-probabilities and ``confidence`` is asked for, the mean token
+    probability of the output it generated (one more pass over prompt and output, its cost
+    kept apart in ``confidence_cost``); else 0.5."""
     outcomes = evaluator.answer(step.saved.prompt, list(queries))
-    missing = [i for i, o in enumerate(outcomes) if o.confidence is None]
+    missing = [i for i, o in enumerate(outcomes) if o.confidence is None] if confidence else []
     extra: dict[int, tuple[float, int]] = {}
     if missing and evaluator.lm.can_score:
         p = step.saved.prompt
@@ -86,9 +98,10 @@ def _priced(step: Step, evaluator: Evaluator, a: StepAnswer, query: str) -> Step
 def _answer(step: Step, o: Outcome, scored: tuple[float, int] | None, chars: int) -> StepAnswer:
     pt, ct = o.io_tokens
     confidence = o.confidence if o.confidence is not None else 0.5
+    extra = 0.0
     if scored is not None:
         confidence, more = scored
-        pt += more
+        extra = step.price.of(more, 0)
     return StepAnswer(
         answer=o.answer,
         confidence=float(min(1.0, max(0.0, confidence))),
@@ -96,4 +109,6 @@ def _answer(step: Step, o: Outcome, scored: tuple[float, int] | None, chars: int
         completion_tokens=ct,
         cost=step.price.of(pt, ct),
         input_chars=chars,
+        confidence_cost=extra,
+        measured=o.confidence is not None or scored is not None,
     )

@@ -90,8 +90,8 @@ def route(
         cost, prev = 0.0, None
         for j, step in enumerate(policy.steps):
             a = answers[step][i]
-            cost += a.cost
             last = j == len(policy.steps) - 1
+            cost += a.cost_at(last)
             if last or value(a, prev, policy.gate(j)) >= policy.thresholds[j]:
                 by.append(step)
                 got.append(float(scores[step][i]))

@@ -22,12 +22,13 @@ from promptlathe.tasks import Example
 
 @dataclass(frozen=True)
 class CascadeAnswer:
-    """One input's answer: the step that gave it (0-based), its confidence, and the cost of
-    every step the input went through."""
+    """One input's answer: the step that gave it (0-based), its confidence (``None``: not
+    measured, as for the last step's generated answers, which nothing reads), and the cost
+    of every step the input went through."""
 
     answer: str
     step: int
-    confidence: float
+    confidence: float | None
     cost: float
 
 
@@ -48,13 +49,17 @@ def run_cascade(
     for j, s in enumerate(policy.steps):
         if not open_:
             break
-        answers = answer_step(steps[s], evaluators[s], [queries[i] for i in open_])
-        still = []
         last = j == len(policy.steps) - 1
+        # the last step always answers: its confidence is not read, so not paid for
+        answers = answer_step(
+            steps[s], evaluators[s], [queries[i] for i in open_], confidence=not last
+        )
+        still = []
         for i, a in zip(open_, answers, strict=True):
-            paid[i] += a.cost
+            paid[i] += a.cost_at(last)
             if last or value(a, previous.get(i), policy.gate(j)) >= policy.thresholds[j]:
-                final[i] = CascadeAnswer(a.answer, s, a.confidence, paid[i])
+                conf = a.confidence if a.measured else None
+                final[i] = CascadeAnswer(a.answer, s, conf, paid[i])
             else:
                 previous[i] = a
                 still.append(i)
@@ -82,9 +87,7 @@ def run_cascade_file(
         return run_cascade(steps, policy, evaluators, texts)
 
 
-def _load(
-    path: Path, data: dict[str, Any] | None = None
-) -> tuple[list[Step], Policy, str | None]:
+def _load(path: Path, data: dict[str, Any] | None = None) -> tuple[list[Step], Policy, str | None]:
     """A cascade file's steps, its policy and the metric it names (``data``: the file's
     content, already read)."""
     raw = read_prompt_file(path) if data is None else data
