@@ -9,8 +9,16 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
+from scipy.special import log_softmax
 
-from promptlathe.lms._batching import BatchScheduler, Done, Entry, Job, pick_token
+from promptlathe.lms._batching import (
+    BatchScheduler,
+    Done,
+    Entry,
+    Job,
+    pick_token,
+    token_logprob,
+)
 
 VOCAB = 32
 END = 0
@@ -79,18 +87,21 @@ def alone(job: Job) -> Done:
     seq = list(job.tokens)
     rng = np.random.default_rng(job.seed) if job.temperature > 0 else None
     out: list[int] = []
+    lp = 0.0  # the generated tokens' log-probabilities
     while True:
-        tok = pick_token(next_logits(seq), job, rng)
+        logits = next_logits(seq)
+        tok = pick_token(logits, job, rng)
         if tok == END:
-            return Done(" ".join(map(str, out)), len(out), len(job.tokens), "stop")
+            return Done(" ".join(map(str, out)), len(out), len(job.tokens), "stop", lp)
         out.append(tok)
+        lp += token_logprob(logits, tok)
         seq.append(tok)
         text = " ".join(map(str, out))
         hits = [k for k in (text.find(s) for s in job.stop) if k >= 0]
         if hits:
-            return Done(text[: min(hits)], len(out), len(job.tokens), "stop")
+            return Done(text[: min(hits)], len(out), len(job.tokens), "stop", lp)
         if len(out) >= job.max_tokens:
-            return Done(text, len(out), len(job.tokens), "length")
+            return Done(text, len(out), len(job.tokens), "length", lp)
 
 
 PREFIX = tuple(range(1, 21))
@@ -106,7 +117,8 @@ def test_greedy_outputs_equal_one_at_a_time_and_come_back_in_order() -> None:
     work = jobs(11, max_tokens=12)
     dec = ScriptedDecoder(n_slots=4)
     results = BatchScheduler(dec).run(work)
-    assert results == [alone(j) for j in work]
+    assert results == [alone(j) for j in work]  # tokens and their log-probabilities
+    assert all(isinstance(r, Done) and r.logprob is not None for r in results)
     assert {r.finish_reason for r in results if isinstance(r, Done)} == {"stop", "length"}
 
 
@@ -237,3 +249,12 @@ def test_pick_token_is_a_function_of_the_logits_and_the_generator(temperature: f
     assert (len(draws) > 1) == (temperature > 0)
     order = np.argsort(-row)
     assert draws <= set(order[:40].tolist())
+
+
+def test_a_tokens_log_probability_is_its_log_softmax() -> None:
+    logits = next_logits([5, 6, 7])
+    want = log_softmax(logits.astype(np.float64))
+    for tok in (0, 3, int(np.argmax(logits))):
+        assert token_logprob(logits, tok) == pytest.approx(want[tok], abs=1e-5)
+    big = np.array([1000.0, 999.0, -1000.0], dtype=np.float32)  # no overflow
+    assert token_logprob(big, 0) == pytest.approx(-np.log1p(np.exp(-1.0)), abs=1e-5)

@@ -206,6 +206,20 @@ def test_the_last_step_of_a_run_takes_no_confidence_pass(tmp_path: Path) -> None
     assert got[0].confidence is None and got[0].cost == pytest.approx(alone.cost)
 
 
+def test_a_generation_with_its_log_probability_needs_no_confidence_pass(tmp_path: Path) -> None:
+    from promptlathe.lms import Generation
+
+    store = Store(tmp_path / "c.sqlite")
+    inner = ScriptedLM(lambda r: Generation("yes", logprob=math.log(0.8)), model_id="lp")
+    ev = Evaluator(CachedLM(inner, store), LabelMetric(["yes", "no"]), Decoding(max_tokens=4))
+    step = Step(SMALL, _saved(), price_for(SMALL, {}))
+    (a,) = answer_step(step, ev, ["item 3"])
+    assert a.measured and a.confidence == pytest.approx(0.8)  # one token of probability 0.8
+    assert a.confidence_cost == 0.0 and not inner.score_calls
+    (again,) = answer_step(step, ev, ["item 3"])  # from the cache, with its log-probability
+    assert again.confidence == pytest.approx(0.8)
+
+
 def test_fit_picks_the_cheapest_policy_as_accurate_as_the_best() -> None:
     # the small step is right exactly when it is sure (>= 0.8); the large one is always right
     conf = [0.95, 0.9, 0.55, 0.6, 0.85, 0.5, 0.99, 0.52]

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence, Set
 from dataclasses import asdict
 
-from promptlathe.confidence import label_confidence, vote_share
+from promptlathe.confidence import label_confidence, mean_token_probability, vote_share
 from promptlathe.decoding import DECODE_MODES, Decoding, choose_decode
 from promptlathe.errors import PromptlatheError, PromptTooLongError
 from promptlathe.lms import LM, Generation, GenerationRequest, LabelRequest, request_key
@@ -135,6 +135,9 @@ class Evaluator:
             confidence = sure.get(pos) if len(plan) == 1 else None
             if len(part) > 1:
                 confidence = vote_share([read(t) for t in texts], read(text))
+            elif confidence is None and part and part[0].logprob is not None:
+                # one generated output whose backend gave its tokens' log-probability
+                confidence = mean_token_probability(part[0].logprob, part[0].completion_tokens)
             pos += len(plan)
             pt = sum(g.prompt_tokens for g in part)
             ct = sum(g.completion_tokens for g in part)

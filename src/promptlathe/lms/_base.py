@@ -152,13 +152,16 @@ class LabelChoice:
 
 @dataclass
 class Generation:
-    """A model output with its token counts. ``cached`` is set when served from the cache."""
+    """A model output with its token counts. ``cached`` is set when served from the cache.
+    ``logprob``: the summed log-probability of the generated tokens under the model's own
+    distribution, when the backend computed it (the embedded batched path does)."""
 
     text: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
     finish_reason: str = "stop"
     cached: bool = False
+    logprob: float | None = None
 
 
 @dataclass

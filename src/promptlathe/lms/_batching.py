@@ -98,6 +98,16 @@ class Done:
     completion_tokens: int
     prompt_tokens: int
     finish_reason: str
+    logprob: float | None = None
+    """Summed log-probability (natural log, the model's own distribution) of the generated
+    tokens."""
+
+
+def token_logprob(logits: np.ndarray, token: int) -> float:
+    """The log-probability of ``token`` under the model's distribution (temperature 1)."""
+    x = np.asarray(logits, dtype=np.float32)
+    top = float(x.max())
+    return float(x[token]) - top - float(np.log(np.exp(x - top).sum(dtype=np.float64)))
 
 
 def pick_token(logits: np.ndarray, job: Job, rng: np.random.Generator | None) -> int:
@@ -140,6 +150,7 @@ class _Live:
     source: tuple[int, int] | None
     """(sequence, positions) to copy its cache from, until it is placed."""
     out: list[int] = field(default_factory=list)
+    logprob: float = 0.0
 
 
 class BatchScheduler:
@@ -284,17 +295,18 @@ class BatchScheduler:
         if self.decoder.is_end(token):
             return self._done(s, "stop")
         s.out.append(token)
+        s.logprob += token_logprob(row, token)
         if job.stop:
             text = self.decoder.text(s.out)
             cut = min((k for k in (text.find(x) for x in job.stop) if k >= 0), default=-1)
             if cut >= 0:
-                return Done(text[:cut], len(s.out), len(job.tokens), "stop")
+                return Done(text[:cut], len(s.out), len(job.tokens), "stop", s.logprob)
         if len(s.out) >= job.max_tokens:
             return self._done(s, "length")
         return None
 
     def _done(self, s: _Live, reason: str) -> Done:
-        return Done(self.decoder.text(s.out), len(s.out), len(s.job.tokens), reason)
+        return Done(self.decoder.text(s.out), len(s.out), len(s.job.tokens), reason, s.logprob)
 
     def _release(self, slot: int, live: dict[int, _Live], free: list[int]) -> None:
         """Clear ``slot`` for the next job."""

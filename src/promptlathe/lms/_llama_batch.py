@@ -199,6 +199,7 @@ class BatchedGenerator:
                 prompt_tokens=res.prompt_tokens,
                 completion_tokens=res.completion_tokens,
                 finish_reason=res.finish_reason,
+                logprob=res.logprob,
             )
             on_done(i, done[i])
 

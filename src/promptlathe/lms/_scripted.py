@@ -58,6 +58,7 @@ class ScriptedLM(LM):
                     prompt_tokens=self.count_tokens(prompt_text),
                     completion_tokens=self.count_tokens(text),
                     finish_reason=reply.finish_reason if isinstance(reply, Generation) else "stop",
+                    logprob=reply.logprob if isinstance(reply, Generation) else None,
                 )
             )
         return out
