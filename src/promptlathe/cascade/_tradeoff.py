@@ -122,6 +122,13 @@ class Tradeoff:
             else None,
             "singles": [{"policy": n, "cost": c, "accuracy": a} for n, c, a in self.singles],
             "front": [{"cost": c, "accuracy": a} for c, a in self.front],
+            "cascades": [
+                {"cost": c, "accuracy": a, "learned": learned} for c, a, learned in self.cascades
+            ],
+            "kept": None
+            if self.kept is None
+            else {"policy": self.kept[0], "cost": self.kept[1], "accuracy": self.kept[2]},
+            "sentences": self.sentences(),
         }
 
 

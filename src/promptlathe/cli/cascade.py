@@ -128,15 +128,10 @@ def cascade_cmd(
         fitted.steps,
         [by_step[id(s)] for s in fitted.steps],
         fitted.kept,
-        metric=scorer.name,
-        kept=fitted.describe(fitted.kept),
-        verdict=fitted.verdict(),
-        judge=fitted.judge,
-        test=fitted.test,
-        tradeoff=fitted.tradeoff.to_dict() if fitted.tradeoff else None,
+        **fitted.record(scorer.name),
     )
     err_console.print(f"wrote {out}", markup=False)
-    write_picture(fitted, out)
+    write_picture(out)
 
 
 def print_fitted(f: Fitted) -> None:
@@ -183,20 +178,13 @@ def print_fitted(f: Fitted) -> None:
     out_console.print(f.verdict(), markup=False, highlight=False)
 
 
-def write_picture(f: Fitted, cascade_file: Path) -> None:
+def write_picture(cascade_file: Path) -> None:
     """The cascade's page (``.html``, with the test split's cost–accuracy picture) and the
-    picture alone (``.png``), beside the cascade file."""
-    from promptlathe.report._cascade_page import render_cascade_page
-    from promptlathe.report._cascade_plot import cost_accuracy_png
+    picture alone (``.png``), beside the cascade file, drawn from it."""
+    from promptlathe.report import write_cascade_page
 
-    page = cascade_file.with_suffix(".html")
-    page.write_text(render_cascade_page(f, str(cascade_file.parent)), encoding="utf-8")
-    err_console.print(f"wrote {page}", markup=False)
-    if f.tradeoff is None:
-        return
-    png = cascade_file.with_suffix(".png")
-    png.write_bytes(cost_accuracy_png(f.tradeoff))
-    err_console.print(f"wrote {png}", markup=False)
+    for path in write_cascade_page(cascade_file):
+        err_console.print(f"wrote {path}", markup=False)
 
 
 def _k(cost: float) -> str:

@@ -198,4 +198,4 @@ def _optimize_models(
         f"cascade fitting: {done.fit_calls} model calls not in the runs' caches", highlight=False
     )
     err_console.print(f"wrote {done.path}", markup=False)
-    write_picture(done.fitted, done.path)
+    write_picture(done.path)

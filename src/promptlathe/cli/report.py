@@ -32,15 +32,34 @@ from promptlathe.tasks import load_examples, read_meta
 
 @app.command("report")
 def report_cmd(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory made by optimize.")],
+    run_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="A run directory made by optimize (with --models: its cascade page and each "
+            "model's report), or a cascade file."
+        ),
+    ],
     analysis_scale: ScaleOpt = 1.0,
     metric: Annotated[
         str | None,
         typer.Option(help="The run's metric, when it is a Python function (module:function)."),
     ] = None,
 ) -> None:
-    """Analyse a run's winner and write report.html and report.json into the run directory."""
-    write_report(run_dir, metric, analysis_scale)
+    """Analyse a run's winner and write report.html and report.json into the run directory;
+    for a cascade, draw its page (cascade.html, cascade.png) again from its file."""
+    cascade = run_dir if run_dir.is_file() else run_dir / "cascade.json"
+    if (run_dir / "result.json").is_file() or not cascade.is_file():
+        write_report(run_dir, metric, analysis_scale)
+        return
+    from promptlathe.report import write_cascade_page
+
+    for path in write_cascade_page(cascade):
+        out_console.print(f"cascade page: {path}", markup=False)
+    if run_dir.is_file():
+        return
+    # optimize --models: each model's run is in a directory of its own beside the cascade
+    for sub in sorted(p for p in run_dir.iterdir() if (p / "result.json").is_file()):
+        write_report(sub, metric, analysis_scale)
 
 
 @app.command("analyze")

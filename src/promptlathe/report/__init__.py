@@ -2,6 +2,7 @@
 
 from promptlathe.report._analyze import AnalysisSizes, analyze
 from promptlathe.report._build import build, plots_for, write
+from promptlathe.report._cascade_page import write_cascade_page
 from promptlathe.report._finished import FinishedRun, OpenRun, open_finished_run
 from promptlathe.report._run_report import load_result, report_run
 
@@ -16,4 +17,5 @@ __all__ = [
     "plots_for",
     "report_run",
     "write",
+    "write_cascade_page",
 ]

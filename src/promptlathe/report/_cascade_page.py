@@ -1,42 +1,47 @@
 """The cascade's page (``cascade.html``): steps, the judge split's verdict, the test table,
 the trade-off figures and the cost–accuracy picture, in one self-contained file (no script,
-every value escaped)."""
+every value escaped). Drawn from the cascade file alone (what :meth:`Fitted.record
+<promptlathe.cascade.Fitted.record>` wrote beside its steps), so ``promptlathe report`` can
+draw it again without a model."""
 
 from __future__ import annotations
 
 import base64
+import json
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, select_autoescape
 
-from promptlathe.cascade import Fitted
+from promptlathe.errors import PromptlatheError
 from promptlathe.report._cascade_plot import cost_accuracy_png
 
 TEMPLATE = resources.files("promptlathe.report").joinpath("cascade.html.j2")
 
 
-def page_data(f: Fitted, title: str) -> dict[str, Any]:
-    """What the template shows, as text."""
+def page_data(record: dict[str, Any], title: str) -> dict[str, Any]:
+    """What the template shows, as text, from a cascade file's object."""
     steps = []
-    for i, s in enumerate(f.steps):
-        fit = f.front_single(i)
+    for s in record.get("fit", {}).get("steps", []):
+        p, acc = s["price"], s.get("accuracy")
         steps.append(
             {
-                "name": f.label(i),
-                "price": f"{s.price.input:g} / {s.price.output:g} ({s.price.source})",
-                "fit": "-" if fit is None else f"{fit:.3f}",
+                "name": s["name"],
+                "price": f"{p['input']:g} / {p['output']:g} ({p['source']})",
+                "fit": "-" if acc is None else f"{acc:.3f}",
             }
         )
     judge = ""
-    if f.comparison is not None:
-        j, c = f.judge, f.comparison
+    j = record.get("judge") or {}
+    c = j.get("comparison")
+    if c is not None:
         judge = (
-            f"{f.describe(f.chosen.policy)}: accuracy {j['cascade_accuracy']:.3f} at "
-            f"{j['cascade_cost'] * 1000:.4g} per 1,000 inputs, against {f.label(f.reference)} "
+            f"{j['chosen']}: accuracy {j['cascade_accuracy']:.3f} at "
+            f"{j['cascade_cost'] * 1000:.4g} per 1,000 inputs, against {j['reference']} "
             f"alone {j['reference_accuracy']:.3f} at {j['reference_cost'] * 1000:.4g} "
-            f"(n = {j['n']}; difference {c.diff:+.3f}, 95 % CI {c.boot_ci[0]:+.3f} to "
-            f"{c.boot_ci[1]:+.3f}; exact McNemar p = {c.mcnemar_p:.3g})."
+            f"(n = {j['n']}; difference {c['diff']:+.3f}, 95 % CI {c['ci95'][0]:+.3f} to "
+            f"{c['ci95'][1]:+.3f}; exact McNemar p = {c['mcnemar_p']:.3g})."
         )
     test = [
         {
@@ -47,21 +52,50 @@ def page_data(f: Fitted, title: str) -> dict[str, Any]:
             "cost": f"{row['cost'] * 1000:.4g}",
             "escalated": f"{row['escalated']:.0%}" if row["cascade"] else "-",
         }
-        for name, row in f.test.items()
+        for name, row in (record.get("test") or {}).items()
     ]
-    tr = f.tradeoff
+    tr = record.get("tradeoff")
     return {
         "title": title,
-        "verdict": f.verdict(),
-        "saves_nothing": f.saves_nothing,
+        "verdict": record.get("verdict", ""),
+        "saves_nothing": record.get("saves_nothing", False),
         "steps": steps,
         "judge": judge,
         "test": test,
-        "tradeoff": tr.sentences() if tr else [],
+        "tradeoff": tr.get("sentences", []) if tr else [],
         "plot": base64.b64encode(cost_accuracy_png(tr)).decode("ascii") if tr else None,
     }
 
 
-def render_cascade_page(f: Fitted, title: str) -> str:
+def render_cascade_page(record: dict[str, Any], title: str) -> str:
     env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
-    return env.from_string(TEMPLATE.read_text(encoding="utf-8")).render(c=page_data(f, title))
+    return env.from_string(TEMPLATE.read_text(encoding="utf-8")).render(c=page_data(record, title))
+
+
+def write_cascade_page(cascade_file: Path) -> list[Path]:
+    """Draw the page (``.html``) and the cost–accuracy picture alone (``.png``, when there
+    was a test split) beside a cascade file; the paths written."""
+    try:
+        record = json.loads(cascade_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise PromptlatheError(f"{cascade_file}: not a readable cascade file ({exc})") from None
+    if not isinstance(record, dict) or "promptlathe_cascade" not in record:
+        raise PromptlatheError(f"{cascade_file}: not a cascade file (no promptlathe_cascade)")
+    if "fit" not in record:
+        raise PromptlatheError(
+            f"{cascade_file}: written by an earlier promptlathe without what its page is drawn "
+            "from; fit it again (promptlathe cascade) to draw it"
+        )
+    page = cascade_file.with_suffix(".html")
+    try:
+        page.write_text(render_cascade_page(record, str(cascade_file.parent)), encoding="utf-8")
+    except (KeyError, TypeError) as exc:
+        raise PromptlatheError(
+            f"{cascade_file}: a field the page needs is missing ({exc})"
+        ) from None
+    written = [page]
+    if record.get("tradeoff"):
+        png = cascade_file.with_suffix(".png")
+        png.write_bytes(cost_accuracy_png(record["tradeoff"]))
+        written.append(png)
+    return written
