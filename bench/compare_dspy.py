@@ -13,13 +13,19 @@ Methods (each run on each task):
 * ``dspy-bfrs``   -- ``dspy.BootstrapFewShotWithRandomSearch`` on ``dspy.Predict``
   (signature ``input -> output``, instructions = the seed instruction);
 * ``dspy-mipro``  -- ``dspy.MIPROv2(auto="light")``;
-* ``dspy-gepa``   -- ``dspy.GEPA`` (reflection LM = the proposer), its metric calls capped at
-  the calls BFRS made on that task (``--gepa-calls`` to fix them);
-* ``promptlathe`` -- ``promptlathe.optimize`` (``optimizer="propose,joint"``) with a call budget of
-  ``max(40, ratio * calls of the cheapest DSPy optimizer on that task)``;
+* ``dspy-gepa``   -- ``dspy.GEPA(auto="light")`` (reflection LM = the proposer) at its own
+  budget (``--gepa-calls N`` caps its metric calls instead);
+* ``capo``        -- CAPO from ``promptolution`` at its defaults (bench/_capo.py), the proposer
+  as its meta model;
+* ``promptlathe`` -- ``promptlathe.optimize`` at its defaults with a call budget of
+  ``max(40, ratio * calls of the cheapest peer on that task)``;
 * ``promptlathe-reflect`` -- the same with ``optimizer="reflect,joint"``.
 
-DSPy is a bench-only optional dependency: ``pip install dspy``.
+DSPy and promptolution are bench-only dependencies, best installed apart from the development
+environment (their requirements move shared packages such as click)::
+
+    python -m venv --system-site-packages /tmp/peers
+    /tmp/peers/bin/pip install dspy promptolution
 
 Quick run (a few minutes on 2 CPU cores)::
 
@@ -44,24 +50,30 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+from _capo import import_promptolution, run_capo  # bench/ is on the path when run
 
 from promptlathe import Decoding, Evaluator, Prompt, get_metric
 from promptlathe._stats import wilson_interval
 from promptlathe.errors import PromptlatheError
 from promptlathe.lms import get_lm, resolve_embedded
 from promptlathe.metrics import Metric
+from promptlathe.metrics._labels import label_set_of
 from promptlathe.tasks import Example, load_examples, read_meta
 
 REPO = Path(__file__).resolve().parents[1]
-METHODS = ("seed", "dspy-bfrs", "dspy-mipro", "dspy-gepa", "promptlathe", "promptlathe-reflect")
+METHODS = (
+    "seed", "dspy-bfrs", "dspy-mipro", "dspy-gepa", "capo", "promptlathe", "promptlathe-reflect"
+)  # fmt: skip
 DSPY_METHODS = ("dspy-bfrs", "dspy-mipro", "dspy-gepa")
-PL_METHODS = {"promptlathe": "propose,joint", "promptlathe-reflect": "reflect,joint"}
+PEER_METHODS = (*DSPY_METHODS, "capo")
+PL_METHODS = {"promptlathe": None, "promptlathe-reflect": "reflect,joint"}  # None: the default
 DEFAULT_TASKS = "ape/negation,ape/sum,ape/synonyms,bbh/navigate,bbh/snarks,bbh/temporal_sequences"
 NO_ERROR_LIMIT = 10**9  # DSPy stops an optimizer after max_errors failures (default 10)
 
@@ -169,6 +181,19 @@ class TaskData:
     metric: Metric
     notes: list[str] = field(default_factory=list)
 
+    def constant(self) -> tuple[str, float]:
+        """The best constant answer on test among the training targets' labels (a label
+        task) or its most common target, and its accuracy: a method that scores no better is
+        hollow. (The methods' own most frequent answers are not all kept, so a constant a
+        method falls into on a generation task is not caught here.)"""
+        firsts = [e.target.strip() for e in self.train + self.val]
+        labels = label_set_of(firsts)
+        candidates = sorted(labels) if labels else [Counter(firsts).most_common(1)[0][0]]
+        acc = {c: sum(self.metric.score(c, list(e.targets)) for e in self.test) / len(self.test)
+               for c in candidates}  # fmt: skip
+        best = max(acc, key=lambda c: acc[c])
+        return best, acc[best]
+
 
 def load_task(data: Path, name: str, n_train: int, n_val: int, n_test: int, seed: int) -> TaskData:
     suite, _, task = name.partition("/")
@@ -224,6 +249,7 @@ class Row:
     test_seconds: float
     extra: dict[str, Any] = field(default_factory=dict)
     error: str | None = None  # the method crashed; the row holds what it spent until then
+    hollow: bool = False  # no better on test than the task's best constant answer
 
 
 def make_row(task: str, method: str, scores: list[float], **kw: Any) -> Row:
@@ -273,15 +299,15 @@ def optimizer_api() -> tuple[Any, Any, Any]:
 
 
 def promptlathe_budget(
-    dspy_calls: list[int], n_pool: int, n_test: int, args: argparse.Namespace
+    peer_calls: list[int], n_pool: int, n_test: int, args: argparse.Namespace
 ) -> tuple[int, int]:
     """The budget rule, raised to the smallest budget promptlathe's planner accepts."""
     _, OptimizeConfig, make_plan = optimizer_api()
 
     if args.promptlathe_budget is not None:
         wanted = args.promptlathe_budget
-    elif dspy_calls:
-        wanted = max(40, round(args.ratio * min(dspy_calls)))
+    elif peer_calls:
+        wanted = max(40, round(args.ratio * min(peer_calls)))
     else:
         wanted = 300
     for budget in range(wanted, wanted + 2000, 5):
@@ -318,7 +344,7 @@ def run_promptlathe(
     servers: Servers,
     args: argparse.Namespace,
     work: Path,
-    dspy_calls: list[int],
+    peer_calls: list[int],
     method: str = "promptlathe",
 ) -> Row:
     optimize = optimizer_api()[0]
@@ -328,7 +354,7 @@ def run_promptlathe(
     test = write_jsonl(work / "data" / t.name / "test.jsonl", t.test)
     try:
         wanted, budget = promptlathe_budget(
-            dspy_calls, len(t.train) + len(t.val), len(t.test), args
+            peer_calls, len(t.train) + len(t.val), len(t.test), args
         )
     except PromptlatheError as exc:
         return failed_row(t.name, method, exc, 0, 0.0)
@@ -341,7 +367,8 @@ def run_promptlathe(
 
     before, before_prop = servers.posts(), servers.proposer_posts()
     t0 = time.perf_counter()
-    extra_cfg = {"optimizer": PL_METHODS[method]} if method != "promptlathe" else {}
+    chain = PL_METHODS[method]
+    extra_cfg = {"optimizer": chain} if chain is not None else {}
     try:
         result = optimize(
             str(pool),
@@ -553,9 +580,12 @@ class DSPyHarness:
                 )
                 program = opt.compile(student, trainset=trainset, valset=valset)
             elif method == "dspy-gepa":
+                budget: dict[str, Any] = (
+                    {"max_metric_calls": self.gepa_calls} if self.gepa_calls else {"auto": "light"}
+                )
                 opt = dspy.GEPA(
                     metric=self.gepa_metric(t.metric),
-                    max_metric_calls=self.gepa_calls,
+                    **budget,
                     reflection_lm=self.prompt_lm,
                     num_threads=1,
                     seed=args.seed,
@@ -600,12 +630,8 @@ class DSPyHarness:
 
     gepa_calls: int = 0
 
-    def run(self, method: str, t: TaskData, dspy_calls: dict[str, int] | None = None) -> Row:
-        if method == "dspy-gepa":
-            cap = self.args.gepa_calls or (dspy_calls or {}).get("dspy-bfrs")
-            if not cap:
-                raise SystemExit("dspy-gepa needs dspy-bfrs before it, or --gepa-calls")
-            self.gepa_calls = cap
+    def run(self, method: str, t: TaskData) -> Row:
+        self.gepa_calls = self.args.gepa_calls or 0
         failure: Exception | None = None
         with self.counted() as opt:
             try:
@@ -637,7 +663,11 @@ class DSPyHarness:
                 "test_errors": test["errors"],
                 "instruction": predictor.signature.instructions,
                 "n_demos": len(predictor.demos),
-                **({"max_metric_calls": self.gepa_calls} if method == "dspy-gepa" else {}),
+                **(
+                    {"max_metric_calls": self.gepa_calls or "auto=light"}
+                    if method == "dspy-gepa"
+                    else {}
+                ),  # fmt: skip
             },
         )
 
@@ -648,8 +678,9 @@ def log(msg: str) -> None:
 
 
 def summarize(rows: list[Row], methods: list[str]) -> dict[str, Any]:
-    """Mean accuracy per method over the tasks it finished; the comparison line uses the
-    tasks that both promptlathe and the DSPy optimizer finished."""
+    """Mean accuracy per method over the tasks it finished; the comparison uses the tasks that
+    both promptlathe and the peer finished, and counts a task as promptlathe's win only where it
+    beats the peer and is not hollow (no better than a constant answer)."""
     ok = {(r.task, r.method): r for r in rows if r.error is None}
     means: dict[str, dict[str, Any]] = {}
     for m in methods:
@@ -660,6 +691,7 @@ def summarize(rows: list[Row], methods: list[str]) -> dict[str, Any]:
                 "accuracy": sum(r.accuracy for r in rs) / len(rs) if rs else float("nan"),
                 "opt_calls": sum(r.opt_calls for r in rs),
                 "tasks": len(rs),
+                "hollow": [r.task for r in rs if r.hollow],
                 "failed": failed,
             }
     out: dict[str, Any] = {"means": means}
@@ -667,7 +699,7 @@ def summarize(rows: list[Row], methods: list[str]) -> dict[str, Any]:
     ours = [m for m in PL_METHODS if m in means and means[m]["tasks"]]
     pl_method = max(ours, key=lambda m: means[m]["accuracy"]) if ours else "promptlathe"
     out["best_promptlathe"] = pl_method
-    for m in DSPY_METHODS:
+    for m in PEER_METHODS:
         common = [
             task
             for task in dict.fromkeys(r.task for r in rows)
@@ -675,25 +707,34 @@ def summarize(rows: list[Row], methods: list[str]) -> dict[str, Any]:
         ]
         if common:
             pl = [ok[task, pl_method] for task in common]
-            ds = [ok[task, m] for task in common]
+            peer = [ok[task, m] for task in common]
             pairs[m] = {
                 "tasks": common,
                 "promptlathe": sum(r.accuracy for r in pl) / len(pl),
-                "dspy": sum(r.accuracy for r in ds) / len(ds),
+                "peer": sum(r.accuracy for r in peer) / len(peer),
                 "promptlathe_calls": sum(r.opt_calls for r in pl),
-                "dspy_calls": sum(r.opt_calls for r in ds),
+                "peer_calls": sum(r.opt_calls for r in peer),
+                "wins": [
+                    a.task
+                    for a, b in zip(pl, peer, strict=True)
+                    if a.accuracy > b.accuracy and not a.hollow
+                ],  # fmt: skip
+                "losses": [
+                    a.task for a, b in zip(pl, peer, strict=True) if a.accuracy < b.accuracy
+                ],  # fmt: skip
             }
     if pairs:
-        best = max(pairs, key=lambda m: pairs[m]["dspy"])
+        best = max(pairs, key=lambda m: pairs[m]["peer"])
         p = pairs[best]
-        diff = 100 * (p["promptlathe"] - p["dspy"])
-        pct = 100 * p["promptlathe_calls"] / p["dspy_calls"] if p["dspy_calls"] else float("nan")
+        diff = 100 * (p["promptlathe"] - p["peer"])
+        pct = 100 * p["promptlathe_calls"] / p["peer_calls"] if p["peer_calls"] else float("nan")
         n_all = len(dict.fromkeys(r.task for r in rows))
         scope = "" if len(p["tasks"]) == n_all else f" on the {len(p['tasks'])} tasks both finished"
-        out.update(pairs=pairs, best_dspy=best, diff_points=diff, calls_percent=pct)
+        out.update(pairs=pairs, best_peer=best, diff_points=diff, calls_percent=pct)
         out["line"] = (
-            f"{pl_method} mean − best DSPy mean = {diff:+.1f} points at {pct:.0f} % of its calls"
-            f" (best DSPy: {best}{scope})"
+            f"{pl_method} mean − best peer mean = {diff:+.1f} points at {pct:.0f} % of its calls"
+            f" (best peer: {best}{scope}; {pl_method} wins {len(p['wins'])} tasks, not hollow, "
+            f"and loses {len(p['losses'])})"
         )
     return out
 
@@ -713,16 +754,20 @@ def format_table(rows: list[Row], summary: dict[str, Any]) -> str:
         if r.error is not None:
             score = f"{'FAILED':>6} {'':>15} {'':>4}"
         else:
-            score = f"{100 * r.accuracy:>5.1f}% [{100 * lo:>5.1f}, {100 * hi:>5.1f}] {r.n:>4}"
+            mark = "*" if r.hollow else " "
+            score = f"{100 * r.accuracy:>5.1f}%{mark}[{100 * lo:>5.1f}, {100 * hi:>5.1f}] {r.n:>4}"
         lines.append(
             f"{r.task:<24} {r.method:<19} {score} {r.opt_calls:>9} "
             f"{r.opt_seconds:>8.0f} {r.test_calls:>10} {r.test_seconds:>7.0f}"
         )
         if r.error is not None:
             lines.append(f"{'':<37}{r.error[:100]}")
-    lines += ["-" * len(head), "mean over tasks:"]
+    lines += ["-" * len(head), "* hollow: no better on test than the best constant answer"]
+    lines += ["mean over tasks:"]
     for m, s in summary["means"].items():
         failed = f", failed on {', '.join(s['failed'])}" if s["failed"] else ""
+        if s["hollow"]:
+            failed += f", hollow on {', '.join(s['hollow'])}"
         acc = f"{100 * s['accuracy']:>5.1f}%" if s["tasks"] else "   n/a"
         lines.append(
             f"  {m:<19} {acc}  ({s['tasks']} tasks, {s['opt_calls']} optimization calls{failed})"
@@ -745,7 +790,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--gepa-calls",
         type=int,
         default=None,
-        help="dspy-gepa's max_metric_calls (default: the calls dspy-bfrs made on the task)",
+        help="dspy-gepa's max_metric_calls (default: its own budget, auto='light')",
     )
     p.add_argument("--tasks", default=DEFAULT_TASKS, help="comma-separated suite/task names")
     p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
@@ -754,8 +799,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--n-train", type=int, default=50)
     p.add_argument("--n-val", type=int, default=50)
     p.add_argument("--n-test", type=int, default=100)
-    p.add_argument("--bfrs-candidates", type=int, default=8)
-    p.add_argument("--ratio", type=float, default=0.5, help="promptlathe budget / DSPy calls")
+    p.add_argument("--bfrs-candidates", type=int, default=16, help="DSPy's default: 16")
+    p.add_argument("--capo-steps", type=int, default=10, help="promptolution's default: 10")
+    p.add_argument(
+        "--capo-max-tokens",
+        type=int,
+        default=256,
+        help="max_tokens of CAPO's task-model answers (its prompts ask for reasoning, then the "
+        "answer between markers)",
+    )
+    p.add_argument(
+        "--ratio", type=float, default=0.5, help="promptlathe budget / the cheapest peer's calls"
+    )
     p.add_argument(
         "--promptlathe-budget",
         type=int,
@@ -791,6 +846,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _sigterm)
     dspy = import_dspy() if any(m in DSPY_METHODS for m in args.methods) else None
+    if "capo" in args.methods:
+        import_promptolution()
     tasks = [
         load_task(args.data, name, args.n_train, args.n_val, args.n_test, args.seed)
         for name in args.tasks
@@ -824,7 +881,9 @@ def main(argv: list[str] | None = None) -> int:
         harness = DSPyHarness(dspy, servers, args) if dspy is not None else None
         dspy_version = harness.version if harness else None
         for t in tasks:
-            dspy_calls: dict[str, int] = {}
+            peer_calls: dict[str, int] = {}
+            answer, constant = t.constant()
+            log(f"{t.name}: the best constant answer {answer!r} scores {constant:.3f} on test")
             for method in args.methods:
                 log(
                     f"{t.name}: {method} ({len(t.train)} train, {len(t.val)} val, "
@@ -834,16 +893,19 @@ def main(argv: list[str] | None = None) -> int:
                     row = run_seed(t, server, args)
                 elif method in DSPY_METHODS:
                     assert harness is not None
-                    row = harness.run(method, t, dspy_calls)
-                    if row.error is None:
-                        dspy_calls[method] = row.opt_calls
+                    row = harness.run(method, t)
+                elif method == "capo":
+                    row = run_capo(t, servers, args)
                 else:
-                    row = run_promptlathe(t, servers, args, work, list(dspy_calls.values()), method)
+                    row = run_promptlathe(t, servers, args, work, list(peer_calls.values()), method)
                 if row.error is None:
                     log(
                         f"  -> {100 * row.accuracy:.1f}% on {row.n}, {row.opt_calls} "
                         f"optimization calls, {row.opt_seconds:.0f} s"
                     )
+                row.hollow = row.error is None and row.accuracy <= constant + 1e-9
+                if method in PEER_METHODS and row.error is None:
+                    peer_calls[method] = row.opt_calls
                 rows.append(row)
                 write_json(rows, args, model_path, dspy_version, partial=True)
     except BaseException:
