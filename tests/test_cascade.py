@@ -298,7 +298,7 @@ def test_a_small_model_never_right_escalates_always(tmp_path: Path) -> None:
     assert [k for k, v in fitted.test.items() if v["kept"]] == [LARGE]
     from promptlathe.report._cascade_page import render_cascade_page
 
-    page = render_cascade_page(json.loads(json.dumps(fitted.record("label"))), "<runs>")
+    page = render_cascade_page(json.loads(json.dumps(fitted.record("label"))), "<runs>", None)
     assert 'class="verdict no"' in page and "saves nothing" in page
     assert "&lt;runs&gt;" in page and "<runs>" not in page
 

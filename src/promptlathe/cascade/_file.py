@@ -149,11 +149,7 @@ def write_cascade(
             {
                 "model": s.model,
                 "base_url": s.base_url,
-                "price": {
-                    "input": s.price.input,
-                    "output": s.price.output,
-                    "source": s.price.source,
-                },
+                "price": s.price.to_dict(),
                 "threshold": thresholds[i] if i < len(steps) - 1 else None,
                 "gate": gate(i),
                 "prompt": p,

@@ -156,11 +156,7 @@ class Fitted:
                 "steps": [
                     {
                         "name": self.label(i),
-                        "price": {
-                            "input": s.price.input,
-                            "output": s.price.output,
-                            "source": s.price.source,
-                        },
+                        "price": s.price.to_dict(),
                         "accuracy": self.front_single(i),
                     }
                     for i, s in enumerate(self.steps)

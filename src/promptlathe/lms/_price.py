@@ -36,6 +36,10 @@ class Price:
         """The cost of a call with these token counts."""
         return (prompt_tokens * self.input + completion_tokens * self.output) / 1e6
 
+    def to_dict(self) -> dict[str, float | str]:
+        """As a cascade file writes it."""
+        return {"input": self.input, "output": self.output, "source": self.source}
+
 
 _COST = re.compile(r"^(?P<name>[^=]+)=(?P<inp>[^:]+):(?P<out>[^:]+)$")
 

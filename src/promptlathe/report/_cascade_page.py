@@ -14,14 +14,16 @@ from typing import Any
 
 from jinja2 import Environment, select_autoescape
 
+from promptlathe.cascade import is_cascade
 from promptlathe.errors import PromptlatheError
 from promptlathe.report._cascade_plot import cost_accuracy_png
 
 TEMPLATE = resources.files("promptlathe.report").joinpath("cascade.html.j2")
 
 
-def page_data(record: dict[str, Any], title: str) -> dict[str, Any]:
-    """What the template shows, as text, from a cascade file's object."""
+def page_data(record: dict[str, Any], title: str, png: bytes | None) -> dict[str, Any]:
+    """What the template shows, as text, from a cascade file's object (``png``: its
+    cost–accuracy picture, embedded when given)."""
     steps = []
     for s in record.get("fit", {}).get("steps", []):
         p, acc = s["price"], s.get("accuracy")
@@ -63,13 +65,14 @@ def page_data(record: dict[str, Any], title: str) -> dict[str, Any]:
         "judge": judge,
         "test": test,
         "tradeoff": tr.get("sentences", []) if tr else [],
-        "plot": base64.b64encode(cost_accuracy_png(tr)).decode("ascii") if tr else None,
+        "plot": base64.b64encode(png).decode("ascii") if png is not None else None,
     }
 
 
-def render_cascade_page(record: dict[str, Any], title: str) -> str:
+def render_cascade_page(record: dict[str, Any], title: str, png: bytes | None) -> str:
     env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
-    return env.from_string(TEMPLATE.read_text(encoding="utf-8")).render(c=page_data(record, title))
+    template = env.from_string(TEMPLATE.read_text(encoding="utf-8"))
+    return template.render(c=page_data(record, title, png))
 
 
 def write_cascade_page(cascade_file: Path) -> list[Path]:
@@ -79,23 +82,25 @@ def write_cascade_page(cascade_file: Path) -> list[Path]:
         record = json.loads(cascade_file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise PromptlatheError(f"{cascade_file}: not a readable cascade file ({exc})") from None
-    if not isinstance(record, dict) or "promptlathe_cascade" not in record:
+    if not isinstance(record, dict) or not is_cascade(record):
         raise PromptlatheError(f"{cascade_file}: not a cascade file (no promptlathe_cascade)")
     if "fit" not in record:
         raise PromptlatheError(
             f"{cascade_file}: written by an earlier promptlathe without what its page is drawn "
             "from; fit it again (promptlathe cascade) to draw it"
         )
-    page = cascade_file.with_suffix(".html")
     try:
-        page.write_text(render_cascade_page(record, str(cascade_file.parent)), encoding="utf-8")
+        # drawn once: embedded in the page and written beside it
+        png = cost_accuracy_png(record["tradeoff"]) if record.get("tradeoff") else None
+        html = render_cascade_page(record, str(cascade_file.parent), png)
     except (KeyError, TypeError) as exc:
         raise PromptlatheError(
             f"{cascade_file}: a field the page needs is missing ({exc})"
         ) from None
-    written = [page]
-    if record.get("tradeoff"):
-        png = cascade_file.with_suffix(".png")
-        png.write_bytes(cost_accuracy_png(record["tradeoff"]))
-        written.append(png)
-    return written
+    page = cascade_file.with_suffix(".html")
+    page.write_text(html, encoding="utf-8")
+    if png is None:
+        return [page]
+    picture = cascade_file.with_suffix(".png")
+    picture.write_bytes(png)
+    return [page, picture]
