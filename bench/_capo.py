@@ -16,7 +16,7 @@ versions the package does not pin, so install it apart from the development envi
 
     python -m venv --system-site-packages /tmp/peers
     /tmp/peers/bin/pip install promptolution dspy
-    /tmp/peers/bin/python bench/compare_dspy.py --methods capo,...
+    /tmp/peers/bin/python bench/compare.py --methods capo,...
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import argparse
 
-    from compare_dspy import Row, Servers, TaskData
+    from _peer_data import Row, TaskData
+    from _peer_servers import Servers
 
 CAPO_STEPS = 10
 """promptolution's ``optimize(n_steps=10)`` default."""
@@ -50,7 +51,7 @@ def import_promptolution() -> Any:
 def run_capo(t: TaskData, servers: Servers, args: argparse.Namespace) -> Row:
     """CAPO's search on ``t``'s train + validation examples, then its best prompt on test."""
     import pandas as pd
-    from compare_dspy import failed_row, make_row
+    from _peer_data import failed_row, make_row
     from promptolution.llms.api_llm import APILLM
     from promptolution.optimizers.capo import CAPO
     from promptolution.predictors.maker_based_predictor import MarkerBasedPredictor

@@ -13,7 +13,7 @@ above direct-only ``optimize``.
 Default tasks: the two BBH tasks where issue 12 saw the optimizer keep the seed (navigate,
 snarks), the first three other BBH tasks in alphabetical order, and GSM8K; nothing is chosen
 by how a strategy does on it. BBH has no train split: train, validation and test are carved
-from its test file (disjoint), as in bench/compare_dspy.py. The seed instruction is the
+from its test file (disjoint), as in bench/compare.py. The seed instruction is the
 task's own description from its meta file (empty for GSM8K). Run it alone on the machine.
 With ``--work DIR`` a stopped run goes on where it was when given the same command again:
 model calls are cached and optimize runs resume (the seconds printed are then this run's).
@@ -31,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from compare_dspy import TaskData, load_task, write_jsonl  # noqa: E402
+from _peer_data import TaskData, load_task, write_jsonl  # noqa: E402
 
 from promptlathe.evaluator import Decoding, Evaluator  # noqa: E402
 from promptlathe.lms import LM, CachedLM, get_lm  # noqa: E402

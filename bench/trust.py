@@ -15,7 +15,7 @@ table, and the figures that say whether the numbers are honest:
   among the runs whose winner is not hollow.
 
 With ``--from-runs DIR`` nothing is optimized: the table is built from every ``result.json``
-below ``DIR`` (the runs a previous sweep kept with ``--workdir``, or ``bench/compare_dspy.py``
+below ``DIR`` (the runs a previous sweep kept with ``--workdir``, or ``bench/compare.py``
 runs). No model is loaded for it.
 
 Usage::

@@ -1,0 +1,390 @@
+"""Benchmark: promptlathe against DSPy on the same model, data, splits and metric.
+
+One ``python -m llama_cpp.server`` process serves the task model on 127.0.0.1 and, with
+``--proposer-model``, a second one serves the proposer (the model that writes instructions:
+MIPROv2's prompt model, GEPA's reflection LM, promptlathe's proposer). Every method talks to
+them over HTTP, so LM calls are counted the same way for everyone: by the servers' access logs
+(cross-checked against DSPy's LM callbacks and promptlathe's ``calls_used``). A method's
+optimization calls are its task-model and proposer calls together.
+
+Methods (each run on each task):
+
+* ``seed``        -- the seed instruction zero-shot (promptlathe's Evaluator, HTTP backend);
+* ``dspy-bfrs``   -- ``dspy.BootstrapFewShotWithRandomSearch`` on ``dspy.Predict``
+  (signature ``input -> output``, instructions = the seed instruction);
+* ``dspy-mipro``  -- ``dspy.MIPROv2(auto="light")``;
+* ``dspy-gepa``   -- ``dspy.GEPA(auto="light")`` (reflection LM = the proposer) at its own
+  budget (``--gepa-calls N`` caps its metric calls instead);
+* ``capo``        -- CAPO from ``promptolution`` at its defaults (bench/_capo.py), the proposer
+  as its meta model;
+* ``promptlathe`` -- ``promptlathe.optimize`` at its defaults with a call budget of
+  ``max(40, ratio * calls of the cheapest peer on that task)``;
+* ``promptlathe-reflect`` -- the same with ``optimizer="reflect,joint"``.
+
+DSPy and promptolution are bench-only dependencies, best installed apart from the development
+environment (their requirements move shared packages such as click)::
+
+    python -m venv --system-site-packages /tmp/peers
+    /tmp/peers/bin/pip install dspy promptolution
+
+Quick run (a few minutes on 2 CPU cores)::
+
+    python bench/compare.py --model smollm2-135m --tasks ape/negation --n-train 12 \
+        --n-val 8 --n-test 8 --bfrs-candidates 2 --methods seed,dspy-bfrs,promptlathe
+
+The full default run (8 tasks, 50/50/100 examples, all methods) takes many hours on a CPU;
+run it over several sittings with ``--workdir`` and ``--json`` (see below).
+A stopped run resumes: the rows already in ``--json`` (same model, seed and splits) are read
+back and not run again, and each task's peer calls are rebuilt from them, so the budget rule
+gives promptlathe the same budget as in one sitting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from _capo import import_promptolution, run_capo  # bench/ is on the path when run
+from _peer_data import (
+    DSPY_METHODS,
+    METHODS,
+    PEER_METHODS,
+    PL_METHODS,
+    Row,
+    TaskData,
+    failed_row,
+    load_task,
+    log,
+    make_row,
+    write_jsonl,
+)
+from _peer_dspy import DSPyHarness, import_dspy
+from _peer_report import read_rows, report, write_json
+from _peer_servers import Server, Servers
+
+from promptlathe import Decoding, Evaluator, Prompt
+from promptlathe.errors import PromptlatheError
+from promptlathe.lms import get_lm, resolve_embedded
+
+REPO = Path(__file__).resolve().parents[1]
+# Fixed before any result, by a rule: in each suite, the first tasks in alphabetical order that
+# bench/defaults.py (which chose promptlathe's defaults) did not use and that hold at least 100
+# train and 100 test examples; four APE, three BBH, and GSM8K.
+DEFAULT_TASKS = (
+    "ape/active_to_passive,ape/diff,ape/letters_list,ape/num_to_verbal,"
+    "bbh/disambiguation_qa,bbh/dyck_languages,bbh/formal_fallacies,gsm8k/gsm8k"
+)
+
+
+def run_seed(t: TaskData, server: Server, args: argparse.Namespace) -> Row:
+    lm = get_lm(server.alias, base_url=server.base_url)
+    before = server.posts()
+    t0 = time.perf_counter()
+    try:
+        ev = Evaluator(lm, t.metric, Decoding(max_tokens=args.max_tokens, seed=args.seed))
+        res = ev.evaluate(Prompt(instruction=t.instruction), t.test)
+    finally:
+        lm.close()
+    secs = time.perf_counter() - t0
+    posts = server.posts() - before
+    return make_row(
+        t.name,
+        "seed",
+        [r.score for r in res.records],
+        opt_calls=0,
+        test_calls=posts,
+        opt_seconds=0.0,
+        test_seconds=secs,
+        extra={"evaluator_calls": res.calls},
+    )
+
+
+def optimizer_api() -> tuple[Any, Any, Any]:
+    """``optimize``, ``OptimizeConfig``, ``make_plan`` (the package was renamed once)."""
+    try:
+        from promptlathe.optimizers import OptimizeConfig, make_plan, optimize
+    except ImportError:  # before the rename: promptlathe.optimize was the package
+        from promptlathe.optimize import OptimizeConfig, make_plan, optimize  # type: ignore
+    return optimize, OptimizeConfig, make_plan
+
+
+def promptlathe_budget(
+    peer_calls: list[int], n_pool: int, n_test: int, args: argparse.Namespace
+) -> tuple[int, int]:
+    """The budget rule, raised to the smallest budget promptlathe's planner accepts."""
+    _, OptimizeConfig, make_plan = optimizer_api()
+
+    if args.promptlathe_budget is not None:
+        wanted = args.promptlathe_budget
+    elif peer_calls:
+        wanted = max(40, round(args.ratio * min(peer_calls)))
+    else:
+        wanted = 300
+    for budget in range(wanted, wanted + 2000, 5):
+        try:
+            cfg = OptimizeConfig(task="pool.jsonl", budget_calls=budget, max_tokens=args.max_tokens)
+            make_plan(cfg, n_pool, n_test, scoring=False)
+            return wanted, budget
+        except PromptlatheError as exc:
+            error = exc
+    raise error  # not a budget problem (e.g. too few examples to split)
+
+
+def run_promptlathe(
+    t: TaskData,
+    servers: Servers,
+    args: argparse.Namespace,
+    work: Path,
+    peer_calls: list[int],
+    method: str = "promptlathe",
+) -> Row:
+    optimize = optimizer_api()[0]
+    server = servers.task
+    proposer = servers.proposer or server
+    pool = write_jsonl(work / "data" / t.name / "pool.jsonl", t.train + t.val)
+    test = write_jsonl(work / "data" / t.name / "test.jsonl", t.test)
+    try:
+        wanted, budget = promptlathe_budget(
+            peer_calls, len(t.train) + len(t.val), len(t.test), args
+        )
+    except PromptlatheError as exc:
+        return failed_row(t.name, method, exc, 0, 0.0)
+    if budget != wanted:
+        log(f"  promptlathe: budget {wanted} is below what its planner accepts; using {budget}")
+
+    def progress(ev: dict[str, Any]) -> None:
+        if args.verbose:
+            log(f"  [{ev['stage']}] {ev['calls']}/{ev['budget']} {ev['message']}")
+
+    out = work / "runs" / method / t.name
+    # A run stopped midway starts again: calls its cache would replay reach no server, and the
+    # servers' logs are what every method's calls are counted by.
+    shutil.rmtree(out, ignore_errors=True)
+    before, before_prop = servers.posts(), servers.proposer_posts()
+    t0 = time.perf_counter()
+    chain = PL_METHODS[method]
+    extra_cfg = {"optimizer": chain} if chain is not None else {}
+    try:
+        result = optimize(
+            str(pool),
+            test=str(test),
+            model=server.alias,
+            base_url=server.base_url,
+            proposer_model=proposer.alias,
+            proposer_base_url=proposer.base_url if servers.proposer else None,
+            instruction=t.instruction,
+            metric=t.metric.name,
+            budget_calls=budget,
+            out=str(out),
+            max_tokens=args.max_tokens,
+            seed=args.seed,
+            callback=progress,
+            **extra_cfg,
+        )
+    except Exception as exc:
+        servers.check_alive()
+        return failed_row(t.name, method, exc, servers.posts() - before, time.perf_counter() - t0)
+    total_secs = time.perf_counter() - t0
+    posts = servers.posts() - before
+    proposer_calls = servers.proposer_posts() - before_prop
+    assert result.test is not None
+    seed_test = result.seed_test
+    test_calls = result.test.calls
+    seed_calls = seed_test.calls if seed_test is not None else 0
+    test_secs = result.test.wall_seconds
+    seed_secs = seed_test.wall_seconds if seed_test is not None else 0.0
+    server_opt = posts - test_calls - seed_calls
+    if server_opt != result.calls_used:
+        log(
+            f"  WARNING {method} on {t.name}: server saw {posts} requests, calls_used "
+            f"{result.calls_used} + test {test_calls} + seed test {seed_calls}"
+        )
+    return make_row(
+        t.name,
+        method,
+        [r.score for r in result.test.records],
+        opt_calls=server_opt,
+        test_calls=test_calls,
+        opt_seconds=total_secs - test_secs - seed_secs,
+        test_seconds=test_secs,
+        extra={
+            "budget_wanted": wanted,
+            "budget": budget,
+            "calls_used": result.calls_used,
+            "seed_test_accuracy": seed_test.mean if seed_test is not None else None,
+            "seed_test_calls": seed_calls,
+            "best_prompt": result.best_prompt.to_dict(),
+            "val": result.best.val,
+            "confirm": result.best.confirm,
+            "plan": result.plan.as_dict(),
+            "proposer_calls": proposer_calls,
+            "notes": getattr(result, "notes", []),
+        },
+    )
+
+
+# ---- main -----------------------------------------------------------------------------------
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default="qwen2.5-coder-0.5b", help="embedded model name")
+    p.add_argument(
+        "--proposer-model",
+        default="qwen2.5-coder-1.5b",
+        help="embedded model that writes instructions for every method ('' = the task model)",
+    )
+    p.add_argument(
+        "--gepa-calls",
+        type=int,
+        default=None,
+        help="dspy-gepa's max_metric_calls (default: its own budget, auto='light')",
+    )
+    p.add_argument("--tasks", default=DEFAULT_TASKS, help="comma-separated suite/task names")
+    p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    p.add_argument("--methods", default=",".join(METHODS), help=f"subset of {','.join(METHODS)}")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-train", type=int, default=50)
+    p.add_argument("--n-val", type=int, default=50)
+    p.add_argument("--n-test", type=int, default=100)
+    p.add_argument("--bfrs-candidates", type=int, default=16, help="DSPy's default: 16")
+    p.add_argument("--capo-steps", type=int, default=10, help="promptolution's default: 10")
+    p.add_argument(
+        "--capo-max-tokens",
+        type=int,
+        default=256,
+        help="max_tokens of CAPO's task-model answers (its prompts ask for reasoning, then the "
+        "answer between markers)",
+    )
+    p.add_argument(
+        "--ratio", type=float, default=0.5, help="promptlathe budget / the cheapest peer's calls"
+    )
+    p.add_argument(
+        "--promptlathe-budget",
+        type=int,
+        default=None,
+        help="fixed promptlathe budget (default: the --ratio rule; 300 without DSPy methods)",
+    )
+    p.add_argument("--max-tokens", type=int, default=64)
+    p.add_argument(
+        "--proposer-max-tokens",
+        type=int,
+        default=256,
+        help="max_tokens of MIPROv2's prompt model and GEPA's reflection LM",
+    )
+    p.add_argument("--n-ctx", type=int, default=4096)
+    p.add_argument("--json", type=Path, default=None, help="write the table as JSON here")
+    p.add_argument("--workdir", type=Path, default=None, help="keep run files here")
+    p.add_argument("--verbose", action="store_true", help="promptlathe progress events")
+    args = p.parse_args(argv)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    bad = [m for m in methods if m not in METHODS]
+    if bad or not methods:
+        p.error(f"--methods: unknown {bad}; choose from {','.join(METHODS)}")
+    args.methods = [m for m in METHODS if m in methods]  # DSPy before promptlathe (budget)
+    args.tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    return args
+
+
+def _sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _sigterm)
+    dspy = import_dspy() if any(m in DSPY_METHODS for m in args.methods) else None
+    if "capo" in args.methods:
+        import_promptolution()
+    tasks = [
+        load_task(args.data, name, args.n_train, args.n_val, args.n_test, args.seed)
+        for name in args.tasks
+    ]
+    for t in tasks:
+        for note in t.notes:
+            log(f"note: {note}")
+    model_path = resolve_embedded(args.model)
+
+    tmp = None
+    if args.workdir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="compare_")
+        work = Path(tmp.name)
+    else:
+        work = args.workdir
+        work.mkdir(parents=True, exist_ok=True)
+    server = Server(model_path, args.model, args.n_ctx, work / "server.log")
+    proposer = None
+    if args.proposer_model and args.proposer_model != args.model:
+        proposer_path = resolve_embedded(args.proposer_model)
+        proposer = Server(proposer_path, args.proposer_model, args.n_ctx, work / "proposer.log")
+    servers = Servers(server, proposer)
+    rows: list[Row] = read_rows(args)
+    done = {(r.task, r.method) for r in rows}
+    if rows:
+        log(f"resuming: {len(rows)} rows read back from {args.json}")
+    dspy_version = None
+    try:
+        log(f"starting {args.model} server ({model_path.name}) on {server.base_url}")
+        server.start()
+        if proposer is not None:
+            log(f"starting the proposer {args.proposer_model} on {proposer.base_url}")
+            proposer.start()
+        harness = DSPyHarness(dspy, servers, args) if dspy is not None else None
+        dspy_version = harness.version if harness else None
+        for t in tasks:
+            peer_calls = {
+                r.method: r.opt_calls
+                for r in rows
+                if r.task == t.name and r.method in PEER_METHODS and r.error is None
+            }
+            answer, constant = t.constant()
+            log(f"{t.name}: the best constant answer {answer!r} scores {constant:.3f} on test")
+            for method in args.methods:
+                if (t.name, method) in done:
+                    continue
+                log(
+                    f"{t.name}: {method} ({len(t.train)} train, {len(t.val)} val, "
+                    f"{len(t.test)} test)"
+                )
+                if method == "seed":
+                    row = run_seed(t, server, args)
+                elif method in DSPY_METHODS:
+                    assert harness is not None
+                    row = harness.run(method, t)
+                elif method == "capo":
+                    row = run_capo(t, servers, args)
+                else:
+                    row = run_promptlathe(t, servers, args, work, list(peer_calls.values()), method)
+                if row.error is None:
+                    log(
+                        f"  -> {100 * row.accuracy:.1f}% on {row.n}, {row.opt_calls} "
+                        f"optimization calls, {row.opt_seconds:.0f} s"
+                    )
+                row.hollow = row.error is None and row.accuracy <= constant + 1e-9
+                if method in PEER_METHODS and row.error is None:
+                    peer_calls[method] = row.opt_calls
+                rows.append(row)
+                write_json(rows, args, model_path, dspy_version, partial=True)
+    except BaseException:
+        if tmp is not None:
+            log(f"server log (tail):\n{server._tail(1500)}")
+        if rows:
+            log("interrupted; the rows finished so far:")
+            report(rows, args, model_path, dspy_version, partial=True)
+        raise
+    finally:
+        server.stop()
+        if proposer is not None:
+            proposer.stop()
+        if tmp is not None:
+            tmp.cleanup()
+    report(rows, args, model_path, dspy_version)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
