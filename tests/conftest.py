@@ -50,6 +50,13 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 600)
     )
 
 
+def first_lines(src: Path, dst: Path, n: int) -> Path:
+    """``dst`` holding the first ``n`` examples of the task file ``src``: a small test split
+    for the integration tests that are not about the test stage."""
+    dst.write_text("\n".join(src.read_text(encoding="utf-8").splitlines()[:n]) + "\n")
+    return dst
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A real PostgreSQL server on 127.0.0.1 for the session (scripts/test.sh installs it)."""

@@ -337,11 +337,11 @@ def _interrupt_while_calling(tmp_path: Path, sig: signal.Signals) -> subprocess.
     background jobs start with it ignored)."""
     task = tmp_path / "t.jsonl"
     task.write_text("".join(json.dumps({"input": f"q{i}", "target": "a"}) + "\n" for i in range(5)))
-    arrived = threading.Event()
+    arrived, release = threading.Event(), threading.Event()
 
     def hang(body: dict) -> str:
         arrived.set()
-        time.sleep(30)
+        release.wait(timeout=30)  # released once the client has exited
         return "a"
 
     with fake_server(hang) as url:
@@ -356,7 +356,10 @@ def _interrupt_while_calling(tmp_path: Path, sig: signal.Signals) -> subprocess.
         )
         assert arrived.wait(timeout=120), "the request never reached the server"
         proc.send_signal(sig)
-        out, err = proc.communicate(timeout=60)
+        try:
+            out, err = proc.communicate(timeout=60)
+        finally:
+            release.set()
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 

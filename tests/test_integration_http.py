@@ -16,7 +16,7 @@ from promptlathe.errors import ModelError
 from promptlathe.lms._http import OpenAICompatLM
 from promptlathe.lms._llama import LlamaCppLM
 from promptlathe.tasks import load_examples
-from tests.conftest import TEST_MODEL, run_cli
+from tests.conftest import TEST_MODEL, first_lines, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -227,7 +227,9 @@ def test_proposer_on_a_server_while_the_task_model_is_embedded(
     r = run_cli(
         "optimize",
         "--task", str(shared_data / "ape" / "negation.train.jsonl"),
-        "--test", str(shared_data / "ape" / "negation.test.jsonl"),
+        "--test", str(first_lines(
+            shared_data / "ape" / "negation.test.jsonl", tmp_path / "test.jsonl", 6
+        )),
         "--model", TEST_MODEL,
         "--proposer-model", TEST_MODEL, "--proposer-base-url", server,
         "--budget-calls", "80", "--val-size", "8", "--confirm-size", "4",

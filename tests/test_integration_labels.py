@@ -13,7 +13,7 @@ from promptlathe.lms._llama import LlamaCppLM
 from promptlathe.metrics import LabelMetric, get_metric
 from promptlathe.metrics._labels import label_set_of
 from promptlathe.tasks import load_examples
-from tests.conftest import TEST_MODEL, run_cli
+from tests.conftest import TEST_MODEL, first_lines, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -117,7 +117,9 @@ def test_optimize_scores_labels_end_to_end_and_run_reproduces(
     r = run_cli(
         "optimize",
         "--task", str(shared_data / "ape" / "word_in_context.train.jsonl"),
-        "--test", str(shared_data / "ape" / "word_in_context.test.jsonl"),
+        "--test", str(first_lines(
+            shared_data / "ape" / "word_in_context.test.jsonl", tmp_path / "test.jsonl", 8
+        )),
         "--model", TEST_MODEL, "--proposer-model", TEST_MODEL,
         "--budget-calls", "120", "--val-size", "8", "--confirm-size", "4",
         "--max-shots", "2", "--no-report", "--no-progress", "--out", str(out),

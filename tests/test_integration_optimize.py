@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from promptlathe import Prompt
-from tests.conftest import TEST_MODEL, run_cli
+from tests.conftest import TEST_MODEL, first_lines, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -139,12 +139,14 @@ def test_two_workers_both_search_and_never_evaluate_a_prompt_twice(
     import optuna
 
     out = tmp_path / "run"
+    # six test examples: the test stage is not what is tested here
+    test_file = first_lines(shared_data / "ape" / "negation.test.jsonl", tmp_path / "t.jsonl", 6)
     r = run_cli(
         "optimize",
         "--task",
         str(shared_data / "ape" / "negation.train.jsonl"),
         "--test",
-        str(shared_data / "ape" / "negation.test.jsonl"),
+        str(test_file),
         "--model",
         TEST_MODEL,
         "--proposer-model",
@@ -187,7 +189,8 @@ def test_two_workers_both_search_and_never_evaluate_a_prompt_twice(
 
 def test_reflect_cli_end_to_end_and_run_reproduces(shared_data: Path, tmp_path: Path) -> None:
     """``--optimizer reflect`` on the real model: the proposer is shown the seed's failures,
-    the artifact loads, ``run`` reproduces its test outputs and the report renders."""
+    the artifact loads and ``run`` reproduces its test outputs (the report is tested with the
+    default optimizer above)."""
     from promptlathe.optimizers import RunLog
     from promptlathe.store import Store
 
@@ -199,14 +202,13 @@ def test_reflect_cli_end_to_end_and_run_reproduces(shared_data: Path, tmp_path: 
         "--optimizer",
         "reflect,joint",
         "--budget-calls",
-        "70",
-        "--analysis-scale",
-        "0.1",
+        "50",
+        "--no-report",
     )
     assert r.returncode == 0, r.stderr[-3000:]
     assert "optimizer: reflect,joint" in r.stderr and "reflect" in r.stdout
     result = json.loads((out / "result.json").read_text())
-    assert result["optimizer"] == "reflect,joint" and result["calls_used"] <= 70
+    assert result["optimizer"] == "reflect,joint" and result["calls_used"] <= 50
     assert any("reflection rounds" in n for n in result["notes"])
     cands = json.loads((out / "candidates.json").read_text())
     assert cands["v"] == 2 and cands["reflect"]["rounds"], "no reflection round ran"
@@ -215,7 +217,6 @@ def test_reflect_cli_end_to_end_and_run_reproduces(shared_data: Path, tmp_path: 
     log = RunLog(store).entries()
     store.close()
     assert log[0].source == "seed" and log[0].state == "complete"
-    assert "Is the winner really better?" in (out / "report.html").read_text()
 
     assert_run_reproduces(out, tmp_path)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from promptlathe.store import Store
-from tests.conftest import TEST_MODEL
+from tests.conftest import TEST_MODEL, first_lines
 
 pytestmark = pytest.mark.integration
 
@@ -39,11 +39,13 @@ def test_two_run_directories_share_study_budget_and_cache(
     import optuna
 
     main_dir, worker_dir = tmp_path / "machine-a", tmp_path / "machine-b"
+    # six test examples: the test stage is not what is tested here
+    test_file = first_lines(shared_data / "ape" / "negation.test.jsonl", tmp_path / "t.jsonl", 6)
     common = ["--storage", postgres_url, "--study", STUDY, "--threads", "1", "--no-progress"]
     main = _cli(
         "optimize",
         "--task", str(shared_data / "ape" / "negation.train.jsonl"),
-        "--test", str(shared_data / "ape" / "negation.test.jsonl"),
+        "--test", str(test_file),
         "--model", TEST_MODEL, "--proposer-model", TEST_MODEL,
         "--instruction", "Negate the sentence.",
         "--budget-calls", str(BUDGET), "--val-size", "8", "--confirm-size", "4",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
+import threading
 from typing import Annotated
 
 import typer
@@ -77,6 +79,13 @@ def _interrupted() -> None:
     err_console.print(
         f"interrupted: every finished call is saved; {resume}", highlight=False, markup=False
     )
+    if threading.active_count() > 1:
+        # A call still waits on a server in another thread (a batch runs concurrently); the
+        # interpreter would join that thread before exiting, i.e. wait for the answer. What
+        # finished is already saved, so leave now, as a kill would (runs resume from kills).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
     sys.exit(130)
 
 
