@@ -178,3 +178,28 @@ def test_reflections_that_echo_the_reflection_prompt_are_filtered() -> None:
     )
     assert kept == ["Rewrite the sentence so that it states the opposite."]
     assert all("echoes the template" in why for _, why in rejected)
+
+
+def test_a_seed_pruned_at_zero_is_still_reflected_on(tmp_path: Path) -> None:
+    """A model that answers nothing right until the instruction says how (demos do not help):
+    the seed scores 0 on the first rung and is pruned, and reflection starts from its failures
+    instead of stopping with no parent."""
+
+    def instruction_only(req: GenerationRequest) -> str:
+        system = " ".join(m["content"] for m in req.chat_messages if m["role"] == "system")
+        if REFLECTION in " ".join(m["content"] for m in req.chat_messages):
+            return noisy_model(req)
+        if "every word" not in system.lower():
+            return [m["content"] for m in req.chat_messages if m["role"] == "user"][-1]
+        return noisy_model(req)
+
+    result = optimize(
+        lm=make_lm(instruction_only), **vars(_cfg(tmp_path, "reflect,joint", budget_calls=260))
+    )
+    log = result_log(tmp_path)
+    seed = next(e for e in log if e.source == "seed")
+    assert seed.state == "pruned" and not any(seed.scores)
+    children = [e for e in log if e.source == "reflect"]
+    assert children and children[0].parent == seed.id
+    assert children[0].prompt["instruction"] == REFLECTED and children[0].state == "complete"
+    assert result.test is not None and result.test.mean > 0.6

@@ -287,7 +287,13 @@ class ReflectOptimizer(Optimizer):
 
     def _plan_round(self, ctx: RunContext, r: int) -> Round | None:
         """Pick the parent from the front and the examples to show (seeded by the round)."""
-        complete = [e for e in self._entries(ctx) if e.state == "complete"]
+        entries = self._entries(ctx)
+        complete = [e for e in entries if e.state == "complete"]
+        if not complete:
+            # Nothing has finished validation: the root scored 0 on the first rung and was
+            # pruned (a small model often answers nothing right at first). Its failures are
+            # what reflection is for, so it is the parent, on the examples it was scored on.
+            complete = [e for e in entries if e.scores and e.source == "seed"][:1]
         front = pareto_front(complete)
         if not front:
             return None
