@@ -54,10 +54,11 @@ def test_ease_pulls_races_its_finalists_and_beats_the_zero_shot_seed(tmp_path: P
     # The noisy model echoes the input zero-shot (wrong) and upper-cases ~80 % with 2+ demos.
     result = optimize(lm=make_lm(), **vars(_cfg(tmp_path, "ease", budget_calls=300)))
     raced = [e for e in _entries(tmp_path) if e.source == "ease"]
-    assert 1 <= len(raced) <= 3
+    assert len(raced) >= 3  # the finalists, then the next best-rated sets while calls remain
     assert all(len(e.prompt["exemplars"]) == 3 for e in raced)  # --max-shots ordered sets
     assert result.best.prompt.exemplars and result.best.val > 0.5
-    assert result.calls_used <= 300
+    # Alone, the stage spends its budget (it left a third unspent when it raced 3 sets only).
+    assert 0.9 * 300 <= result.calls_used <= 300
 
 
 def test_ease_then_joint_hands_its_sets_on(tmp_path: Path) -> None:

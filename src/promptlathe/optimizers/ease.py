@@ -16,7 +16,8 @@ instruction it starts from and searches ordered exemplar sets:
    ``PULL`` validation examples. Every arm walks validation in the same order a race does,
    so what a pull paid for is reused when the arm is raced.
 5. **Finalists**: the ``FINALISTS`` arms the surrogate rates best are raced on validation
-   with ``ctx.race`` (pruned as usual) and the complete ones returned, best first.
+   with ``ctx.race`` (pruned as usual), then the next best-rated arms while the stage has
+   calls left for a first rung, and the complete ones returned.
 
 Decisions depend only on the scores, which the store keeps, so a killed run replays its
 pulls from the cache and goes on where it stopped.
@@ -160,7 +161,8 @@ class EaseOptimizer(Optimizer):
         return [
             f"  bootstrap demos      ≤ {plan.stages['bootstrap']:>5} calls",
             f"  exemplar bandit      ≈ {plan.stages['search']:>5} calls ({KEEP} of {N_ARMS} "
-            f"ordered sets, pulls of {PULL}, {FINALISTS} finalists raced; "
+            f"ordered sets, pulls of {PULL}, {FINALISTS} finalists raced, then the next "
+            f"best sets while calls remain; "
             f"{int(SHARE * 100)} % when a stage follows)",
         ]
 
@@ -185,19 +187,34 @@ class EaseOptimizer(Optimizer):
         with ctx.stage_limit(pull_cap), contextlib.suppress(BudgetExhausted):
             self._pull(ctx, base, arms, val, surrogate, seen)
         pulled = [i for i, n in enumerate(seen) if n]
-        rank = sorted(pulled, key=lambda i: (-surrogate.mean()[i], i))[:FINALISTS]
-        finalists = [base.with_(exemplars=arms[i]) for i in rank]
-        ctx.emit("ease", f"{sum(seen)} examples pulled over {len(pulled)} sets; racing {len(rank)}")
+        rank = sorted(pulled, key=lambda i: (-surrogate.mean()[i], i))
+        candidates = [base.with_(exemplars=arms[i]) for i in rank]
+        n_final = min(FINALISTS, len(candidates))
+        ctx.emit("ease", f"{sum(seen)} examples pulled over {len(pulled)} sets; racing {n_final}")
         study = ctx.study(STUDY)
+        raced: list[Prompt] = []
         with ctx.stage_limit(cap):
             try:
-                for i, prompt in enumerate(finalists):
+                for i, prompt in enumerate(candidates):
+                    # Past the finalists, the next best-rated sets are raced while the stage
+                    # still has the calls to take one through its first rung: calls left over
+                    # when the pulls and finalists cost less than planned are not wasted.
+                    if i >= n_final and not self._room(ctx, cap):
+                        break
                     outcome = ctx.race(prompt, study=study, source="ease")
-                    ctx.emit("ease", f"finalist {i + 1}/{len(finalists)}: {outcome}")
+                    raced.append(prompt)
+                    label = f"finalist {i + 1}/{n_final}" if i < n_final else f"set {i + 1}"
+                    ctx.emit("ease", f"{label}: {outcome}")
             except BudgetExhausted as exc:
                 ctx.emit("ease", f"exemplar bandit stopped: {exc}")
-        ids = {p.hash for p in finalists}
+        ids = {p.hash for p in raced}
         return [e.to_prompt() for e in ctx.log.complete() if e.id in ids] or list(start)
+
+    @staticmethod
+    def _room(ctx: RunContext, cap: int | None) -> bool:
+        """Whether the stage can still race a set through the first rung."""
+        left = ctx.budget.remaining if cap is None else cap - ctx.budget.used
+        return left is None or left > ctx.plan.rungs[0]
 
     @staticmethod
     def _pull(
