@@ -144,19 +144,22 @@ def main() -> None:
                     continue
                 slug = name.replace(",", "+").replace(":", "_")
                 out = work / f"{task.replace('/', '_')}__{slug}"
+                resumed = (out / "config.json").is_file()
                 t0 = time.perf_counter()
                 try:
                     optimize(
                         str(train), test=str(test), model=args.model, out=str(out),
                         budget_calls=args.budget, seed=args.seed, optimizer=chain,
-                        strategies=strategies.split(","), resume=(out / "config.json").is_file(),
+                        strategies=strategies.split(","), resume=resumed,
                     )  # fmt: skip
                 except PromptlatheError as exc:
                     print(f"  {task} {name}: not run: {exc}", flush=True)
                     continue
                 result = json.loads((out / "result.json").read_text())
                 rows.append(
-                    row_of(task, name, result) | {"budget": args.budget, "model": args.model}
+                    row_of(task, name, result)
+                    # a resumed run's seconds are those of its last sitting only
+                    | {"budget": args.budget, "model": args.model, "resumed": resumed}
                 )
                 print(f"  {task} {name}: {time.perf_counter() - t0:.0f} s", flush=True)
                 if args.json:
