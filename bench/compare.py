@@ -65,7 +65,7 @@ from _peer_data import (
     write_jsonl,
 )
 from _peer_dspy import DSPyHarness, import_dspy
-from _peer_report import read_rows, report, write_json
+from _peer_report import format_table, read_rows, report, summarize, write_json
 from _peer_servers import Server, Servers
 
 from promptlathe import Decoding, Evaluator, Prompt
@@ -308,6 +308,14 @@ def main(argv: list[str] | None = None) -> int:
         for note in t.notes:
             log(f"note: {note}")
     model_path = resolve_embedded(args.model)
+    rows: list[Row] = read_rows(args)
+    done = {(r.task, r.method) for r in rows}
+    if rows:
+        log(f"resuming: {len(rows)} rows read back from {args.json}")
+    if all((t.name, m) in done for t in tasks for m in args.methods):
+        # nothing left to run: the table, and no server started (the file stays as it is)
+        print(format_table(rows, summarize(rows, args.methods)), flush=True)
+        return 0
 
     tmp = None
     if args.workdir is None:
@@ -322,10 +330,6 @@ def main(argv: list[str] | None = None) -> int:
         proposer_path = resolve_embedded(args.proposer_model)
         proposer = Server(proposer_path, args.proposer_model, args.n_ctx, work / "proposer.log")
     servers = Servers(server, proposer)
-    rows: list[Row] = read_rows(args)
-    done = {(r.task, r.method) for r in rows}
-    if rows:
-        log(f"resuming: {len(rows)} rows read back from {args.json}")
     dspy_version = None
     try:
         log(f"starting {args.model} server ({model_path.name}) on {server.base_url}")
