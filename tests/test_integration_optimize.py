@@ -38,9 +38,9 @@ def optimize_negation(
 ) -> tuple[subprocess.CompletedProcess[str], Path]:
     """``optimize`` through the CLI on APE negation (6 test examples, 8 validation, 4
     confirmation, 2 shots, 12 tokens) with ``options``; returns the process and the run."""
-    test_file = tmp_path / "negation.test.jsonl"
-    lines = (shared_data / "ape" / "negation.test.jsonl").read_text().splitlines()[:6]
-    test_file.write_text("\n".join(lines) + "\n")
+    test_file = first_lines(
+        shared_data / "ape" / "negation.test.jsonl", tmp_path / "negation.test.jsonl", 6
+    )
     out = tmp_path / "run"
     r = run_cli(
         "optimize",
@@ -69,9 +69,9 @@ def optimize_negation(
 
 
 def test_optimize_cli_end_to_end_and_run_reproduces(shared_data: Path, tmp_path: Path) -> None:
-    test_file = tmp_path / "negation.test.jsonl"
-    lines = (shared_data / "ape" / "negation.test.jsonl").read_text().splitlines()[:6]
-    test_file.write_text("\n".join(lines) + "\n")
+    test_file = first_lines(
+        shared_data / "ape" / "negation.test.jsonl", tmp_path / "negation.test.jsonl", 6
+    )
     out = tmp_path / "run"
     args = [
         "optimize",

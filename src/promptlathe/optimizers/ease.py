@@ -199,7 +199,8 @@ class EaseOptimizer(Optimizer):
                     # Past the finalists, the next best-rated sets are raced while the stage
                     # still has the calls to take one through its first rung: calls left over
                     # when the pulls and finalists cost less than planned are not wasted.
-                    if i >= n_final and not self._room(ctx, cap):
+                    left = ctx.budget.remaining  # under the stage's cap, set just above
+                    if i >= n_final and left is not None and left <= ctx.plan.rungs[0]:
                         break
                     outcome = ctx.race(prompt, study=study, source="ease")
                     raced.append(prompt)
@@ -209,12 +210,6 @@ class EaseOptimizer(Optimizer):
                 ctx.emit("ease", f"exemplar bandit stopped: {exc}")
         ids = {p.hash for p in raced}
         return [e.to_prompt() for e in ctx.log.complete() if e.id in ids] or list(start)
-
-    @staticmethod
-    def _room(ctx: RunContext, cap: int | None) -> bool:
-        """Whether the stage can still race a set through the first rung."""
-        left = ctx.budget.remaining if cap is None else cap - ctx.budget.used
-        return left is None or left > ctx.plan.rungs[0]
 
     @staticmethod
     def _pull(
