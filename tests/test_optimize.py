@@ -26,58 +26,7 @@ from promptlathe.optimizers import (
 )
 from promptlathe.optimizers._search import open_study
 from promptlathe.optimizers._state import StageState
-
-WORDS = [
-    "apple",
-    "river",
-    "stone",
-    "cloud",
-    "maple",
-    "tiger",
-    "piano",
-    "ocean",
-    "lemon",
-    "candle",
-    "forest",
-    "rocket",
-    "silver",
-    "garden",
-    "window",
-    "planet",
-    "bridge",
-    "castle",
-    "dragon",
-    "feather",
-    "harbor",
-    "island",
-    "jungle",
-    "kettle",
-    "ladder",
-    "marble",
-    "needle",
-    "orchid",
-    "pepper",
-    "quartz",
-    "saddle",
-    "tunnel",
-    "velvet",
-    "walnut",
-    "yogurt",
-    "zipper",
-    "anchor",
-    "barrel",
-    "cactus",
-    "dollar",
-]
-
-
-def make_task(path: Path, n: int = 120) -> Path:
-    rows = []
-    for i in range(n):
-        text = f"{WORDS[i % len(WORDS)]} {WORDS[(i * 7 + 3) % len(WORDS)]} {i}"
-        rows.append({"input": text, "target": text.upper()})
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
+from promptlathe.testing.optimizers import make_task, user_inputs
 
 
 def task_model(req: GenerationRequest) -> str:
@@ -125,15 +74,6 @@ def _cfg(tmp_path: Path, **kw) -> OptimizeConfig:
     )
     base.update(kw)
     return OptimizeConfig(**base)
-
-
-def _user_inputs(lm: ScriptedLM) -> list[str]:
-    out = []
-    for r in lm.calls:
-        users = [m["content"] for m in r.chat_messages if m["role"] == "user"]
-        if users:
-            out.append(users[-1])
-    return out
 
 
 # ---- racing -------------------------------------------------------------------------------
@@ -201,7 +141,7 @@ def test_optimize_finds_the_better_prompt_within_budget(tmp_path: Path) -> None:
     test_inputs = {e.input for e in run.test}
     result = run.run()
     run.close()
-    budgeted = [u for u in _user_inputs(lm) if not any(t in u for t in test_inputs)]
+    budgeted = [u for u in user_inputs(lm) if not any(t in u for t in test_inputs)]
     assert len(budgeted) + len(lm.score_calls) <= cfg.budget_calls
     assert result.calls_used <= cfg.budget_calls
     assert result.test is not None and result.seed_test is not None
@@ -250,7 +190,7 @@ def test_budget_is_never_exceeded_by_a_single_call(tmp_path: Path, budget: int) 
     test_inputs = {e.input for e in run.test}
     result = run.run()
     run.close()
-    budgeted = [u for u in _user_inputs(lm) if not any(t in u for t in test_inputs)]
+    budgeted = [u for u in user_inputs(lm) if not any(t in u for t in test_inputs)]
     assert len(budgeted) + len(lm.score_calls) <= budget
     assert result.calls_used <= budget
 
@@ -261,7 +201,7 @@ def test_search_never_touches_confirmation_or_test_inputs(tmp_path: Path) -> Non
     held = {e.input for e in run.confirm} | {e.input for e in run.test}
     run.prepare()
     run.search()
-    seen = " ".join(_user_inputs(lm))
+    seen = " ".join(user_inputs(lm))
     assert not [h for h in held if h in seen]
     n_before = len(lm.calls)
     run.finish()
