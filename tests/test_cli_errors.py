@@ -195,3 +195,24 @@ def test_report_on_a_directory_that_is_not_a_run(tmp_path: Path) -> None:
 def test_brackets_in_an_error_are_printed_not_eaten_as_markup(tmp_path: Path) -> None:
     # rich would read "[draft]" as a style tag and drop it from the message
     _assert_clean_error(_eval(tmp_path / "t[draft].jsonl", tmp_path), "t[draft].jsonl", "not found")
+
+
+@pytest.mark.parametrize(
+    ("chain", "models", "needle"),
+    [
+        ("nope", None, "'nope' is not one of"),
+        ("joint,joint", None, "joint named twice"),
+        ("propose,", None, "an empty name"),
+        ("nope", "smollm2-135m,qwen2.5-coder-0.5b", "'nope' is not one of"),
+    ],
+)
+def test_a_bad_optimizer_chain_is_one_line_before_the_run_directory_exists(
+    tmp_path: Path, chain: str, models: str | None, needle: str
+) -> None:
+    task = tmp_path / "t.jsonl"
+    task.write_text("".join(f'{{"input": "a{i}", "target": "b"}}\n' for i in range(40)))
+    more = ["--models", models] if models else ["--model", "smollm2-135m"]
+    r = run_cli("optimize", "--task", str(task), "--optimizer", chain, "--out",
+                str(tmp_path / "run"), *more)  # fmt: skip
+    _assert_clean_error(r, f"--optimizer {chain!r}", needle)
+    assert not (tmp_path / "run").exists()

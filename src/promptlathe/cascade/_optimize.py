@@ -24,7 +24,7 @@ from promptlathe.errors import PromptlatheError
 from promptlathe.lms import MODELS, CachedLM
 from promptlathe.lms._price import Price, parse_costs, price_for
 from promptlathe.metrics import get_metric
-from promptlathe.optimizers import Optimization, OptimizeConfig, OptimizeResult
+from promptlathe.optimizers import Optimization, OptimizeConfig, OptimizeResult, parse_chain
 from promptlathe.tasks import Example
 
 RunOne = Callable[[dict[str, Any]], tuple[OptimizeResult, dict[str, list[Example]]]]
@@ -92,8 +92,10 @@ class CascadeRun:
 def plan_lines(
     settings: dict[str, Any], models: Sequence[str], prices: dict[str, Price]
 ) -> list[str]:
-    """What the multi-model run will do, for printing first."""
+    """What the multi-model run will do, for printing first (a stage name that is not
+    registered is one line before it)."""
     cfg = OptimizeConfig(**settings)
+    parse_chain(cfg.optimizer)
     total = cfg.budget_calls
     cost = (
         ""

@@ -186,8 +186,9 @@ def _optimize_models(
 
     names = parse_models(models)
     by_server, prices = check_models(names, costs, servers, settings.get("base_url"))
+    lines = plan_lines(settings, names, prices)
     err_console.print("[bold]cascade plan[/bold]:")
-    for line in plan_lines(settings, names, prices):
+    for line in lines:
         err_console.print("  " + line, highlight=False, markup=False, soft_wrap=True)
     done = optimize_models(
         settings, names, servers=by_server, prices=prices,

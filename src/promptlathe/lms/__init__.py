@@ -40,6 +40,21 @@ def backend_class(base_url: str | None, model: str = DEFAULT_MODEL) -> type[LM]:
     return backend_for(model, base_url).load()
 
 
+STRONG_PROPOSER = "qwen2.5-coder-1.5b"
+"""The embedded model that writes the best instructions (bench/proposers.py)."""
+
+
+def default_proposer(model: str, base_url: str | None, proposer_model: str | None) -> str:
+    """``proposer_model``, else the strongest installed embedded model when the task model
+    is embedded, else the task model."""
+    if proposer_model:
+        return proposer_model
+    best = MODELS.get(STRONG_PROPOSER)
+    if backend_class(base_url, model).embedded and best is not None and is_installed(best):
+        return best.name
+    return model
+
+
 def get_lm(model: str = DEFAULT_MODEL, base_url: str | None = None, **kwargs: Any) -> LM:
     """Build a backend (see :mod:`promptlathe.lms._backends` for which one serves a spec).
 
@@ -77,6 +92,8 @@ __all__ = [
     "ScoreResult",
     "ScriptedLM",
     "open_cached",
+    "STRONG_PROPOSER",
+    "default_proposer",
     "backend_class",
     "cache_dir",
     "get_lm",

@@ -12,10 +12,12 @@ from typing import Any
 
 from promptlathe.lms import LM
 from promptlathe.optimizers._budget import Budget
-from promptlathe.optimizers._config import OptimizeConfig, Plan, make_plan
+from promptlathe.optimizers._config import OptimizeConfig
 from promptlathe.optimizers._confirm import Candidate, choose_winner
 from promptlathe.optimizers._context import RunContext, SearchData
 from promptlathe.optimizers._framework import Callback, Optimization
+from promptlathe.optimizers._plan import Plan
+from promptlathe.optimizers._planning import make_plan
 from promptlathe.optimizers._protocol import (
     OPTIMIZERS,
     Optimizer,

@@ -1,4 +1,4 @@
-"""What the user asked for (:class:`OptimizeConfig`) and how the budget is spent (:class:`Plan`)."""
+"""What the user asked for (:class:`OptimizeConfig`), and the proposer it implies."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from promptlathe._limits import (
 from promptlathe._validation import describe
 from promptlathe.errors import PromptlatheError
 from promptlathe.evaluator import DECODE_MODES
-from promptlathe.lms import DEFAULT_MODEL, MODELS
+from promptlathe.lms import DEFAULT_MODEL, MODELS, default_proposer
 from promptlathe.optimizers._setting import option_of, setting
 
 
@@ -211,11 +211,11 @@ class OptimizeConfig:
     )
 
     def __post_init__(self) -> None:
-        from promptlathe.optimizers._protocol import parse_chain
         from promptlathe.strategies import parse_strategies
 
         self.strategies = parse_strategies(self.strategies)
-        self.optimizer = ",".join(parse_chain(self.optimizer))
+        # spacing folded; the stages' names are checked against the registry by the run
+        self.optimizer = ",".join(n.strip() for n in self.optimizer.split(","))
         for option, url in (
             ("--base-url", self.base_url),
             ("--proposer-base-url", self.proposer_base_url),
@@ -251,6 +251,12 @@ class OptimizeConfig:
         if not 0.0 < self.alpha < 1.0:
             raise PromptlatheError(f"alpha {self.alpha!r} must be in (0, 1)")
 
+    @property
+    def proposer(self) -> str:
+        """The model that writes instructions: ``proposer_model``, else the strongest
+        installed embedded model for an embedded task model, else the task model."""
+        return default_proposer(self.model, self.base_url, self.proposer_model)
+
     def model_prices(self) -> dict[str, tuple[float, float]]:
         """The price of the task model and of the proposer, by name (for ``budget_cost``).
 
@@ -259,7 +265,6 @@ class OptimizeConfig:
                 malformed, or a served model has no price.
         """
         from promptlathe.lms import Price, price_for
-        from promptlathe.optimizers._plan_text import default_proposer
 
         cost = self.budget_cost
         if cost is not None and not (0 <= cost < float("inf")):
@@ -270,7 +275,7 @@ class OptimizeConfig:
                 raise PromptlatheError(f"--cost {name}={pair!r}: expected two finite prices >= 0")
             declared[name] = Price(float(pair[0]), float(pair[1]))
         prices: dict[str, tuple[float, float]] = {}
-        for name in (self.model, default_proposer(self)):
+        for name in (self.model, self.proposer):
             price = price_for(name, declared)
             prices[name] = (price.input, price.output)
         return prices
@@ -388,14 +393,8 @@ def _reason(exc: BaseException) -> str:
     return str(exc)
 
 
-# The plan moved to its own module; these names stay importable from here.
-from promptlathe.optimizers._plan import Plan, make_plan, rungs_for_plan  # noqa: E402
-
 __all__ = [
     "CONFIG_VERSION",
     "OptimizeConfig",
-    "Plan",
-    "make_plan",
     "redact_storage",
-    "rungs_for_plan",
 ]

@@ -23,7 +23,8 @@ from promptlathe.evaluator import EvalResult, Evaluator, Record
 from promptlathe.lms import CachedLM
 from promptlathe.metrics import Metric
 from promptlathe.optimizers._budget import Budget, StageBudget
-from promptlathe.optimizers._config import OptimizeConfig, Plan
+from promptlathe.optimizers._config import OptimizeConfig
+from promptlathe.optimizers._plan import Plan
 from promptlathe.optimizers._racing import Incumbent, RaceOutcome, RacingPruner
 from promptlathe.optimizers._runlog import LogEntry, RunLog, rung_means
 from promptlathe.optimizers._search import fail_stale, open_study, run_trial

@@ -22,13 +22,15 @@ from promptlathe.lms import LM, CachedLM, backend_class
 from promptlathe.metrics import is_code_metric, metric_reason, task_metric
 from promptlathe.optimizers import _plan_text, _workers
 from promptlathe.optimizers._budget import Budget
-from promptlathe.optimizers._config import OptimizeConfig, Plan, make_plan
+from promptlathe.optimizers._config import OptimizeConfig
 from promptlathe.optimizers._confirm import confirm
 from promptlathe.optimizers._context import RunContext, SearchData
 from promptlathe.optimizers._held_out import baselines, evaluate_test
 from promptlathe.optimizers._lock import RunLock
 from promptlathe.optimizers._models import RunModels
 from promptlathe.optimizers._notes import shipped_notes, strategy_notes
+from promptlathe.optimizers._plan import Plan
+from promptlathe.optimizers._planning import make_plan
 from promptlathe.optimizers._protocol import get_optimizer, parse_chain
 from promptlathe.optimizers._result import OptimizeResult, write_result
 from promptlathe.optimizers._rundir import check_data, check_run_dir, check_shared_run, run_store
@@ -92,6 +94,8 @@ class Optimization:
         self.final: list[Prompt] | None = None
         """What the last stage returned (``None`` until the stages ran)."""
         self._pause = False
+        # a stage name that is not registered is one line before the run directory exists
+        self.chain = [get_optimizer(n) for n in parse_chain(cfg.optimizer)]
         self._lock: RunLock | None = None if worker else RunLock.acquire(self.dir)
         try:
             self._init(resume, lm, proposer_lm, worker, code_metric_ok)
@@ -116,7 +120,6 @@ class Optimization:
                 ) from None
         check_run_dir(cfg, self.dir, resume)
         self.t0 = time.perf_counter()
-        self.chain = [get_optimizer(n) for n in parse_chain(cfg.optimizer)]
 
         # ---- data ----------------------------------------------------------------------
         examples = load_examples(cfg.task)

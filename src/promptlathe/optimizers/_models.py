@@ -9,7 +9,6 @@ from typing import Any
 from promptlathe.lms import LM, CachedLM, get_lm
 from promptlathe.optimizers._budget import Budget
 from promptlathe.optimizers._config import OptimizeConfig
-from promptlathe.optimizers._plan_text import default_proposer
 from promptlathe.store import Store
 
 
@@ -43,7 +42,7 @@ class RunModels:
         inner = lm or get_lm(cfg.model, base_url=cfg.base_url, **self._local_options())
         self.task_lm = budget.wrap(inner, self.prices.get(cfg.model))
         self.free_lm = CachedLM(inner, store)  # test evaluation: outside the budget
-        self.proposer_name = default_proposer(cfg)
+        self.proposer_name = cfg.proposer
         self._proposer_inner = proposer_lm
         self._proposer_lm: CachedLM | None = None
         same_model = self.proposer_name == cfg.model and cfg.proposer_base_url in (

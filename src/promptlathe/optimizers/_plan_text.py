@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
-from promptlathe.lms import MODELS, backend_class, is_installed
-from promptlathe.optimizers._config import OptimizeConfig, Plan
+from promptlathe.lms import MODELS, STRONG_PROPOSER
+from promptlathe.optimizers._config import OptimizeConfig
+from promptlathe.optimizers._plan import Plan
 from promptlathe.optimizers._protocol import Optimizer
 from promptlathe.optimizers._stages import strategy_choices
 from promptlathe.prompts import StrategySpec
@@ -32,22 +33,6 @@ class PlannedRun(Protocol):
     chain: list[Optimizer]
     ctx: RunContext
     seed_prompt: Prompt
-
-
-STRONG_PROPOSER = "qwen2.5-coder-1.5b"
-"""The embedded model that writes the best instructions (bench/proposers.py)."""
-
-
-def default_proposer(cfg: OptimizeConfig) -> str:
-    """``--proposer-model``, else the strongest installed embedded model for an embedded task
-    model, else the task model."""
-    if cfg.proposer_model:
-        return cfg.proposer_model
-    best = MODELS.get(STRONG_PROPOSER)
-    embedded = backend_class(cfg.base_url, cfg.model).embedded
-    if embedded and best is not None and is_installed(best):
-        return best.name
-    return cfg.model
 
 
 def proposer_reason(cfg: OptimizeConfig, proposer: str) -> str:

@@ -23,8 +23,8 @@ from promptlathe._plugins import load_registry
 from promptlathe.errors import PromptlatheError
 
 if TYPE_CHECKING:
-    from promptlathe.optimizers._config import Plan
     from promptlathe.optimizers._context import RunContext
+    from promptlathe.optimizers._plan import Plan
     from promptlathe.prompts import Prompt
 
 ENTRY_POINTS = "promptlathe.optimizers"

@@ -10,8 +10,9 @@ from typing import Any
 
 from promptlathe.evaluator import Decoding, EvalResult
 from promptlathe.metrics import Baselines, LabelMetric, Metric
-from promptlathe.optimizers._config import OptimizeConfig, Plan
+from promptlathe.optimizers._config import OptimizeConfig
 from promptlathe.optimizers._confirm import Candidate
+from promptlathe.optimizers._plan import Plan
 from promptlathe.prompts import Prompt
 
 RESULT_VERSION = 2

@@ -32,8 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from promptlathe.errors import BudgetExhausted
-from promptlathe.optimizers._config import Plan
 from promptlathe.optimizers._context import RunContext
+from promptlathe.optimizers._plan import Plan
 from promptlathe.optimizers._protocol import Optimizer, register
 from promptlathe.optimizers._stages import ensure_demos
 from promptlathe.optimizers._state import ExemplarState

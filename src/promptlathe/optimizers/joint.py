@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from promptlathe.errors import BudgetExhausted, PromptlatheError
-from promptlathe.optimizers._config import Plan
 from promptlathe.optimizers._context import RunContext
+from promptlathe.optimizers._plan import Plan
 from promptlathe.optimizers._protocol import Optimizer, register
 from promptlathe.optimizers._stages import ensure_demos, joint_search, seed_joint_search
 from promptlathe.optimizers._state import DemoSet, ExemplarState, JointState

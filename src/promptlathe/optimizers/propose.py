@@ -12,8 +12,8 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from promptlathe.errors import BudgetExhausted, ModelError
-from promptlathe.optimizers._config import Plan
 from promptlathe.optimizers._context import RunContext
+from promptlathe.optimizers._plan import Plan
 from promptlathe.optimizers._protocol import Optimizer, register
 from promptlathe.optimizers._stages import (
     JOINT_INSTRUCTIONS,

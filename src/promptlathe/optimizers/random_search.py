@@ -20,8 +20,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from promptlathe.errors import BudgetExhausted
-from promptlathe.optimizers._config import Plan
 from promptlathe.optimizers._context import RunContext
+from promptlathe.optimizers._plan import Plan
 from promptlathe.optimizers._protocol import Optimizer, register
 from promptlathe.optimizers._stages import ensure_demos
 from promptlathe.optimizers._state import DemoSet, ExemplarState

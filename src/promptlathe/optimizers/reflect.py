@@ -32,8 +32,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from promptlathe.errors import BudgetExhausted, PromptlatheError
-from promptlathe.optimizers._config import Plan
 from promptlathe.optimizers._context import RunContext
+from promptlathe.optimizers._plan import Plan
 from promptlathe.optimizers._protocol import Optimizer, register
 from promptlathe.optimizers._racing import Incumbent
 from promptlathe.optimizers._runlog import LogEntry

@@ -4,7 +4,8 @@ from promptlathe.report._analyze import AnalysisSizes, analyze
 from promptlathe.report._build import build, plots_for, write
 from promptlathe.report._cascade_page import write_cascade_page
 from promptlathe.report._finished import FinishedRun, OpenRun, open_finished_run
-from promptlathe.report._run_report import load_result, report_run
+from promptlathe.report._result_file import load_result
+from promptlathe.report._run_report import report_run
 
 __all__ = [
     "AnalysisSizes",

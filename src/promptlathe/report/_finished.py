@@ -19,7 +19,7 @@ from promptlathe.optimizers._lock import RunLock
 from promptlathe.optimizers._rundir import check_data, run_store
 from promptlathe.optimizers._runlog import LogEntry, RunLog
 from promptlathe.prompts import Prompt
-from promptlathe.report._run_report import load_result
+from promptlathe.report._result_file import load_result
 from promptlathe.tasks import Example, load_examples, read_meta, run_split
 
 
