@@ -40,8 +40,12 @@ TASKS = (
     "bbh/navigate,bbh/object_counting,gsm8k/gsm8k"
 )
 CONFIGS = (
-    "propose,joint:direct;reflect,joint:direct;ease:direct;propose,joint:all;reflect,joint:all"
+    "propose,joint:direct;reflect,joint:direct;ease:direct;propose,joint:all;reflect,joint:all;"
+    "propose,ease:direct"
 )
+"""``propose,ease`` was added after the first two tasks had run: ease alone searches exemplars
+under the seed's instruction, which on an APE task is none; chained after ``propose`` it
+searches them under the best proposed instruction, as the issue's "chains" asks."""
 
 
 def parse_configs(spec: str) -> list[tuple[str, str]]:
