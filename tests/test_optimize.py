@@ -552,3 +552,27 @@ def test_older_configs_are_upgraded_and_a_newer_one_is_refused(tmp_path: Path) -
     assert v3.budget_cost is None and v3.prices == {}  # no cost cap before version 4
     with pytest.raises(PromptlatheError, match="config.json: run config version 99"):
         OptimizeConfig.from_dict({**saved, "v": 99}, "config.json")
+
+
+def test_a_race_the_budget_cut_short_while_it_led_is_confirmed() -> None:
+    from promptlathe.optimizers._confirm import with_cut_leader
+    from promptlathe.optimizers._runlog import LogEntry
+
+    def entry(name: str, scores: list[float], state: str) -> LogEntry:
+        p = Prompt(instruction=name).to_dict()
+        return LogEntry(name, "joint", "joint", p, tuple(scores), (), state)
+
+    lead = entry("lead", [1, 0, 1, 0] * 15, "complete")  # 0.50 on 60, 0.50 on any 32
+    second = entry("second", [0, 1, 0, 0] * 15, "complete")
+    cut = entry("cut", [1, 1, 1, 0] * 8, "failed")  # 0.75 on 32 when the budget ran out
+    short = entry("short", [1] * 8, "failed")  # one rung: too little evidence
+    behind = entry("behind", [0, 0, 1, 0] * 8, "failed")
+    pruned = entry("pruned", [1, 1, 1, 1] * 4, "pruned")
+    log = [lead, second, cut, short, behind, pruned]
+    got = with_cut_leader([lead, second], log, min_n=16)
+    assert [e.id for e in got] == ["lead", "cut", "second"]
+    assert [e.id for e in with_cut_leader([lead, second], [short, behind, pruned], 16)] == [
+        "lead",
+        "second",
+    ]
+    assert with_cut_leader([], log, 16) == []

@@ -77,6 +77,32 @@ def choose_winner(contenders: list[Candidate], seed: Candidate | None) -> Candid
     return max(cheaper, key=lambda c: (c.pooled, c is seed, c.val)) if cheaper else best
 
 
+def with_cut_leader(
+    entries: Sequence[LogEntry], stopped: Sequence[LogEntry], min_n: int
+) -> list[LogEntry]:
+    """``entries`` (complete, best first) with, in second place, the race the budget stopped
+    that leads on its own examples: of the ``stopped`` races (state ``failed``) scored on at
+    least ``min_n`` examples, the best whose mean beats the leader's mean on the same first
+    examples (races walk validation in one order, so the examples are the same). A search
+    that ends on its best candidate otherwise never confirms it. Unchanged if none leads."""
+    if not entries:
+        return list(entries)
+    lead = entries[0]
+    ahead = [
+        e
+        for e in stopped
+        if e.state == "failed"
+        and e.n >= min_n
+        and e.n < lead.n
+        and e.id not in {x.id for x in entries}
+        and (e.mean or 0.0) > sum(lead.scores[: e.n]) / e.n
+    ]
+    if not ahead:
+        return list(entries)
+    best = max(ahead, key=lambda e: (e.mean or 0.0, e.n))
+    return [lead, best, *entries[1:]]
+
+
 def confirm(
     entries: Sequence[LogEntry],
     seed_prompt: Prompt,

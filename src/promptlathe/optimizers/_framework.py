@@ -23,7 +23,7 @@ from promptlathe.metrics import is_code_metric, metric_reason, task_metric
 from promptlathe.optimizers import _plan_text, _workers
 from promptlathe.optimizers._budget import Budget
 from promptlathe.optimizers._config import OptimizeConfig
-from promptlathe.optimizers._confirm import confirm
+from promptlathe.optimizers._confirm import confirm, with_cut_leader
 from promptlathe.optimizers._context import RunContext, SearchData
 from promptlathe.optimizers._held_out import baselines, evaluate_test
 from promptlathe.optimizers._lock import RunLock
@@ -351,6 +351,8 @@ class Optimization:
             # the seed all the same, so even a hollow run says what its prompts are worth
             raced = [e for e in self.log.entries() if e.scores]
             entries = sorted(raced, key=lambda e: (-(e.mean or 0.0), -e.n))
+        elif self.plan.confirm_top >= 2:  # a race the budget cut short while it led
+            entries = with_cut_leader(entries, self.log.entries(), 2 * self.plan.rungs[0])
         best, seed_c, pool = confirm(
             entries,
             self.seed_prompt,
