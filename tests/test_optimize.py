@@ -576,3 +576,28 @@ def test_a_race_the_budget_cut_short_while_it_led_is_confirmed() -> None:
         "second",
     ]
     assert with_cut_leader([], log, 16) == []
+
+
+def test_the_report_lists_a_confirmed_race_the_budget_cut_short() -> None:
+    from promptlathe.optimizers._runlog import LogEntry
+    from promptlathe.report._build import _leaderboard
+    from promptlathe.report._run_report import _trials
+
+    def entry(name: str, scores: list[float], state: str) -> LogEntry:
+        p = Prompt(instruction=name).to_dict()
+        return LogEntry(
+            Prompt(instruction=name).hash, "joint", "joint", p, tuple(scores), (), state
+        )
+
+    done = entry("done", [1, 0] * 30, "complete")
+    cut = entry("cut", [1, 1, 1, 0] * 8, "failed")
+    other = entry("other", [1] * 16, "failed")
+    confirmed = {
+        done.id: {"confirm": 0.5, "confirm_n": 40},
+        cut.id: {"confirm": 0.8, "confirm_n": 40},
+    }
+    rows = _trials([done, cut, other], confirmed)
+    assert [r["prompt"]["instruction"] for r in rows] == ["done", "cut"]
+    board = _leaderboard(rows)
+    assert [b["instruction"] for b in board] == ["cut", "done"]
+    assert board[0]["val_n"] == 32 and "0.80" in board[0]["confirm"]

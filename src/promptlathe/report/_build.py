@@ -218,7 +218,13 @@ def _render_sample(p: Prompt, query: str) -> str:
 
 
 def _leaderboard(trials: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    done = [t for t in trials if t["state"] == "complete" and t.get("prompt")]
+    """The best fully raced candidates, and any the confirmation scored (a race the budget
+    cut short while it led shows its validation score on the examples it reached)."""
+    done = [
+        t
+        for t in trials
+        if (t["state"] == "complete" or t.get("confirm") is not None) and t.get("prompt")
+    ]
     seen, rows = set(), []
     for t in sorted(done, key=lambda t: -t["value"]):
         p = Prompt.from_dict(t["prompt"])

@@ -15,10 +15,11 @@ if TYPE_CHECKING:
 
 
 def _trials(log: list[LogEntry], confirmed: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """The candidates of the run log, in the order their races ended."""
+    """The candidates of the run log, in the order their races ended (a race the budget
+    stopped only if it was confirmed: it led when it was cut short)."""
     rows = []
     for number, e in enumerate(log):
-        if e.state == "failed":
+        if e.state == "failed" and e.id not in confirmed:
             continue
         conf = confirmed.get(e.id, {})
         rows.append(
