@@ -34,6 +34,8 @@ def test_status_of_a_stopped_a_running_and_a_finished_run(tmp_path: Path) -> Non
     again.close()
     r = run_cli("status", cfg.out)
     assert ": finished" in r.stdout and "calls: " in r.stdout
+    assert "best on validation:" in r.stdout and "  winner: " in r.stdout
+    assert "test " in r.stdout.split("  winner: ")[1]
 
 
 def test_status_of_a_directory_that_is_no_run_is_one_line(tmp_path: Path) -> None:

@@ -36,6 +36,22 @@ def _minutes(seconds: float) -> str:
     return f"{m} min {s:02d} s"
 
 
+def _winner_line(path: Path) -> str:
+    """The winner as the run chose it (validation and confirmation pooled, so not always
+    the best on validation), with its confirmation and test scores."""
+    from promptlathe.report import load_result
+
+    result = load_result(path)
+    best, test = result["best"], result.get("test") or {}
+    text = str(result["best_prompt"].get("instruction", ""))[:60]
+    parts = [f"{len(result['best_prompt'].get('exemplars') or [])} shots"]
+    if best.get("confirm") is not None:
+        parts.append(f"confirmation {best['confirm']:.3f} on {best.get('confirm_n', 0)}")
+    if test.get("accuracy") is not None:
+        parts.append(f"test {test['accuracy']:.3f} on {test.get('n', 0)}")
+    return f"  winner: {text!r} ({', '.join(parts)})"
+
+
 @app.command("status")
 def status_cmd(
     run_dir: Annotated[Path, typer.Argument(help="A run directory made by optimize.")],
@@ -68,12 +84,16 @@ def status_cmd(
             best = max(done, key=lambda e: e.mean or 0.0)
             lo, hi = wilson_interval(sum(best.scores), len(best.scores))
             text = str(best.prompt.get("instruction", ""))[:60]
+            shots = len(best.prompt.get("exemplars") or [])
+            label = "best on validation" if state == "finished" else "best so far"
             lines.append(
-                f"  best so far: {best.mean or 0.0:.3f} [{lo:.2f}, {hi:.2f}] on {best.n} "
-                f"validation examples ({best.source}: {text!r})"
+                f"  {label}: {best.mean or 0.0:.3f} [{lo:.2f}, {hi:.2f}] on {best.n} "
+                f"validation examples ({best.source}: {text!r}, {shots} shots)"
             )
     else:
         lines.append("  no candidate raced yet")
+    if state == "finished":
+        lines.append(_winner_line(run_dir / "result.json"))
     if span is not None:
         first, last_t, _ = span
         end = time.time() if state == "running" else last_t
