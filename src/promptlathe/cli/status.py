@@ -18,6 +18,7 @@ from promptlathe.optimizers import OptimizeConfig, RunLog
 from promptlathe.optimizers._budget import Budget
 from promptlathe.optimizers._lock import RunInUseError, RunLock
 from promptlathe.optimizers._rundir import run_store
+from promptlathe.prompts import Prompt
 from promptlathe.reporting import out_console
 
 
@@ -36,6 +37,11 @@ def _minutes(seconds: float) -> str:
     return f"{m} min {s:02d} s"
 
 
+def _shots(p: Prompt) -> int:
+    """Exemplars shown per input (kNN demos: the k it picks from the pool it holds)."""
+    return p.strategy.k if p.strategy.name == "knn_demos" else len(p.exemplars)
+
+
 def _winner_line(path: Path) -> str:
     """The winner as the run chose it (validation and confirmation pooled, so not always
     the best on validation), with its confirmation and test scores."""
@@ -44,7 +50,7 @@ def _winner_line(path: Path) -> str:
     result = load_result(path)
     best, test = result["best"], result.get("test") or {}
     text = str(result["best_prompt"].get("instruction", ""))[:60]
-    parts = [f"{len(result['best_prompt'].get('exemplars') or [])} shots"]
+    parts = [f"{_shots(Prompt.from_dict(result['best_prompt'], where=str(path)))} shots"]
     if best.get("confirm") is not None:
         parts.append(f"confirmation {best['confirm']:.3f} on {best.get('confirm_n', 0)}")
     if test.get("accuracy") is not None:
@@ -84,7 +90,7 @@ def status_cmd(
             best = max(done, key=lambda e: e.mean or 0.0)
             lo, hi = wilson_interval(sum(best.scores), len(best.scores))
             text = str(best.prompt.get("instruction", ""))[:60]
-            shots = len(best.prompt.get("exemplars") or [])
+            shots = _shots(best.to_prompt())
             label = "best on validation" if state == "finished" else "best so far"
             lines.append(
                 f"  {label}: {best.mean or 0.0:.3f} [{lo:.2f}, {hi:.2f}] on {best.n} "
