@@ -569,13 +569,13 @@ def test_a_race_the_budget_cut_short_while_it_led_is_confirmed() -> None:
     behind = entry("behind", [0, 0, 1, 0] * 8, "failed")
     pruned = entry("pruned", [1, 1, 1, 1] * 4, "pruned")
     log = [lead, second, cut, short, behind, pruned]
-    got = with_cut_leader([lead, second], log, min_n=16)
+    got = with_cut_leader([lead, second], log, first_rung=8)
     assert [e.id for e in got] == ["lead", "cut", "second"]
-    assert [e.id for e in with_cut_leader([lead, second], [short, behind, pruned], 16)] == [
+    assert [e.id for e in with_cut_leader([lead, second], [short, behind, pruned], 8)] == [
         "lead",
         "second",
     ]
-    assert with_cut_leader([], log, 16) == []
+    assert with_cut_leader([], log, 8) == []
 
 
 def test_the_report_lists_a_confirmed_race_the_budget_cut_short() -> None:

@@ -78,13 +78,17 @@ def choose_winner(contenders: list[Candidate], seed: Candidate | None) -> Candid
 
 
 def with_cut_leader(
-    entries: Sequence[LogEntry], stopped: Sequence[LogEntry], min_n: int
+    entries: Sequence[LogEntry],
+    stopped: Sequence[LogEntry],
+    first_rung: int,
+    emit: Callable[..., None] = lambda *_a, **_k: None,
 ) -> list[LogEntry]:
     """``entries`` (complete, best first) with, in second place, the race the budget stopped
-    that leads on its own examples: of the ``stopped`` races (state ``failed``) scored on at
-    least ``min_n`` examples, the best whose mean beats the leader's mean on the same first
-    examples (races walk validation in one order, so the examples are the same). A search
-    that ends on its best candidate otherwise never confirms it. Unchanged if none leads."""
+    that leads on its own examples: of the ``stopped`` races (state ``failed``) that passed
+    their second rung (at least twice ``first_rung`` examples), the best whose mean beats
+    the leader's on the same first examples (races walk validation in one order). A search
+    that ends on its best candidate otherwise never confirms it. Unchanged if none leads;
+    ``emit`` says when one is added."""
     if not entries:
         return list(entries)
     lead = entries[0]
@@ -92,7 +96,7 @@ def with_cut_leader(
         e
         for e in stopped
         if e.state == "failed"
-        and e.n >= min_n
+        and e.n >= 2 * first_rung
         and e.n < lead.n
         and e.id not in {x.id for x in entries}
         and (e.mean or 0.0) > sum(lead.scores[: e.n]) / e.n
@@ -100,6 +104,11 @@ def with_cut_leader(
     if not ahead:
         return list(entries)
     best = max(ahead, key=lambda e: (e.mean or 0.0, e.n))
+    emit(
+        "confirm",
+        f"the race the budget stopped at {best.n} validation examples led there "
+        f"({best.mean or 0.0:.3f}): it is a finalist",
+    )
     return [lead, best, *entries[1:]]
 
 

@@ -352,7 +352,7 @@ class Optimization:
             raced = [e for e in self.log.entries() if e.scores]
             entries = sorted(raced, key=lambda e: (-(e.mean or 0.0), -e.n))
         elif self.plan.confirm_top >= 2:  # a race the budget cut short while it led
-            entries = with_cut_leader(entries, self.log.entries(), 2 * self.plan.rungs[0])
+            entries = with_cut_leader(entries, self.log.entries(), self.plan.rungs[0], self.emit)
         best, seed_c, pool = confirm(
             entries,
             self.seed_prompt,
