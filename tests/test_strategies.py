@@ -675,3 +675,11 @@ def test_run_refuses_a_prompt_file_with_an_unknown_strategy_before_any_model(
     assert r.returncode != 0
     assert f"{path}: strategy 'zz' is not one of" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_shots_are_the_exemplars_shown_per_input() -> None:
+    pool = tuple(Exemplar(f"in {i}", f"out {i}") for i in range(10))
+    knn = Prompt(exemplars=pool, strategy=StrategySpec("knn_demos", 3))
+    fixed = Prompt(exemplars=pool[:2], strategy=StrategySpec("cot"))
+    assert get_strategy(knn.strategy).shots(knn) == 3  # k chosen from the pool it holds
+    assert get_strategy(fixed.strategy).shots(fixed) == 2

@@ -20,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from promptlathe.evaluator import EvalResult
+from promptlathe.strategies import get_strategy
 
 err_console = Console(stderr=True)
 out_console = Console()
@@ -172,9 +173,10 @@ def optimize_table(result: Any) -> Table:
         if p is None:
             return Text("-")
         f = p.format
+        strat = get_strategy(p.strategy)
         shots = (
-            f"{p.strategy.k} of {len(p.exemplars)} exemplars per input"
-            if p.strategy.name == "knn_demos"
+            f"{strat.shots(p)} of {len(p.exemplars)} exemplars per input"
+            if strat.demos == "pool"
             else f"{len(p.exemplars)} exemplars"
         )
         return Text(  # plain text: an instruction's [brackets] are not rich markup

@@ -20,6 +20,7 @@ from promptlathe.optimizers._lock import RunInUseError, RunLock
 from promptlathe.optimizers._rundir import run_store
 from promptlathe.prompts import Prompt
 from promptlathe.reporting import out_console
+from promptlathe.strategies import get_strategy
 
 
 def _state(run_dir: Path) -> str:
@@ -38,8 +39,7 @@ def _minutes(seconds: float) -> str:
 
 
 def _shots(p: Prompt) -> int:
-    """Exemplars shown per input (kNN demos: the k it picks from the pool it holds)."""
-    return p.strategy.k if p.strategy.name == "knn_demos" else len(p.exemplars)
+    return get_strategy(p.strategy).shots(p)
 
 
 def _winner_line(path: Path) -> str:

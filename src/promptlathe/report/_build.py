@@ -12,6 +12,7 @@ from typing import Any
 from promptlathe._stats import wilson_interval
 from promptlathe.prompts import Prompt
 from promptlathe.report import _html, _plots
+from promptlathe.strategies import get_strategy
 
 LEADERBOARD_ROWS = 15
 
@@ -238,7 +239,7 @@ def _leaderboard(trials: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 "instruction": p.instruction or "(none)",
                 "strategy": p.strategy.label(),
                 "tokens": f"{tpe:.0f}" if isinstance(tpe, int | float) else "-",
-                "shots": len(p.exemplars) if p.strategy.name != "knn_demos" else p.strategy.k,
+                "shots": get_strategy(p.strategy).shots(p),
                 "format": _fmt_format(p),
                 "val": _fmt_score(t["value"], n),
                 "val_mean": t["value"],

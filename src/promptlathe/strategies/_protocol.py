@@ -87,6 +87,10 @@ class Strategy(ABC):
     def calls_per_input(self) -> int:
         return 1
 
+    def shots(self, prompt: Prompt) -> int:
+        """Exemplars shown per input: the prompt's, or the ``k`` chosen from its pool."""
+        return self.k if self.demos == "pool" else len(prompt.exemplars)
+
     def relative_cost(self) -> int:
         """A rough cost per input in direct answers (a reasoned call writes ~8x more)."""
         return self.calls_per_input() * (8 if self.reasoning else 1)
