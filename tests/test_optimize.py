@@ -24,9 +24,12 @@ from promptlathe.optimizers import (
     rungs_for,
     should_stop,
 )
+from promptlathe.optimizers._confirm import with_cut_leader
+from promptlathe.optimizers._runlog import LogEntry
 from promptlathe.optimizers._search import open_study
 from promptlathe.optimizers._state import StageState
-from promptlathe.testing.optimizers import make_task, user_inputs
+from promptlathe.testing.optimizers import make_config, make_task, user_inputs
+from promptlathe.testing.optimizers import make_lm as make_noisy_lm
 
 
 def task_model(req: GenerationRequest) -> str:
@@ -554,44 +557,53 @@ def test_older_configs_are_upgraded_and_a_newer_one_is_refused(tmp_path: Path) -
         OptimizeConfig.from_dict({**saved, "v": 99}, "config.json")
 
 
+def _entry(name: str, scores: list[float], state: str) -> LogEntry:
+    """A run-log entry of a prompt whose instruction is ``name``."""
+    p = Prompt(instruction=name)
+    return LogEntry(p.hash, "joint", "joint", p.to_dict(), tuple(scores), (), state)
+
+
+def _names(entries: list[LogEntry]) -> list[str]:
+    return [e.prompt["instruction"] for e in entries]
+
+
 def test_a_race_the_budget_cut_short_while_it_led_is_confirmed() -> None:
-    from promptlathe.optimizers._confirm import with_cut_leader
-    from promptlathe.optimizers._runlog import LogEntry
-
-    def entry(name: str, scores: list[float], state: str) -> LogEntry:
-        p = Prompt(instruction=name).to_dict()
-        return LogEntry(name, "joint", "joint", p, tuple(scores), (), state)
-
-    lead = entry("lead", [1, 0, 1, 0] * 15, "complete")  # 0.50 on 60, 0.50 on any 32
-    second = entry("second", [0, 1, 0, 0] * 15, "complete")
-    cut = entry("cut", [1, 1, 1, 0] * 8, "failed")  # 0.75 on 32 when the budget ran out
-    short = entry("short", [1] * 8, "failed")  # one rung: too little evidence
-    behind = entry("behind", [0, 0, 1, 0] * 8, "failed")
-    pruned = entry("pruned", [1, 1, 1, 1] * 4, "pruned")
+    lead = _entry("lead", [1, 0, 1, 0] * 15, "complete")  # 0.50 on 60, 0.50 on any 32
+    second = _entry("second", [0, 1, 0, 0] * 15, "complete")
+    cut = _entry("cut", [1, 1, 1, 0] * 8, "failed")  # 0.75 on 32 when the budget ran out
+    short = _entry("short", [1] * 8, "failed")  # one rung: too little evidence
+    behind = _entry("behind", [0, 0, 1, 0] * 8, "failed")
+    pruned = _entry("pruned", [1, 1, 1, 1] * 4, "pruned")
     log = [lead, second, cut, short, behind, pruned]
-    got = with_cut_leader([lead, second], log, first_rung=8)
-    assert [e.id for e in got] == ["lead", "cut", "second"]
-    assert [e.id for e in with_cut_leader([lead, second], [short, behind, pruned], 8)] == [
+    assert _names(with_cut_leader([lead, second], log, first_rung=8)) == ["lead", "cut", "second"]
+    assert _names(with_cut_leader([lead, second], [short, behind, pruned], 8)) == [
         "lead",
         "second",
     ]
     assert with_cut_leader([], log, 8) == []
 
 
+def test_a_run_confirms_the_race_the_budget_cut_short_while_it_led(tmp_path: Path) -> None:
+    run = Optimization(make_config(tmp_path, "propose,joint"), lm=make_noisy_lm())
+    run.run_stages()
+    assert run.plan.confirm_top == 2
+    # as if the search's last race had been stopped by the budget after two rungs, ahead
+    cut = _entry("Rewrite every word of the input in upper case.", [1.0] * 16, "failed")
+    assert sum(run.log.complete()[0].scores[:16]) < 16
+    run.log.write(cut)
+    result = run.finish()
+    run.close()
+    assert cut.id in [c.prompt.hash for c in result.confirmed]
+    assert next(c for c in result.confirmed if c.prompt.hash == cut.id).confirm is not None
+
+
 def test_the_report_lists_a_confirmed_race_the_budget_cut_short() -> None:
-    from promptlathe.optimizers._runlog import LogEntry
     from promptlathe.report._build import _leaderboard
     from promptlathe.report._run_report import _trials
 
-    def entry(name: str, scores: list[float], state: str) -> LogEntry:
-        p = Prompt(instruction=name).to_dict()
-        return LogEntry(
-            Prompt(instruction=name).hash, "joint", "joint", p, tuple(scores), (), state
-        )
-
-    done = entry("done", [1, 0] * 30, "complete")
-    cut = entry("cut", [1, 1, 1, 0] * 8, "failed")
-    other = entry("other", [1] * 16, "failed")
+    done = _entry("done", [1, 0] * 30, "complete")
+    cut = _entry("cut", [1, 1, 1, 0] * 8, "failed")
+    other = _entry("other", [1] * 16, "failed")
     confirmed = {
         done.id: {"confirm": 0.5, "confirm_n": 40},
         cut.id: {"confirm": 0.8, "confirm_n": 40},

@@ -91,14 +91,14 @@ def with_cut_leader(
     ``emit`` says when one is added."""
     if not entries:
         return list(entries)
-    lead = entries[0]
+    lead, listed = entries[0], {x.id for x in entries}
     ahead = [
         e
         for e in stopped
         if e.state == "failed"
         and e.n >= 2 * first_rung
         and e.n < lead.n
-        and e.id not in {x.id for x in entries}
+        and e.id not in listed
         and (e.mean or 0.0) > sum(lead.scores[: e.n]) / e.n
     ]
     if not ahead:
