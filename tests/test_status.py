@@ -36,6 +36,10 @@ def test_status_of_a_stopped_a_running_and_a_finished_run(tmp_path: Path) -> Non
     assert ": finished" in r.stdout and "calls: " in r.stdout
     assert "best on validation:" in r.stdout and "  winner: " in r.stdout
     assert "test " in r.stdout.split("  winner: ")[1]
+    (Path(cfg.out) / "result.json").write_text("{broken")  # the rest of the status holds
+    r = run_cli("status", cfg.out)
+    assert r.returncode == 0 and "calls: " in r.stdout
+    assert "winner: not readable: " in r.stdout and "result.json" in r.stdout
 
 
 def test_status_of_a_directory_that_is_no_run_is_one_line(tmp_path: Path) -> None:

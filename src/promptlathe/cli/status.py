@@ -47,7 +47,10 @@ def _winner_line(path: Path) -> str:
     the best on validation), with its confirmation and test scores."""
     from promptlathe.report import load_result
 
-    result = load_result(path)
+    try:
+        result = load_result(path)
+    except PromptlatheError as exc:  # the rest of the status still holds
+        return f"  winner: not readable: {exc}"
     best, test = result["best"], result.get("test") or {}
     text = str(result["best_prompt"].get("instruction", ""))[:60]
     parts = [f"{_shots(Prompt.from_dict(result['best_prompt'], where=str(path)))} shots"]
