@@ -15,6 +15,7 @@ Usage::
 
     python bench/defaults.py [--configs "propose,joint:direct;reflect,joint:direct;..."] \
         [--tasks ape/negation,...] [--budget 600] [--n-test 100] [--workdir DIR] [--json F]
+    python bench/defaults.py --json F --table   # the tables of the rows so far; runs nothing
 """
 
 from __future__ import annotations
@@ -118,6 +119,30 @@ def print_table(rows: list[dict[str, Any]], configs: list[str], tasks: list[str]
         print(line)
 
 
+def markdown_table(rows: list[dict[str, Any]], configs: list[str], tasks: list[str]) -> str:
+    """The table for a docs page: test accuracy per task and configuration (``*`` hollow,
+    ``-`` not run), then each configuration's mean over the tasks it ran and its mean minutes
+    per run (a resumed run's are those of its last sitting)."""
+    got = {(r["task"], r["config"]): r for r in rows if r.get("test") is not None}
+    out = ["| task | " + " | ".join(f"`{c}`" for c in configs) + " |"]
+    out.append("|---|" + "---|" * len(configs))
+    for t in tasks:
+        cells = []
+        for c in configs:
+            r = got.get((t, c))
+            cells.append(f"{r['test']:.2f}{'*' if r['hollow'] else ''}" if r else "-")
+        out.append(f"| {t} | " + " | ".join(cells) + " |")
+    means, minutes = [], []
+    for c in configs:
+        ran = [got[(t, c)] for t in tasks if (t, c) in got]
+        means.append(f"{np.mean([r['test'] for r in ran]):.3f} ({len(ran)})" if ran else "-")
+        secs = [r["seconds"] for r in ran if r.get("seconds") is not None]
+        minutes.append(f"{np.mean(secs) / 60:.0f}" if secs else "-")
+    out.append("| **mean (tasks)** | " + " | ".join(means) + " |")
+    out.append("| minutes per run | " + " | ".join(minutes) + " |")
+    return "\n".join(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--configs", default=CONFIGS)
@@ -129,10 +154,25 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workdir", type=Path, default=None, help="keep the runs here")
     ap.add_argument("--json", default=None)
+    ap.add_argument(
+        "--table",
+        action="store_true",
+        help="run nothing: print the tables of the rows in --json (every configuration in them)",
+    )
     args = ap.parse_args()
     configs = parse_configs(args.configs)
     names = [f"{chain}:{strategies}" for chain, strategies in configs]
     tasks = args.tasks.split(",")
+    if args.table:
+        if not args.json or not Path(args.json).is_file():
+            raise SystemExit("--table: give the bench's results with --json FILE")
+        kept = json.loads(Path(args.json).read_text())["rows"]
+        known = [f"{c}:{s}" for c, s in parse_configs(CONFIGS)]
+        seen = [*known, *sorted({r["config"] for r in kept} - set(known))]
+        shown = [c for c in seen if any(r["config"] == c for r in kept)]
+        print_table(kept, shown, tasks)
+        print("\n" + markdown_table(kept, shown, tasks))
+        return
     print(f"model {args.model}, budget {args.budget}, {len(tasks)} tasks, {len(configs)} configs")
     rows: list[dict[str, Any]] = []
     if args.json and Path(args.json).is_file():
