@@ -87,8 +87,20 @@ def paired(a: list[float], b: list[float], seed: int = 0) -> tuple[float, float,
     return float(d.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
+def by_cell(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """The scored rows by (task, configuration)."""
+    return {(r["task"], r["config"]): r for r in rows if r.get("test") is not None}
+
+
+def read_rows(path: str, budget: int, model: str) -> list[dict[str, Any]]:
+    """The rows kept in ``path`` that this bench's budget and model made (rows of another
+    budget or model are not this bench's: they are run again, and not tabled)."""
+    kept = json.loads(Path(path).read_text())["rows"]
+    return [r for r in kept if (r.get("budget"), r.get("model")) == (budget, model)]
+
+
 def print_table(rows: list[dict[str, Any]], configs: list[str], tasks: list[str]) -> None:
-    got = {(r["task"], r["config"]): r for r in rows if r.get("test") is not None}
+    got = by_cell(rows)
     width = max(18, *(len(c) + 2 for c in configs))
     print(f"{'task':<28}" + "".join(f"{c:>{width}}" for c in configs))
     for t in tasks:
@@ -123,7 +135,7 @@ def markdown_table(rows: list[dict[str, Any]], configs: list[str], tasks: list[s
     """The table for a docs page: test accuracy per task and configuration (``*`` hollow,
     ``-`` not run), then each configuration's mean over the tasks it ran and its mean minutes
     per run (a resumed run's are those of its last sitting)."""
-    got = {(r["task"], r["config"]): r for r in rows if r.get("test") is not None}
+    got = by_cell(rows)
     out = ["| task | " + " | ".join(f"`{c}`" for c in configs) + " |"]
     out.append("|---|" + "---|" * len(configs))
     for t in tasks:
@@ -166,19 +178,17 @@ def main() -> None:
     if args.table:
         if not args.json or not Path(args.json).is_file():
             raise SystemExit("--table: give the bench's results with --json FILE")
-        kept = json.loads(Path(args.json).read_text())["rows"]
+        kept = read_rows(args.json, args.budget, args.model)
+        present = {r["config"] for r in kept}
         known = [f"{c}:{s}" for c, s in parse_configs(CONFIGS)]
-        seen = [*known, *sorted({r["config"] for r in kept} - set(known))]
-        shown = [c for c in seen if any(r["config"] == c for r in kept)]
+        shown = [c for c in known if c in present] + sorted(present - set(known))
         print_table(kept, shown, tasks)
         print("\n" + markdown_table(kept, shown, tasks))
         return
     print(f"model {args.model}, budget {args.budget}, {len(tasks)} tasks, {len(configs)} configs")
     rows: list[dict[str, Any]] = []
     if args.json and Path(args.json).is_file():
-        kept = json.loads(Path(args.json).read_text())["rows"]
-        # rows of another budget or model are not this bench's: they are run again
-        rows = [r for r in kept if (r.get("budget"), r.get("model")) == (args.budget, args.model)]
+        rows = read_rows(args.json, args.budget, args.model)
         print(f"read back {len(rows)} finished runs from {args.json}")
     done = {(r["task"], r["config"]) for r in rows}
     with tempfile.TemporaryDirectory() as tmpd:
