@@ -1,5 +1,6 @@
 """The model servers of the comparison bench (bench/compare.py): one ``llama_cpp.server``
-process per model, whose access log counts every completion request any client made."""
+process per model, reached through a recording proxy (bench/_replay.py) that counts every
+completion request any client made and lets a killed run resume without repeating one."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+from _replay import ReplayProxy, Store
 
 
 def _free_port() -> int:
@@ -19,17 +21,23 @@ def _free_port() -> int:
 
 
 class Server:
-    """``python -m llama_cpp.server`` on a free port; counts completion requests in its log.
+    """``python -m llama_cpp.server`` on a free port, behind a :class:`ReplayProxy`.
 
-    uvicorn writes one access-log line per request (``"POST /v1/chat/completions HTTP/1.1"``),
-    including retried and failed ones, so the count covers every call any client made.
+    Clients use :attr:`base_url` (the proxy's); :meth:`posts` counts their completion requests,
+    replayed ones included. uvicorn's access log (one line per request, ``"POST
+    /v1/chat/completions HTTP/1.1"``, retried and failed ones too) counts what reached the
+    server: :meth:`server_posts`, the cross-check.
     """
 
-    def __init__(self, model_path: Path, alias: str, n_ctx: int, log_path: Path) -> None:
+    def __init__(
+        self, model_path: Path, alias: str, n_ctx: int, log_path: Path, store: Store
+    ) -> None:
         self.alias = alias
         self.log_path = log_path
         self.port = _free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self.direct_url = f"http://127.0.0.1:{self.port}"
+        self.store = store
+        self.proxy: ReplayProxy | None = None
         self._cmd = [
             sys.executable,
             "-m",
@@ -57,14 +65,36 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"model server exited early:\n{self._tail()}")
             try:
-                if httpx.get(f"{self.base_url}/models", timeout=2).status_code == 200:
+                if httpx.get(f"{self.direct_url}/v1/models", timeout=2).status_code == 200:
+                    self.proxy = ReplayProxy(self.direct_url, self.store, self.alias)
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.5)
         raise RuntimeError(f"model server did not start within {timeout:.0f} s:\n{self._tail()}")
 
+    @property
+    def base_url(self) -> str:
+        """Where clients send requests: the proxy once the server is up."""
+        return self.proxy.base_url if self.proxy is not None else f"{self.direct_url}/v1"
+
+    def begin(self, scope: str) -> None:
+        """Requests from now on belong to ``scope`` (a task and method): what the proxy
+        recorded for it in an earlier sitting is replayed."""
+        if self.proxy is not None:
+            self.proxy.begin(scope)
+
+    def replayed_seconds(self) -> float:
+        """What the answers replayed so far took when the server first gave them."""
+        return self.proxy.replayed_seconds if self.proxy is not None else 0.0
+
+    def replayed_calls(self) -> int:
+        return self.proxy.replayed if self.proxy is not None else 0
+
     def stop(self) -> None:
+        if self.proxy is not None:
+            self.proxy.close()
+            self.proxy = None
         if self.proc is None or self.proc.poll() is not None:
             return
         self.proc.terminate()
@@ -85,7 +115,12 @@ class Server:
             return ""
 
     def posts(self) -> int:
-        """Completion requests logged so far (waits briefly for the log to settle)."""
+        """Completion requests clients made so far, answered or replayed."""
+        return self.proxy.calls if self.proxy is not None else self.server_posts()
+
+    def server_posts(self) -> int:
+        """Completion requests the server logged so far (waits briefly for the log to
+        settle)."""
         last = -1
         for _ in range(20):
             with self.log_path.open("rb") as fh:
@@ -110,8 +145,24 @@ class Servers:
         self.task = task
         self.proposer = proposer
 
+    def all(self) -> list[Server]:
+        return [self.task] + ([self.proposer] if self.proposer else [])
+
     def posts(self) -> int:
-        return self.task.posts() + (self.proposer.posts() if self.proposer else 0)
+        return sum(s.posts() for s in self.all())
+
+    def server_posts(self) -> int:
+        return sum(s.server_posts() for s in self.all())
+
+    def begin(self, scope: str) -> None:
+        for s in self.all():
+            s.begin(scope)
+
+    def replayed_seconds(self) -> float:
+        return sum(s.replayed_seconds() for s in self.all())
+
+    def replayed_calls(self) -> int:
+        return sum(s.replayed_calls() for s in self.all())
 
     def proposer_posts(self) -> int:
         return self.proposer.posts() if self.proposer else 0

@@ -36,7 +36,12 @@ The full default run (8 tasks, 50/50/100 examples, all methods) takes many hours
 run it over several sittings with ``--workdir`` and ``--json`` (see below).
 A stopped run resumes: the rows already in ``--json`` (same model, seed and splits) are read
 back and not run again, and each task's peer calls are rebuilt from them, so the budget rule
-gives promptlathe the same budget as in one sitting.
+gives promptlathe the same budget as in one sitting. The method that was running starts again,
+but repeats no model call: every method reaches the servers through a recording proxy
+(bench/_replay.py; its store is ``--workdir``/replay.sqlite) that replays the answers of the
+earlier sitting, so a method that takes longer than one sitting finishes over several. Its row
+counts every call and the time the replayed answers first took (``replayed_calls`` and
+``replayed_seconds`` say how much of it came from an earlier sitting).
 """
 
 from __future__ import annotations
@@ -67,6 +72,7 @@ from _peer_data import (
 from _peer_dspy import DSPyHarness, import_dspy
 from _peer_report import format_table, read_rows, report, summarize, write_json
 from _peer_servers import Server, Servers
+from _replay import Store
 
 from promptlathe import Decoding, Evaluator, Prompt
 from promptlathe.errors import PromptlatheError
@@ -163,8 +169,8 @@ def run_promptlathe(
             log(f"  [{ev['stage']}] {ev['calls']}/{ev['budget']} {ev['message']}")
 
     out = work / "runs" / method / t.name
-    # A run stopped midway starts again: calls its cache would replay reach no server, and the
-    # servers' logs are what every method's calls are counted by.
+    # A run stopped midway starts again from nothing, as every method does: the proxy
+    # replays its calls, and the proxy's count is what every method's calls are counted by.
     shutil.rmtree(out, ignore_errors=True)
     before, before_prop = servers.posts(), servers.proposer_posts()
     t0 = time.perf_counter()
@@ -229,6 +235,14 @@ def run_promptlathe(
     )
 
 
+def capo_cap(args: argparse.Namespace, peer_calls: dict[str, int]) -> int | None:
+    """The calls after which CAPO stops at the end of its step (``None``: no stop)."""
+    if args.capo_calls == "peers":
+        dspy_calls = [n for m, n in peer_calls.items() if m in DSPY_METHODS]
+        return max(dspy_calls) if dspy_calls else None
+    return int(args.capo_calls) or None
+
+
 # ---- main -----------------------------------------------------------------------------------
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -253,6 +267,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--n-test", type=int, default=100)
     p.add_argument("--bfrs-candidates", type=int, default=16, help="DSPy's default: 16")
     p.add_argument("--capo-steps", type=int, default=10, help="promptolution's default: 10")
+    p.add_argument(
+        "--capo-calls",
+        default="peers",
+        help="stop CAPO after the step that brings its calls above this: 'peers' (the most "
+        "calls a DSPy method made on the task), a number, or 0 for no stop (bench/_capo.py)",
+    )
     p.add_argument(
         "--capo-max-tokens",
         type=int,
@@ -287,6 +307,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"--methods: unknown {bad}; choose from {','.join(METHODS)}")
     args.methods = [m for m in METHODS if m in methods]  # DSPy before promptlathe (budget)
     args.tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    if args.capo_calls != "peers" and not (args.capo_calls.isdigit()):
+        p.error(f"--capo-calls: {args.capo_calls!r} is not 'peers' or a whole number of calls")
     return args
 
 
@@ -324,11 +346,14 @@ def main(argv: list[str] | None = None) -> int:
     else:
         work = args.workdir
         work.mkdir(parents=True, exist_ok=True)
-    server = Server(model_path, args.model, args.n_ctx, work / "server.log")
+    store = Store(work / "replay.sqlite")
+    server = Server(model_path, args.model, args.n_ctx, work / "server.log", store)
     proposer = None
     if args.proposer_model and args.proposer_model != args.model:
         proposer_path = resolve_embedded(args.proposer_model)
-        proposer = Server(proposer_path, args.proposer_model, args.n_ctx, work / "proposer.log")
+        proposer = Server(
+            proposer_path, args.proposer_model, args.n_ctx, work / "proposer.log", store
+        )
     servers = Servers(server, proposer)
     dspy_version = None
     try:
@@ -354,15 +379,24 @@ def main(argv: list[str] | None = None) -> int:
                     f"{t.name}: {method} ({len(t.train)} train, {len(t.val)} val, "
                     f"{len(t.test)} test)"
                 )
+                servers.begin(f"{t.name}|{method}")
+                calls0, replayed0 = servers.replayed_calls(), servers.replayed_seconds()
                 if method == "seed":
                     row = run_seed(t, server, args)
                 elif method in DSPY_METHODS:
                     assert harness is not None
                     row = harness.run(method, t)
                 elif method == "capo":
-                    row = run_capo(t, servers, args)
+                    row = run_capo(t, servers, args, capo_cap(args, peer_calls))
                 else:
                     row = run_promptlathe(t, servers, args, work, list(peer_calls.values()), method)
+                replayed = servers.replayed_calls() - calls0
+                if replayed:
+                    # answers an earlier sitting paid for: counted, and their time added
+                    secs = servers.replayed_seconds() - replayed0
+                    row.opt_seconds += secs
+                    row.extra.update(replayed_calls=replayed, replayed_seconds=round(secs, 1))
+                    log(f"  ({replayed} calls replayed from an earlier sitting, {secs:.0f} s)")
                 if row.error is None:
                     log(
                         f"  -> {100 * row.accuracy:.1f}% on {row.n}, {row.opt_calls} "
@@ -384,6 +418,7 @@ def main(argv: list[str] | None = None) -> int:
         server.stop()
         if proposer is not None:
             proposer.stop()
+        store.close()
         if tmp is not None:
             tmp.cleanup()
     report(rows, args, model_path, dspy_version)
