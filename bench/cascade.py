@@ -15,7 +15,10 @@ matches the expensive model's accuracy (within 1 point) at <= 60 % of its cost, 
 Usage::
 
     python bench/cascade.py [--models qwen2.5-coder-0.5b,qwen2.5-coder-1.5b] [--budget 400] \
-        [--tasks ape/active_to_passive,...] [--n-test 100] [--workdir DIR] [--json F]
+        [--tasks ape/active_to_passive,...] [--n-test 100] [--strategies all] \
+        [--workdir DIR] [--json F]
+
+``--strategies`` is what every model's run searches (default: ``optimize``'s own default).
 """
 
 from __future__ import annotations
@@ -100,12 +103,18 @@ def main() -> None:
     ap.add_argument("--n-test", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--proposer", default=None)
+    ap.add_argument(
+        "--strategies", default=None, help="strategies each model's run searches ('all', ...)"
+    )
     ap.add_argument("--workdir", type=Path, default=None, help="keep the runs here")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     models = [m.strip() for m in args.models.split(",")]
     tasks = args.tasks.split(",")
-    print(f"models {models}, budget {args.budget} calls per task, {len(tasks)} tasks")
+    print(
+        f"models {models}, budget {args.budget} calls per task, {len(tasks)} tasks, "
+        f"strategies {args.strategies or 'the default'}"
+    )
     rows: list[dict[str, Any]] = []
     done_before: dict[str, dict[str, Any]] = {}
     if args.json and Path(args.json).is_file():  # a stopped bench goes on from its --json
@@ -129,6 +138,8 @@ def main() -> None:
             )  # fmt: skip
             if args.proposer:
                 settings["proposer_model"] = args.proposer
+            if args.strategies:
+                settings["strategies"] = args.strategies.split(",")
             t0 = time.perf_counter()
             try:
                 # a model's run the bench was stopped in continues (its calls are cached)
