@@ -5,8 +5,9 @@ at the same call budget on the same model, splits and seed; the test sample, whi
 sees, scores each winner. One table from one run: per task and configuration, test accuracy
 (and a mark where the winner is hollow: no better than always giving one answer), then per
 configuration the mean over tasks, its paired difference with the first configuration (today's
-default) with a 95 % bootstrap interval over tasks, and wins / ties / losses. The default
-should be the best mean; a difference whose interval holds 0 is not a reason to change it.
+default) with a 95 % bootstrap interval over tasks, and wins / ties / losses, and the verdict
+of the rule that chooses the default (``decision``: the best mean over every task, unless
+within one point of today's default).
 
 The bench resumes: its rows are read back from ``--json`` and a run it was stopped in
 continues from its cache (``--workdir``), so it can be run over several sittings.
@@ -131,6 +132,38 @@ def print_table(rows: list[dict[str, Any]], configs: list[str], tasks: list[str]
         print(line)
 
 
+MARGIN = 0.01
+"""The decision rule (written with four of the eight tasks run, before the rest): the default
+becomes the configuration with the best mean over every task, unless that mean is within
+``MARGIN`` of the first configuration's (today's default), which then stays."""
+
+
+def decision(rows: list[dict[str, Any]], configs: list[str], tasks: list[str]) -> str:
+    """The rule's verdict on the rows, in one line (or why it cannot be given yet)."""
+    got = by_cell(rows)
+    base = configs[0]
+    full = [c for c in configs if all((t, c) in got for t in tasks)]
+    if base not in full:
+        return f"decision: waits for {base} on every task"
+    waiting = [c for c in configs if c not in full and any((t, c) in got for t in tasks)]
+    means = {c: float(np.mean([got[(t, c)]["test"] for t in tasks])) for c in full}
+    best = max(full, key=lambda c: (means[c], c == base))
+    if best == base or means[best] - means[base] <= MARGIN + 1e-12:
+        verdict = f"{base} stays the default"
+        if best != base:
+            verdict += f" ({best} is within {MARGIN * 100:.0f} point of it)"
+    else:
+        verdict = f"{best} becomes the default"
+    if best != base:
+        d, lo, hi = paired(
+            [got[(t, best)]["test"] for t in tasks], [got[(t, base)]["test"] for t in tasks]
+        )
+        verdict += f"; {best} - {base}: {d:+.3f} (95 % CI {lo:+.3f} to {hi:+.3f})"
+    if waiting:
+        verdict += f"; not on every task, so not candidates: {', '.join(waiting)}"
+    return "decision: " + verdict
+
+
 def markdown_table(rows: list[dict[str, Any]], configs: list[str], tasks: list[str]) -> str:
     """The table for a docs page: test accuracy per task and configuration (``*`` hollow,
     ``-`` not run), then each configuration's mean over the tasks it ran and its mean minutes
@@ -183,6 +216,7 @@ def main() -> None:
         known = [f"{c}:{s}" for c, s in parse_configs(CONFIGS)]
         shown = [c for c in known if c in present] + sorted(present - set(known))
         print_table(kept, shown, tasks)
+        print(decision(kept, shown, tasks))
         print("\n" + markdown_table(kept, shown, tasks))
         return
     print(f"model {args.model}, budget {args.budget}, {len(tasks)} tasks, {len(configs)} configs")
@@ -225,6 +259,7 @@ def main() -> None:
                     Path(args.json).write_text(json.dumps({"rows": rows}, indent=2) + "\n")
         print(f"all runs: {time.perf_counter() - t_all:.0f} s\n")
     print_table(rows, names, tasks)
+    print(decision(rows, names, tasks))
 
 
 if __name__ == "__main__":
