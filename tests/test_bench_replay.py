@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+# appended, not prepended: bench/ holds scripts named like packages (cascade, trust, ...)
+sys.path.append(str(Path(__file__).resolve().parents[1] / "bench"))
 from _replay import ReplayProxy, Store, request_key  # noqa: E402
 
 
