@@ -10,9 +10,9 @@ made on the task, through promptolution's own callback hook (as its ``TokenCount
 stops on a token budget; the CAPO paper compares optimizers at a fixed budget). At
 promptolution's 10 steps one task would cost several thousand calls: more hours on 2 CPU cores
 than all other methods together. ``--capo-calls 0`` lifts the stop; ``--capo-calls N`` sets
-it. Its global ``random`` (crossovers, mutations, shot counts) is seeded with ``--seed``. It
-runs on the same servers as every other method: the task
-model answers, the proposer is the meta model that writes the crossovers and mutations. The
+it. Its global ``random`` (crossovers, mutations, shot counts) is seeded with ``--seed``.
+It runs on the same servers as every other method: the task model answers, the proposer is
+the meta model that writes the crossovers and mutations. The
 data are the method's train and validation examples pooled (CAPO keeps 10 % of them for its
 exemplars and races on blocks of the rest); the reward of an answer is the task's metric on
 the text between the predictor's markers, as for every method. Its calls are counted by the

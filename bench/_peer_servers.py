@@ -24,9 +24,9 @@ class Server:
     """``python -m llama_cpp.server`` on a free port, behind a :class:`ReplayProxy`.
 
     Clients use :attr:`base_url` (the proxy's); :meth:`posts` counts their completion requests,
-    replayed ones included. uvicorn's access log (one line per request, ``"POST
-    /v1/chat/completions HTTP/1.1"``, retried and failed ones too) counts what reached the
-    server: :meth:`server_posts`, the cross-check.
+    replayed ones included. Before the proxy is up, uvicorn's access log (one line per
+    request, ``"POST /v1/chat/completions HTTP/1.1"``, retried and failed ones too) counts what
+    reached the server: :meth:`server_posts`.
     """
 
     def __init__(
@@ -89,6 +89,7 @@ class Server:
         return self.proxy.replayed_seconds if self.proxy is not None else 0.0
 
     def replayed_calls(self) -> int:
+        """Completion requests answered so far from an earlier sitting's record."""
         return self.proxy.replayed if self.proxy is not None else 0
 
     def stop(self) -> None:
@@ -150,9 +151,6 @@ class Servers:
 
     def posts(self) -> int:
         return sum(s.posts() for s in self.all())
-
-    def server_posts(self) -> int:
-        return sum(s.server_posts() for s in self.all())
 
     def begin(self, scope: str) -> None:
         for s in self.all():

@@ -307,7 +307,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"--methods: unknown {bad}; choose from {','.join(METHODS)}")
     args.methods = [m for m in METHODS if m in methods]  # DSPy before promptlathe (budget)
     args.tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
-    if args.capo_calls != "peers" and not (args.capo_calls.isdigit()):
+    if args.capo_calls != "peers" and not args.capo_calls.isdigit():
         p.error(f"--capo-calls: {args.capo_calls!r} is not 'peers' or a whole number of calls")
     return args
 
@@ -380,7 +380,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"{len(t.test)} test)"
                 )
                 servers.begin(f"{t.name}|{method}")
-                calls0, replayed0 = servers.replayed_calls(), servers.replayed_seconds()
+                replayed_calls0 = servers.replayed_calls()
+                replayed_secs0 = servers.replayed_seconds()
                 if method == "seed":
                     row = run_seed(t, server, args)
                 elif method in DSPY_METHODS:
@@ -390,10 +391,10 @@ def main(argv: list[str] | None = None) -> int:
                     row = run_capo(t, servers, args, capo_cap(args, peer_calls))
                 else:
                     row = run_promptlathe(t, servers, args, work, list(peer_calls.values()), method)
-                replayed = servers.replayed_calls() - calls0
+                replayed = servers.replayed_calls() - replayed_calls0
                 if replayed:
                     # answers an earlier sitting paid for: counted, and their time added
-                    secs = servers.replayed_seconds() - replayed0
+                    secs = servers.replayed_seconds() - replayed_secs0
                     row.opt_seconds += secs
                     row.extra.update(replayed_calls=replayed, replayed_seconds=round(secs, 1))
                     log(f"  ({replayed} calls replayed from an earlier sitting, {secs:.0f} s)")
