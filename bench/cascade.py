@@ -36,6 +36,7 @@ from _tasks import task_files  # bench/ is on the path when a script in it runs
 from promptlathe.cascade import optimize_models
 from promptlathe.cascade._optimize import run_plain
 from promptlathe.errors import PromptlatheError
+from promptlathe.strategies import parse_strategies
 
 REPO = Path(__file__).resolve().parents[1]
 # Fixed before any result: two generation tasks (APE), two label tasks (BBH), and GSM8K.
@@ -109,6 +110,11 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=None, help="keep the runs here")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
+    if args.strategies:
+        try:  # a bad name stops here, not as every task's "not run"
+            parse_strategies(args.strategies.split(","))
+        except PromptlatheError as exc:
+            ap.error(str(exc))
     models = [m.strip() for m in args.models.split(",")]
     tasks = args.tasks.split(",")
     print(
