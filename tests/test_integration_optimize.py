@@ -280,8 +280,8 @@ def test_optimize_with_strategies_end_to_end_and_run_reproduces(
 
 
 def test_ease_cli_end_to_end_and_run_reproduces(shared_data: Path, tmp_path: Path) -> None:
-    """``--optimizer ease`` on the real model: ordered demo sets of ``--max-shots`` exemplars
-    are pulled and raced, and ``run`` reproduces the winner's test outputs."""
+    """``--optimizer ease`` on the real model: ordered demo sets of up to ``--max-shots``
+    exemplars are pulled and raced, and ``run`` reproduces the winner's test outputs."""
     from promptlathe.optimizers import RunLog
     from promptlathe.store import Store
 
@@ -295,5 +295,5 @@ def test_ease_cli_end_to_end_and_run_reproduces(shared_data: Path, tmp_path: Pat
     store = Store(out / "calls.sqlite")
     raced = [e for e in RunLog(store).entries() if e.source == "ease"]
     store.close()
-    assert raced and all(len(e.prompt["exemplars"]) == 2 for e in raced)
+    assert raced and all(len(e.prompt["exemplars"]) <= 2 for e in raced)
     assert_run_reproduces(out, tmp_path)

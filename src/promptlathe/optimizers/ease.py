@@ -3,14 +3,17 @@
 On small models the gain comes from exemplars, and their *order* matters. The stage keeps the
 instruction it starts from and searches ordered exemplar sets:
 
-1. **Arms**: ``N_ARMS`` ordered sets of ``--max-shots`` exemplars drawn from the run's pool
-   (the model's own outputs the metric validated, and labeled train examples); two orders of
-   the same exemplars are two arms.
+1. **Arms**: ``N_ARMS`` ordered sets of 1 to ``--max-shots`` exemplars (about as many of
+   each size) drawn from the run's pool (the model's own outputs the metric validated, and
+   labeled train examples), and the start prompt with no exemplars; two orders of the same
+   exemplars are two arms. How many exemplars help is itself a finding: a small model may
+   copy its last exemplar's answer, and zero-shot can beat every demo set.
 2. **Pre-selection**: the ``KEEP`` arms whose exemplars are nearest the validation inputs
-   (mean best TF-IDF cosine) are kept: a cheap stand-in for the paper's optimal-transport
-   screen of sets far from the task.
+   (mean best TF-IDF cosine) are kept, and the zero-shot arm: a cheap stand-in for the
+   paper's optimal-transport screen of sets far from the task.
 3. **Embedding**: an arm is the concatenation, position by position, of its exemplars'
-   TF-IDF vectors reduced to a few dimensions, so an order is a different point.
+   TF-IDF vectors reduced to a few dimensions (zeros where it has no exemplar), so an order,
+   and a count, is a different point.
 4. **Bandit**: a Gaussian-process surrogate over the embeddings (scikit-learn; the paper uses
    a neural UCB) picks, by its upper confidence bound, which arm to evaluate on its next
    ``PULL`` validation examples. Every arm walks validation in the same order a race does,
@@ -62,17 +65,20 @@ DIMS = 8
 
 
 def draw_arms(pool: Sequence[Exemplar], k: int, seed: int, n: int) -> list[tuple[Exemplar, ...]]:
-    """Up to ``n`` distinct ordered sets of ``k`` exemplars (seeded: a resumed run draws the
-    same arms). Orders are kept: ``(a, b)`` and ``(b, a)`` are two arms."""
+    """Up to ``n`` distinct ordered sets of 1 to ``k`` exemplars, about ``n / k`` of each size
+    (fewer where the pool has fewer; seeded: a resumed run draws the same arms). Orders are
+    kept: ``(a, b)`` and ``(b, a)`` are two arms."""
     k = min(k, len(pool))
     if k == 0:
         return []
     rng = np.random.default_rng([seed, 31337])
     arms: dict[tuple[int, ...], None] = {}
-    for _ in range(20 * n):
-        if len(arms) >= n:
-            break
-        arms.setdefault(tuple(int(i) for i in rng.choice(len(pool), size=k, replace=False)))
+    for size in range(1, k + 1):
+        want = len(arms) + (n - len(arms)) // (k + 1 - size)  # sizes left share what is left
+        for _ in range(20 * n):
+            if len(arms) >= want:
+                break
+            arms.setdefault(tuple(int(i) for i in rng.choice(len(pool), size=size, replace=False)))
     return [tuple(pool[i] for i in arm) for arm in arms]
 
 
@@ -91,6 +97,8 @@ def embed(arms: Sequence[tuple[Exemplar, ...]], val_inputs: Sequence[str]) -> Em
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     texts = sorted({f"{e.input}\n{e.output}" for arm in arms for e in arm})
+    if not texts:
+        return Embedded(np.zeros((len(arms), 1)), np.zeros(len(arms)))
     index = {t: i for i, t in enumerate(texts)}
     vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True)
     matrix = vectorizer.fit_transform([*texts, *val_inputs])
@@ -101,11 +109,16 @@ def embed(arms: Sequence[tuple[Exemplar, ...]], val_inputs: Sequence[str]) -> Em
         reduced = TruncatedSVD(n_components=dims, random_state=0).fit_transform(demos)
     else:
         reduced = demos.toarray()
+    width = reduced.shape[1]
+    slots = max(len(arm) for arm in arms)
     rows, nearness = [], []
     for arm in arms:
         ids = [index[f"{e.input}\n{e.output}"] for e in arm]
-        rows.append(np.concatenate([reduced[i] for i in ids]))
-        nearness.append(float(np.mean([near[i] for i in ids])))
+        row = np.zeros(slots * width)  # positions past the arm's last exemplar stay 0
+        for pos, i in enumerate(ids):
+            row[pos * width : (pos + 1) * width] = reduced[i]
+        rows.append(row)
+        nearness.append(float(np.mean([near[i] for i in ids])) if ids else 0.0)
     return Embedded(np.array(rows), np.array(nearness))
 
 
@@ -161,7 +174,8 @@ class EaseOptimizer(Optimizer):
         return [
             f"  bootstrap demos      ≤ {plan.stages['bootstrap']:>5} calls",
             f"  exemplar bandit      ≈ {plan.stages['search']:>5} calls ({KEEP} of {N_ARMS} "
-            f"ordered sets, pulls of {PULL}, {FINALISTS} finalists raced, then the next "
+            f"ordered sets and zero-shot, pulls of {PULL}, {FINALISTS} finalists raced, then "
+            f"the next "
             f"best sets while calls remain; "
             f"{int(SHARE * 100)} % when a stage follows)",
         ]
@@ -174,15 +188,21 @@ class EaseOptimizer(Optimizer):
         if len(arms) < 2:
             ctx.emit("ease", f"{len(pool)} exemplars in the pool: nothing to choose from")
             return list(start)
+        arms = [(), *arms]  # the start prompt with no exemplars is an arm too
         val = list(ctx.data.val)
         emb = embed(arms, [e.input for e in val])
-        keep = sorted(np.argsort(-emb.nearness, kind="stable")[:KEEP].tolist())
+        near = np.argsort(-emb.nearness[1:], kind="stable")[:KEEP] + 1
+        keep = [0, *sorted(near.tolist())]  # the zero-shot arm has no nearness to screen
         arms = [arms[i] for i in keep]
         surrogate = Surrogate(emb.features[keep])
         cap = ctx.stage_cap(SHARE, "ease_cap")
         left = ctx.budget.remaining if cap is None else cap - ctx.budget.used
         pull_cap = None if left is None else ctx.budget.used + int(BANDIT_SHARE * max(left, 0))
-        ctx.emit("ease", f"{len(arms)} ordered sets of {len(pool)} exemplars; pulling")
+        ctx.emit(
+            "ease",
+            f"{len(arms) - 1} ordered sets of 1 to {ctx.cfg.max_shots} of {len(pool)} "
+            "exemplars, and none; pulling",
+        )
         seen = [0] * len(arms)
         with ctx.stage_limit(pull_cap), contextlib.suppress(BudgetExhausted):
             self._pull(ctx, base, arms, val, surrogate, seen)
