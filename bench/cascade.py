@@ -43,13 +43,25 @@ REPO = Path(__file__).resolve().parents[1]
 TASKS = "ape/active_to_passive,ape/sum,bbh/hyperbaton,bbh/navigate,gsm8k/gsm8k"
 
 
-def task_rows(name: str, fitted: Any, seconds: float) -> dict[str, Any]:
+def task_rows(name: str, done: Any, seconds: float) -> dict[str, Any]:
+    """A task's row: each model's optimized prompt alone (``singles``, by model), every other
+    step offered (``others``: a model's cheaper prompt), the fitted cascade and what was kept,
+    on the test split."""
+    fitted = done.fitted
     chosen = fitted.describe(fitted.chosen.policy)
     kept = fitted.describe(fitted.kept)
-    singles = {fitted.label(s): fitted.test[fitted.label(s)] for s in range(len(fitted.steps))}
+    winners = {r.best_prompt.hash: m for m, r in done.runs.items()}
+    singles, others = {}, {}
+    for s, step in enumerate(fitted.steps):
+        label = fitted.label(s)
+        if winners.get(step.saved.prompt.hash) == step.model:
+            singles[step.model] = fitted.test[label]
+        else:
+            others[label] = fitted.test[label]
     return {
         "task": name,
         "singles": singles,
+        "others": others,
         "chosen": fitted.test.get(chosen) if not fitted.chosen.policy.single else None,
         "kept_name": kept,
         "kept": fitted.test[kept],
@@ -93,6 +105,8 @@ def print_table(rows: list[dict[str, Any]], models: list[str]) -> None:
     )
     for r in rows:
         print(f"  {r['task']}: {r['verdict']}")
+        for label, o in r.get("others", {}).items():
+            print(f"    also offered: {label} {o['accuracy']:.2f} @ {o['cost'] * 1000:.4f}")
 
 
 def main() -> None:
@@ -155,7 +169,7 @@ def main() -> None:
             except PromptlatheError as exc:
                 print(f"  {name}: not run: {exc}", flush=True)
                 continue
-            rows.append(task_rows(name, done.fitted, time.perf_counter() - t0))
+            rows.append(task_rows(name, done, time.perf_counter() - t0))
             print(f"  {name}: {time.perf_counter() - t0:.0f} s", flush=True)
             if args.json:
                 Path(args.json).write_text(json.dumps({"rows": rows}, indent=2) + "\n")

@@ -35,7 +35,7 @@ from promptlathe.cascade._gate import features
 from promptlathe.cli import app
 from promptlathe.confidence import label_confidence, mean_token_probability, vote_share
 from promptlathe.errors import PromptlatheError
-from promptlathe.lms import CachedLM, ScoreRequest, ScriptedLM
+from promptlathe.lms import CachedLM, GenerationRequest, ScoreRequest, ScriptedLM
 from promptlathe.metrics import LabelMetric
 from promptlathe.tasks import Example
 from tests.conftest import run_cli
@@ -234,6 +234,18 @@ def test_fit_picks_the_cheapest_policy_as_accurate_as_the_best() -> None:
     # within a cost cap the most accurate policy that fits
     capped, _ = fit(answers, [small_right, [1.0] * 8], max_cost=2.0)
     assert capped.cost <= 2.0 and capped.policy == Policy((0,))
+
+
+def test_longer_cascades_try_fewer_thresholds_per_step() -> None:
+    from promptlathe.cascade._policy import candidate_policies, thresholds_per_step
+
+    assert [thresholds_per_step(n) for n in (1, 2, 3, 4, 5)] == [0, 40, 40, 11, 6]
+    # four steps with 60 distinct confidences each: 59 thresholds per step are possible
+    answers = [_answers([(i * 37 % 60) / 60 + s / 1000 for i in range(60)], 1.0 + s)
+               for s in range(4)]  # fmt: skip
+    policies = candidate_policies(answers)
+    by_size = {n: sum(len(p.steps) == n for p in policies) for n in (1, 2, 3, 4)}
+    assert by_size == {1: 4, 2: 6 * 40, 3: 4 * 40**2, 4: 11**3}
 
 
 # ---- fitting end to end with the scripted models
@@ -464,19 +476,15 @@ def test_cli_needs_two_steps_and_a_valid_file(tmp_path: Path) -> None:
 # ---- optimize --models
 
 
-def test_optimize_models_runs_each_model_then_fits_the_cascade(
-    tmp_path: Path, scripted_models: list[str]
-) -> None:
-    from promptlathe.cascade import optimize_models
+def _scripted_run_one(make_lm, budgets=None):  # type: ignore[no-untyped-def]
+    """``optimize_models``'s ``run_one`` on scripted models (``make_lm(name)``)."""
     from promptlathe.optimizers import Optimization, OptimizeConfig
-
-    scorers = {SMALL: small_scorer, LARGE: large_scorer}
-    budgets: dict[str, int] = {}
 
     def run_one(settings):  # type: ignore[no-untyped-def]
         cfg = OptimizeConfig(**settings)
-        budgets[cfg.model] = cfg.budget_calls
-        lm = ScriptedLM(model_id=cfg.model, scorer=scorers[cfg.model])
+        if budgets is not None:
+            budgets[cfg.model] = cfg.budget_calls
+        lm = make_lm(cfg.model)
         proposer = ScriptedLM(respond=lambda r: "Answer yes or no about the item.")
         run = Optimization(cfg, lm=lm, proposer_lm=proposer)
         try:
@@ -485,6 +493,17 @@ def test_optimize_models_runs_each_model_then_fits_the_cascade(
         finally:
             run.close()
 
+    return run_one
+
+
+def test_optimize_models_runs_each_model_then_fits_the_cascade(
+    tmp_path: Path, scripted_models: list[str]
+) -> None:
+    from promptlathe.cascade import optimize_models
+
+    budgets: dict[str, int] = {}
+    scorers = {SMALL: small_scorer, LARGE: large_scorer}
+    run_one = _scripted_run_one(lambda m: ScriptedLM(model_id=m, scorer=scorers[m]), budgets)
     task, test = _task(tmp_path / "t.jsonl", 0, 160), _task(tmp_path / "test.jsonl", 200, 280)
     out = tmp_path / "runs"
     settings = {"task": str(task), "test": str(test), "out": str(out), "budget_calls": 160}
@@ -610,3 +629,100 @@ def test_paired_figures_resample_examples_together() -> None:
     assert f.diff == pytest.approx(0.25) and f.cost_ratio == pytest.approx(5 / 16)
     assert f.diff_ci[0] >= 0.0  # a is never worse on any example: no resample makes it so
     assert f.cost_ratio_ci[0] >= 0.25 and f.cost_ratio_ci[1] <= 0.5
+
+
+# ---- a model's cheaper prompt
+
+
+def _entry(pid: str, mean: float, tokens: float | None, state: str = "complete"):  # type: ignore[no-untyped-def]
+    from promptlathe.optimizers._runlog import LogEntry
+
+    prompt = Prompt(instruction=f"Answer {pid}.")
+    scores = (1.0,) * round(10 * mean) + (0.0,) * (10 - round(10 * mean))
+    extra = {} if tokens is None else {"tokens_per_example": tokens}
+    return LogEntry(pid, "joint", "joint", prompt.to_dict(), scores, (), state, extra=extra)
+
+
+def test_the_cheaper_prompt_is_the_best_at_half_the_winners_tokens_or_less() -> None:
+    from promptlathe.cascade._cheaper import pick_cheaper
+
+    entries = [
+        _entry("win", 0.8, 400.0),
+        _entry("near", 0.7, 300.0),  # not cheap enough: 75 % of the winner's tokens
+        _entry("half", 0.5, 200.0),
+        _entry("tenth", 0.5, 40.0),  # as good as "half", cheaper: the tie goes to it
+        _entry("zero", 0.0, 10.0),  # never right: not offered
+        _entry("untold", 0.9, None),  # its cost is unknown
+    ]
+    got = pick_cheaper(entries, "win", None)  # the winner's tokens read from its entry
+    assert got is not None and got.prompt.instruction == "Answer tenth."
+    assert (got.val, got.val_n, got.tokens, got.winner_tokens) == (0.5, 10, 40.0, 400.0)
+    assert pick_cheaper(entries[:2], "win", 400.0) is None  # nothing cheap enough
+    assert pick_cheaper(entries, "gone", None) is None  # the winner's cost is unknown
+    winner = {"instruction": "w", "strategy": {"name": "cot", "k": 1}, "scores": {"val": 0.8}}
+    file = got.prompt_file({**winner, "decode": "labels", "model": SMALL})
+    assert file["instruction"] == "Answer tenth." and "strategy" not in file
+    assert file["decode"] == "labels" and file["scores"] == {"val": 0.5, "val_n": 10}
+
+
+def _text(r: GenerationRequest) -> str:
+    return " ".join(m["content"] for m in r.chat_messages) if r.messages else r.prompt or ""
+
+
+def small_answers(r: GenerationRequest) -> str:
+    """Right on easy inputs only, exemplars or not."""
+    i = int(re.findall(r"item (\d+)", _text(r))[-1])
+    return _gold(i) if _easy(i) else LABELS[1 - LABELS.index(_gold(i))]
+
+
+def large_with_demos(r: GenerationRequest) -> str:
+    """Right on 9 inputs in 10 when the prompt shows exemplars; without, on easy ones only."""
+    text = _text(r)
+    i = int(re.findall(r"item (\d+)", text)[-1])
+    shown = len(re.findall(r"item \d+", text)) > 1
+    right = i % 10 != 3 if shown else _easy(i)
+    return _gold(i) if right else LABELS[1 - LABELS.index(_gold(i))]
+
+
+@pytest.mark.parametrize("cheaper", [True, False])
+def test_optimize_models_offers_each_models_cheaper_prompt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cheaper: bool
+) -> None:
+    from promptlathe.cascade import optimize_models
+    from promptlathe.cascade._cheaper import cheaper_prompt
+    from promptlathe.optimizers import OptimizeConfig
+
+    answers = {SMALL: small_answers, LARGE: large_with_demos}
+
+    def make_lm(model: str) -> ScriptedLM:
+        return ScriptedLM(respond=answers[model], model_id=model)
+
+    monkeypatch.setattr(
+        "promptlathe.cascade._open.open_cached",
+        lambda model, _url, cache, **_kw: CachedLM(make_lm(model), Store(cache)),
+    )
+    run_one = _scripted_run_one(make_lm)
+
+    task, test = _task(tmp_path / "t.jsonl", 0, 160), _task(tmp_path / "test.jsonl", 200, 280)
+    out = tmp_path / "runs"
+    settings = {"task": str(task), "test": str(test), "out": str(out), "budget_calls": 240,
+                "decode": "generate"}  # fmt: skip
+    done = optimize_models(settings, [SMALL, LARGE], run_one=run_one, cheaper=cheaper)
+    large = done.runs[LARGE]
+    assert large.best_prompt.exemplars  # the large model's winner shows exemplars
+    cfg = OptimizeConfig(**{**settings, "model": LARGE, "out": str(out / LARGE)})
+    offer = cheaper_prompt(large, cfg)
+    assert offer is not None and len(offer.prompt.exemplars) < len(large.best_prompt.exemplars)
+    assert offer.tokens <= offer.winner_tokens / 2
+    by_model = [s.model for s in done.fitted.steps]
+    if not cheaper:
+        assert sorted(by_model) == [LARGE, SMALL]
+        return
+    assert by_model.count(LARGE) == 2
+    steps = [s for s in done.fitted.steps if s.model == LARGE]
+    assert {s.saved.prompt.hash for s in steps} == {offer.prompt.hash, large.best_prompt.hash}
+    assert all(s.saved.fields == steps[0].saved.fields for s in steps)
+    data = json.loads((out / "cascade.json").read_text())
+    names = [s["name"] for s in data["fit"]["steps"]]
+    assert f"{LARGE} ({offer.prompt.hash[:8]})" in names and set(data["test"]) >= set(names)
+    read_cascade(out / "cascade.json")  # whatever was kept reads back

@@ -11,12 +11,13 @@ runs' caches; the ones that do not are counted.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from promptlathe.artifact import read_saved
 from promptlathe.cascade._answers import Step
+from promptlathe.cascade._cheaper import cheaper_prompt
 from promptlathe.cascade._file import step_prompt, write_cascade
 from promptlathe.cascade._fit import Fitted, Say, fit_cascade
 from promptlathe.cascade._open import open_evaluators
@@ -105,7 +106,8 @@ def plan_lines(
     lines = [
         f"{len(models)} models, {total // len(models)} calls each of {total}{cost} (one run "
         f"per model under {settings['out']}/), then thresholds fitted on validation, judged "
-        "on confirmation, test answered once"
+        "on confirmation, test answered once; each run's cheaper prompt (at most half its "
+        "winner's tokens per example) is offered as a step too"
     ]
     for m in models:
         p = prices[m]
@@ -138,6 +140,7 @@ def optimize_models(
     run_one: RunOne = run_plain,
     say: Say = lambda _stage, _done, _total: None,
     max_cost: float | None = None,
+    cheaper: bool = True,
 ) -> CascadeRun:
     """Optimize a prompt for each of ``models`` (``settings`` as :class:`OptimizeConfig`
     takes them; ``budget_calls``, and ``budget_cost`` if given, are shared equally), then
@@ -152,6 +155,8 @@ def optimize_models(
         say: ``say(stage, done, total)`` while the steps answer the splits.
         max_cost: fit the most accurate cascade within this mean cost per input (default:
             the cheapest as accurate as the best).
+        cheaper: offer, beside each model's winner, the best prompt of its run that costs at
+            most half the winner's tokens per example (see :mod:`._cheaper`).
     """
     servers = servers or {}
     prices = prices or {m: price_for(m, {}) for m in models}
@@ -159,6 +164,7 @@ def optimize_models(
     cfg = OptimizeConfig(**settings)
     share = cfg.budget_calls // len(models)
     runs: dict[str, tuple[OptimizeResult, dict[str, list[Example]]]] = {}
+    configs: dict[str, OptimizeConfig] = {}
     for m in models:
         sub = {**settings, "model": m, "out": str(out / _dirname(m)), "budget_calls": share}
         if cfg.budget_cost is not None:  # an equal share of the cost too, each call priced
@@ -169,11 +175,19 @@ def optimize_models(
         if m in servers:
             sub["base_url"] = servers[m]
         runs[m] = run_one(sub)
+        configs[m] = OptimizeConfig(**sub)
     steps, prompts, caches = [], [], []
     for m, (result, _split) in runs.items():
-        steps.append(Step(m, read_saved(result.best_prompt_path), prices[m], servers.get(m)))
-        prompts.append(step_prompt(result.best_prompt_path))
-        caches.append(result.run_dir / "calls.sqlite")
+        saved, file = read_saved(result.best_prompt_path), step_prompt(result.best_prompt_path)
+        cache = result.run_dir / "calls.sqlite"
+        cheap = cheaper_prompt(result, configs[m]) if cheaper else None
+        if cheap is not None:
+            steps.append(Step(m, replace(saved, prompt=cheap.prompt), prices[m], servers.get(m)))
+            prompts.append(cheap.prompt_file(file))
+            caches.append(cache)
+        steps.append(Step(m, saved, prices[m], servers.get(m)))
+        prompts.append(file)
+        caches.append(cache)
     split = runs[models[0]][1]
     fields = steps[0].saved.fields
     metric = (

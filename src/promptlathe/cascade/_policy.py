@@ -19,7 +19,18 @@ from promptlathe.cascade._answers import StepAnswer
 from promptlathe.cascade._gate import Gate, features, fit_gate
 
 MAX_THRESHOLDS = 40
-"""Thresholds tried per step (quantiles of its values): bounds the search at 3 steps."""
+"""Thresholds tried per step (quantiles of its values)."""
+
+MAX_COMBINATIONS = MAX_THRESHOLDS**2
+"""Threshold combinations tried per ordered subset of steps: a cascade of 3 steps tries 40
+thresholds per step, one of 4 steps 11 (a model's cheaper prompt makes 4 steps of 2 models)."""
+
+
+def thresholds_per_step(size: int) -> int:
+    """Thresholds tried per step in a cascade of ``size`` steps."""
+    if size < 2:
+        return 0
+    return max(2, min(MAX_THRESHOLDS, int(MAX_COMBINATIONS ** (1 / (size - 1)) + 1e-9)))
 
 
 @dataclass(frozen=True)
@@ -101,15 +112,15 @@ def route(
     return Routed(by, got, paid)
 
 
-def _grid(values: Sequence[float]) -> list[float]:
+def _grid(values: Sequence[float], limit: int = MAX_THRESHOLDS) -> list[float]:
     """Thresholds worth trying for one step: midway between each two neighbouring distinct
     values (a threshold at or below the lowest keeps every answer: that is the step alone;
     midway, a value computed again on new data with rounding differences falls on the same
     side), thinned to quantiles."""
     distinct = sorted(set(values))
     mids = [(a + b) / 2 for a, b in zip(distinct, distinct[1:], strict=False)]
-    if len(mids) > MAX_THRESHOLDS:
-        idx = np.linspace(0, len(mids) - 1, MAX_THRESHOLDS).round().astype(int)
+    if len(mids) > limit:
+        idx = np.linspace(0, len(mids) - 1, limit).round().astype(int)
         mids = [mids[k] for k in sorted(set(idx.tolist()))]
     return mids
 
@@ -142,8 +153,9 @@ def candidate_policies(
     confidences."""
     out = [Policy((s,)) for s in range(len(answers))]
     for size in range(2, len(answers) + 1):
+        limit = thresholds_per_step(size)
         for steps in combinations(range(len(answers)), size):
-            grids = [_grid([a.confidence for a in answers[s]]) for s in steps[:-1]]
+            grids = [_grid([a.confidence for a in answers[s]], limit) for s in steps[:-1]]
             out += [Policy(steps, tuple(t)) for t in product(*grids)]
             if scores is None:
                 continue
@@ -160,7 +172,8 @@ def candidate_policies(
                                 gates[j],
                             )
                             for i in range(len(answers[s]))
-                        ]
+                        ],
+                        limit,
                     )
                 )
             out += [Policy(steps, tuple(t), gates) for t in product(*grids)]
