@@ -146,6 +146,22 @@ def test_generic_choose_is_the_argmax_of_full_scores() -> None:
     assert all(math.isfinite(x) for x in choice.logprobs if x is not None)
 
 
+def test_generic_choose_counts_the_prompt_its_scores_leave_out() -> None:
+    # a server scores labels without saying how long the prompt was: the choice counts it
+    # (what the call costs, and the run log's tokens per example, depend on it)
+    lm = ScriptedLM(scorer=lambda r: -1.0)  # counts a token a word
+    text, chat = (
+        LabelRequest.text("one two three", ["a", "b"]),
+        LabelRequest.chat(
+            [{"role": "system", "content": "be brief"}, {"role": "user", "content": "x y"}],
+            ["a", "b"],
+        ),
+    )
+    got = lm.choose([text, chat])
+    assert [c.prompt_tokens for c in got] == [3, 4]
+    assert [c.completion_tokens for c in got] == [2, 2]
+
+
 def test_generation_request_unchanged_by_labels() -> None:
     # The generate path's request is what it was (cache keys of existing runs stay valid).
     ev = Evaluator(ScriptedLM(), LabelMetric(LABELS))

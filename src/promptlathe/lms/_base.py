@@ -290,9 +290,17 @@ class LM(ABC):
 
     def choose(self, requests: Sequence[LabelRequest]) -> list[LabelChoice]:
         """The most likely label of each request. This default scores every label with
-        :meth:`score`; backends with direct access to the logits do it in one pass."""
+        :meth:`score`; backends with direct access to the logits do it in one pass. Scores
+        come without the prompt's length, so the prompt tokens are counted here (by
+        :meth:`count_tokens`: a server's estimate), for what a call costs and the run log's
+        tokens per example."""
         out = []
         for r in requests:
+            context = (
+                r.prompt
+                if r.prompt is not None
+                else "\n".join(m["content"] for m in r.chat_messages)
+            )
             conts = label_continuations(r.labels)
             scored = self.score(
                 [
@@ -308,6 +316,7 @@ class LM(ABC):
                 LabelChoice(
                     index=best,
                     logprobs=lps,
+                    prompt_tokens=self.count_tokens(context),
                     completion_tokens=sum(s.n_tokens for s in scored),
                 )
             )
