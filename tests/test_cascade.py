@@ -716,9 +716,12 @@ def test_optimize_models_offers_each_models_cheaper_prompt(
     assert offer.tokens <= offer.winner_tokens / 2
     by_model = [s.model for s in done.fitted.steps]
     if not cheaper:
-        assert sorted(by_model) == [LARGE, SMALL]
+        assert sorted(by_model) == [LARGE, SMALL] and not done.offered
         return
-    assert by_model.count(LARGE) == 2
+    assert by_model.count(LARGE) == 2 and set(done.offered) <= {SMALL, LARGE}
+    assert done.offered[LARGE].prompt == offer.prompt
+    (line,) = [ln for ln in done.offered_lines() if ln.startswith(LARGE)]
+    assert offer.prompt.hash[:8] in line and large.best_prompt.hash[:8] in line
     steps = [s for s in done.fitted.steps if s.model == LARGE]
     assert {s.saved.prompt.hash for s in steps} == {offer.prompt.hash, large.best_prompt.hash}
     assert all(s.saved.fields == steps[0].saved.fields for s in steps)

@@ -11,13 +11,13 @@ runs' caches; the ones that do not are counted.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from promptlathe.artifact import read_saved
 from promptlathe.cascade._answers import Step
-from promptlathe.cascade._cheaper import cheaper_prompt
+from promptlathe.cascade._cheaper import Cheaper, cheaper_prompt
 from promptlathe.cascade._file import step_prompt, write_cascade
 from promptlathe.cascade._fit import Fitted, Say, fit_cascade
 from promptlathe.cascade._open import open_evaluators
@@ -88,6 +88,20 @@ class CascadeRun:
     fitted: Fitted
     fit_calls: int
     path: Path
+    offered: dict[str, Cheaper] = field(default_factory=dict)
+    """Each model's cheaper prompt offered as a step, by model (none: not offered)."""
+
+    def offered_lines(self) -> list[str]:
+        """A line per cheaper prompt offered, naming both of its model's steps."""
+        out = []
+        for m, c in self.offered.items():
+            win = self.runs[m].best_prompt.hash[:8]
+            out.append(
+                f"{m}: beside its winner ({win}, {c.winner_tokens:.0f} tokens per example), "
+                f"its cheaper prompt ({c.prompt.hash[:8]}, {c.tokens:.0f} tokens per example, "
+                f"{c.val:.3f} on {c.val_n} validation examples) was a step too"
+            )
+        return out
 
 
 def plan_lines(
@@ -177,11 +191,13 @@ def optimize_models(
         runs[m] = run_one(sub)
         configs[m] = OptimizeConfig(**sub)
     steps, prompts, caches = [], [], []
+    offered: dict[str, Cheaper] = {}
     for m, (result, _split) in runs.items():
         saved, file = read_saved(result.best_prompt_path), step_prompt(result.best_prompt_path)
         cache = result.run_dir / "calls.sqlite"
         cheap = cheaper_prompt(result, configs[m]) if cheaper else None
         if cheap is not None:
+            offered[m] = cheap
             steps.append(Step(m, replace(saved, prompt=cheap.prompt), prices[m], servers.get(m)))
             prompts.append(cheap.prompt_file(file))
             caches.append(cache)
@@ -209,7 +225,7 @@ def optimize_models(
         path, fitted.steps, [by_step[id(s)] for s in fitted.steps], fitted.kept,
         **fitted.record(metric.name),
     )  # fmt: skip
-    return CascadeRun({m: r for m, (r, _) in runs.items()}, fitted, calls, path)
+    return CascadeRun({m: r for m, (r, _) in runs.items()}, fitted, calls, path, offered)
 
 
 def _dirname(model: str) -> str:

@@ -194,6 +194,8 @@ def _optimize_models(
         settings, names, servers=by_server, prices=prices,
         run_one=lambda sub: _optimize(sub, run_opts), max_cost=max_cost,
     )  # fmt: skip
+    for line in done.offered_lines():
+        err_console.print(line, highlight=False, markup=False, soft_wrap=True)
     print_fitted(done.fitted)
     err_console.print(
         f"cascade fitting: {done.fit_calls} model calls not in the runs' caches", highlight=False
