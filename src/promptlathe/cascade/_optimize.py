@@ -1,11 +1,12 @@
 """A prompt per model, then a cascade over them (``optimize --models SMALL,LARGE``).
 
 Each model gets its own run (``OUT/<model>/``, resumable on its own) with an equal share of
-the call budget; then the winners become the steps of a cascade whose thresholds are fitted
-on the runs' validation split, judged on their confirmation split (the same examples for
-every model: the split depends on the task and the seed only) and reported on the test split.
-The cascade's own calls (each winner on validation and confirmation) mostly come from the
-runs' caches; the ones that do not are counted.
+the call budget; then the winners, each with its run's cheaper prompt when it has one
+(:mod:`._cheaper`), become the steps of a cascade whose thresholds are fitted on the runs'
+validation split, judged on their confirmation split (the same examples for every model: the
+split depends on the task and the seed only) and reported on the test split. The cascade's
+own calls (each step on validation and confirmation) mostly come from the runs' caches; the
+ones that do not are counted.
 """
 
 from __future__ import annotations
@@ -82,7 +83,8 @@ def check_models(
 @dataclass
 class CascadeRun:
     """What :func:`optimize_models` did: each model's run, the fitted cascade, the calls the
-    fitting made outside the runs' caches, and the cascade file written."""
+    fitting made outside the runs' caches, the cascade file written, and the cheaper prompts
+    offered as steps."""
 
     runs: dict[str, OptimizeResult]
     fitted: Fitted
