@@ -83,6 +83,7 @@ def test_optimize_models_on_two_real_models(shared_data: Path, tmp_path: Path) -
         "optimize", "--task", str(tmp_path / "nav.jsonl"), "--test", str(tmp_path / "test.jsonl"),
         "--models", f"{TEST_MODEL},qwen2.5-coder-0.5b", "--budget-calls", "120",
         "--proposer-model", TEST_MODEL, "--out", str(out), "--no-progress", "--no-report",
+        "--strategies", "direct",
     )  # fmt: skip
     assert r.returncode == 0, r.stderr[-2000:]
     assert "cascade plan" in r.stderr and "60 calls each of 120" in r.stderr

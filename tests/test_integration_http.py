@@ -234,6 +234,7 @@ def test_proposer_on_a_server_while_the_task_model_is_embedded(
         "--proposer-model", TEST_MODEL, "--proposer-base-url", server,
         "--budget-calls", "80", "--val-size", "8", "--confirm-size", "4",
         "--max-shots", "2", "--max-tokens", "16", "--no-report", "--no-progress",
+        "--strategies", "direct",
         "--out", str(out),
         env={"PROMPTLATHE_PROPOSER_API_KEY": "sk-proposer-secret"},
     )  # fmt: skip

@@ -63,6 +63,8 @@ def optimize_negation(
         "--out",
         str(out),
         "--no-progress",
+        "--strategies",
+        "direct",
         *options,
     )
     return r, out
@@ -100,6 +102,8 @@ def test_optimize_cli_end_to_end_and_run_reproduces(shared_data: Path, tmp_path:
         "--no-progress",
         "--analysis-scale",
         "0.1",
+        "--strategies",
+        "direct",
     ]
     r = run_cli(*args)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -169,6 +173,8 @@ def test_two_workers_both_search_and_never_evaluate_a_prompt_twice(
         "--out",
         str(out),
         "--no-progress",
+        "--strategies",
+        "direct",
     )
     assert r.returncode == 0, r.stderr[-3000:]
     assert (out / "worker-1.log").is_file()

@@ -49,7 +49,7 @@ def test_two_run_directories_share_study_budget_and_cache(
         "--model", TEST_MODEL, "--proposer-model", TEST_MODEL,
         "--instruction", "Negate the sentence.",
         "--budget-calls", str(BUDGET), "--val-size", "8", "--confirm-size", "4",
-        "--max-shots", "2", "--max-tokens", "16", "--no-report",
+        "--max-shots", "2", "--max-tokens", "16", "--no-report", "--strategies", "direct",
         "--out", str(main_dir), *common,
         log=tmp_path / "main.log",
     )  # fmt: skip
