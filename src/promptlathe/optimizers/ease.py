@@ -175,9 +175,7 @@ class EaseOptimizer(Optimizer):
             f"  bootstrap demos      ≤ {plan.stages['bootstrap']:>5} calls",
             f"  exemplar bandit      ≈ {plan.stages['search']:>5} calls ({KEEP} of {N_ARMS} "
             f"ordered sets and zero-shot, pulls of {PULL}, {FINALISTS} finalists raced, then "
-            f"the next "
-            f"best sets while calls remain; "
-            f"{int(SHARE * 100)} % when a stage follows)",
+            f"the next best sets while calls remain; {int(SHARE * 100)} % when a stage follows)",
         ]
 
     def run(self, ctx: RunContext, start: Sequence[Prompt]) -> list[Prompt]:
