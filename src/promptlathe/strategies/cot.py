@@ -8,10 +8,15 @@ from promptlathe.prompts import Prompt
 from promptlathe.strategies._protocol import Call, Strategy, register, with_trigger
 
 ANSWER_LINE = "Then finish with a last line of the form: So the answer is <answer>."
-COT_TRIGGER = (
-    "Before answering, reason step by step: write out your reasoning first, in a few short "
-    f"steps. {ANSWER_LINE}"
+REASON_FIRST = (
+    'Begin your reply with "Step 1:" and write your reasoning in a few short numbered steps; '
+    "do not give the answer before them."
 )
+"""Where the reasoning goes. Asked only to "reason first" and then to end with the answer
+line, qwen2.5-coder-0.5b mostly wrote that line first and reasoned after it, if at all: 1,662
+of the 2,546 reasoned calls of its `--strategies all` runs on seven shared tasks began "So the
+answer is". Told how to begin its reply, it reasons first."""
+COT_TRIGGER = f"Before answering, reason step by step. {REASON_FIRST} {ANSWER_LINE}"
 
 
 @register

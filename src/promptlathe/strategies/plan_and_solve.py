@@ -4,13 +4,13 @@ plan, carry out the plan, answer."""
 from __future__ import annotations
 
 from promptlathe.strategies._protocol import register
-from promptlathe.strategies.cot import ANSWER_LINE, ChainOfThought
+from promptlathe.strategies.cot import ANSWER_LINE, REASON_FIRST, ChainOfThought
 
 PS_PLUS = (
     "Let's first understand the problem, extract relevant variables and their corresponding "
     "numerals, and devise a plan. Then, let's carry out the plan, calculate intermediate "
     "variables (pay attention to correct numerical calculation and commonsense), solve the "
-    f"problem step by step, and show the answer. {ANSWER_LINE}"
+    f"problem step by step, and show the answer. {REASON_FIRST} {ANSWER_LINE}"
 )
 
 
