@@ -17,6 +17,14 @@ line, qwen2.5-coder-0.5b mostly wrote that line first and reasoned after it, if 
 of the 2,546 reasoned calls of its `--strategies all` runs on seven shared tasks began "So the
 answer is". Told how to begin its reply, it reasons first."""
 COT_TRIGGER = f"Before answering, reason step by step. {REASON_FIRST} {ANSWER_LINE}"
+DEMOS_TRIGGER = (
+    "Before answering, reason step by step: write out your reasoning first, in a few short "
+    f"steps. {ANSWER_LINE}"
+)
+"""The trigger where exemplars show the reasoning (``cot_demos``). Told to begin with "Step
+1:", the 0.5B dropped its exemplars' way of reasoning for its own numbered steps and scored
+less (BBH object_counting with the task's rationale exemplars: 0.133 against 0.333 on 30
+examples; GSM8K 0.133 both)."""
 
 
 @register

@@ -7,7 +7,7 @@ search takes its demos from (``demos = "rationale"``; see :mod:`promptlathe.opti
 from __future__ import annotations
 
 from promptlathe.strategies._protocol import register
-from promptlathe.strategies.cot import ChainOfThought
+from promptlathe.strategies.cot import DEMOS_TRIGGER, ChainOfThought
 
 
 @register
@@ -15,3 +15,4 @@ class ChainOfThoughtDemos(ChainOfThought):
     name = "cot_demos"
     summary = "step-by-step reasoning shown by exemplars with validated rationales"
     demos = "rationale"
+    trigger = DEMOS_TRIGGER
