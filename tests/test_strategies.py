@@ -30,7 +30,7 @@ from promptlathe.strategies import (
     strategy_names,
 )
 from promptlathe.strategies.choice_shuffle import parse_options, shuffled
-from promptlathe.strategies.cot import COT_TRIGGER
+from promptlathe.strategies.cot import COT_TRIGGER, DEMOS_TRIGGER, REASON_FIRST
 from promptlathe.strategies.knn_demos import nearest
 from promptlathe.tasks import Example
 
@@ -173,6 +173,22 @@ def test_cot_reasons_with_the_reasoning_limit_and_is_read_by_its_final_answer() 
     assert all(_query(r).endswith(COT_TRIGGER) for r in lm.calls)
     # The reasoning mentions no letter before its last line; wrong on multiples of 7 only.
     assert [r.score for r in res.records] == [0.0 if i % 7 == 0 else 1.0 for i in range(14)]
+
+
+def test_zero_shot_reasoning_is_told_to_begin_with_its_steps_and_exemplars_are_not() -> None:
+    """Without exemplars the reply is told how to begin (else the answer line came first);
+    with exemplars that carry reasoning, the exemplars show how (the trigger measured there)."""
+    ev = make_evaluator()
+    lm = ev.lm
+    assert isinstance(lm, ScriptedLM)
+    demo = Exemplar(mc_example(1).input, "Item 1 is blue, option (B). So the answer is (B).")
+    for name, ends in (("cot", COT_TRIGGER), ("plan_and_solve", REASON_FIRST)):
+        ev.evaluate(Prompt(instruction="Answer.", strategy=StrategySpec(name)), [mc_example(3)])
+        assert REASON_FIRST in _query(lm.calls[-1]) and ends in _query(lm.calls[-1])
+    prompt = Prompt(instruction="Answer.", exemplars=[demo], strategy=StrategySpec("cot_demos"))
+    ev.evaluate(prompt, [mc_example(4)])
+    last = _query(lm.calls[-1])
+    assert last.endswith(DEMOS_TRIGGER) and REASON_FIRST not in last
 
 
 # ---- self-consistency: the vote and the samples ------------------------------------------

@@ -22,9 +22,9 @@ DEMOS_TRIGGER = (
     f"steps. {ANSWER_LINE}"
 )
 """The trigger where exemplars show the reasoning (``cot_demos``). Told to begin with "Step
-1:", the 0.5B dropped its exemplars' way of reasoning for its own numbered steps and scored
-less (BBH object_counting with the task's rationale exemplars: 0.133 against 0.333 on 30
-examples; GSM8K 0.133 both)."""
+1:", the 0.5B dropped its exemplars' way of reasoning for its own numbered steps, and the mean
+did not rise (0.200 against 0.233 over three tasks, 30 examples each: BBH object_counting
+0.133 against 0.333, navigate 0.333 against 0.233, GSM8K 0.133 both)."""
 
 
 @register
