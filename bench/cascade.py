@@ -50,11 +50,12 @@ def task_rows(name: str, done: Any, seconds: float) -> dict[str, Any]:
     fitted = done.fitted
     chosen = fitted.describe(fitted.chosen.policy)
     kept = fitted.describe(fitted.kept)
-    winners = {r.best_prompt.hash: m for m, r in done.runs.items()}
+    # (prompt, model) pairs: two models whose runs both kept the seed share its hash.
+    winners = {(r.best_prompt.hash, m) for m, r in done.runs.items()}
     singles, others = {}, {}
     for s, step in enumerate(fitted.steps):
         label = fitted.label(s)
-        if winners.get(step.saved.prompt.hash) == step.model:
+        if (step.saved.prompt.hash, step.model) in winners:
             singles[step.model] = fitted.test[label]
         else:
             others[label] = fitted.test[label]
