@@ -160,7 +160,9 @@ def decision(rows: list[dict[str, Any]], configs: list[str], tasks: list[str]) -
         )
         verdict += f"; {best} - {base}: {d:+.3f} (95 % CI {lo:+.3f} to {hi:+.3f})"
     if waiting:
-        verdict += f"; not on every task, so not candidates: {', '.join(waiting)}"
+        # Still running, or dropped: the verdict holds only once nothing is left to run.
+        verdict += f"; not on every task (yet), so not candidates: {', '.join(waiting)}"
+        return "decision so far: " + verdict
     return "decision: " + verdict
 
 
