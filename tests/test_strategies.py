@@ -32,6 +32,7 @@ from promptlathe.strategies import (
 from promptlathe.strategies.choice_shuffle import parse_options, shuffled
 from promptlathe.strategies.cot import COT_TRIGGER, DEMOS_TRIGGER, REASON_FIRST
 from promptlathe.strategies.knn_demos import nearest
+from promptlathe.strategies.plan_and_solve import PS_PLUS
 from promptlathe.tasks import Example
 
 COLOURS = ["red", "blue", "green"]
@@ -182,9 +183,9 @@ def test_zero_shot_reasoning_is_told_to_begin_with_its_steps_and_exemplars_are_n
     lm = ev.lm
     assert isinstance(lm, ScriptedLM)
     demo = Exemplar(mc_example(1).input, "Item 1 is blue, option (B). So the answer is (B).")
-    for name, ends in (("cot", COT_TRIGGER), ("plan_and_solve", REASON_FIRST)):
+    for name, trigger in (("cot", COT_TRIGGER), ("plan_and_solve", PS_PLUS)):
         ev.evaluate(Prompt(instruction="Answer.", strategy=StrategySpec(name)), [mc_example(3)])
-        assert REASON_FIRST in _query(lm.calls[-1]) and ends in _query(lm.calls[-1])
+        assert REASON_FIRST in trigger and _query(lm.calls[-1]).endswith(trigger)
     prompt = Prompt(instruction="Answer.", exemplars=[demo], strategy=StrategySpec("cot_demos"))
     ev.evaluate(prompt, [mc_example(4)])
     last = _query(lm.calls[-1])
