@@ -8,7 +8,7 @@ import pytest
 
 from promptlathe.analysis import posix
 from promptlathe.lms import GenerationRequest, ScoreRequest, ScriptedLM
-from promptlathe.prompts import Format, Prompt
+from promptlathe.prompts import Exemplar, Format, Prompt, StrategySpec
 
 A = Prompt("Answer.", format=Format(input_label="Input"))
 B = Prompt("Answer.", format=Format(input_label="Q"))
@@ -90,3 +90,17 @@ def test_to_dict_and_invalid_arguments() -> None:
         posix(ScriptedLM(fixed), [A], INPUTS)
     with pytest.raises(ValueError):
         posix(ScriptedLM(fixed), [A, B], [])
+
+
+def test_a_knn_prompt_sends_the_exemplars_chosen_for_each_input_not_its_pool() -> None:
+    """POSIX scores what the strategy sends: a kNN prompt whose pool would not fit the context
+    (the report once stopped there) shows k exemplars per input."""
+    pool = [Exemplar(f"item {i} word{i}", f"out {i}") for i in range(50)]
+    knn = StrategySpec("knn_demos", 2)
+    a = Prompt("Answer.", exemplars=pool, format=Format(input_label="Input"), strategy=knn)
+    b = a.with_(format=Format(input_label="Q"))
+    lm = ScriptedLM(fixed)
+    posix(lm, [a, b], ["item 7 word7"])
+    shown = [str(c.messages) for c in lm.calls]
+    assert len(shown) == 2
+    assert all(s.count("out ") == 2 for s in shown)  # 2 of the pool of 50

@@ -9,6 +9,7 @@ from typing import Any
 from promptlathe.lms import LM
 from promptlathe.prompts import Prompt
 from promptlathe.requests import generation_request, score_request
+from promptlathe.strategies import get_strategy
 
 
 @dataclass(frozen=True)
@@ -73,9 +74,14 @@ def posix(lm: LM, prompts: Sequence[Prompt], inputs: Sequence[str], max_tokens: 
         raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
     per_input: list[float] = []
     for x in inputs:
-        gens = lm.generate([generation_request(p, x, max_tokens) for p in prompts])
+        # What each variant's strategy sends for x (its first call): a kNN prompt shows the
+        # exemplars chosen for x, not its whole pool; a reasoned one carries its trigger.
+        sent = [get_strategy(p.strategy).calls(p, x)[0] for p in prompts]
+        gens = lm.generate([generation_request(c.prompt, c.query, max_tokens) for c in sent])
         ys = [g.text for g in gens]
-        reqs = [score_request(prompts[i], x, ys[j]) for i in range(n) for j in range(n)]
+        reqs = [
+            score_request(sent[i].prompt, sent[i].query, ys[j]) for i in range(n) for j in range(n)
+        ]
         res = lm.score(reqs)
         lp = [[res[i * n + j].logprob for j in range(n)] for i in range(n)]
         lengths = [max(1, res[j * n + j].n_tokens) for j in range(n)]

@@ -23,6 +23,7 @@ from promptlathe.evaluator import EvalResult, Evaluator
 from promptlathe.formats import format_space
 from promptlathe.lms import LM
 from promptlathe.prompts import Prompt
+from promptlathe.strategies import get_strategy
 from promptlathe.tasks import Example
 
 log = logging.getLogger("promptlathe.report")
@@ -150,9 +151,10 @@ def analyze(
             [e.input for e in sample[: sizes.posix_inputs]],
             max_tokens=evaluator.decoding.max_tokens,
         ).to_dict()
-    except (NotImplementedError, ModelError) as exc:
+    except (NotImplementedError, ModelError, PromptlatheError) as exc:
         out["posix_note"] = f"skipped: {exc}"
-    if len(winner.exemplars) > 1:
+    # A pool strategy (kNN demos) picks and orders its exemplars per input: no order to vary.
+    if len(winner.exemplars) > 1 and get_strategy(winner.strategy).demos != "pool":
         say(f"exemplar order sensitivity ({sizes.n_orders} orders)")
         out["order"] = order_sensitivity(
             evaluator,
