@@ -706,7 +706,8 @@ def test_optimize_models_offers_each_models_cheaper_prompt(
     task, test = _task(tmp_path / "t.jsonl", 0, 160), _task(tmp_path / "test.jsonl", 200, 280)
     out = tmp_path / "runs"
     settings = {"task": str(task), "test": str(test), "out": str(out), "budget_calls": 240,
-                "decode": "generate"}  # fmt: skip
+                "decode": "generate", "optimizer": "propose,joint",
+                "strategies": ["direct"]}  # fmt: skip
     done = optimize_models(settings, [SMALL, LARGE], run_one=run_one, cheaper=cheaper)
     large = done.runs[LARGE]
     assert large.best_prompt.exemplars  # the large model's winner shows exemplars

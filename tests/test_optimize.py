@@ -25,6 +25,7 @@ from promptlathe.optimizers import (
     should_stop,
 )
 from promptlathe.optimizers._confirm import with_cut_leader
+from promptlathe.optimizers._plan_text import DEFAULTS_WHY, defaults_line
 from promptlathe.optimizers._runlog import LogEntry
 from promptlathe.optimizers._search import open_study
 from promptlathe.optimizers._state import StageState
@@ -74,6 +75,9 @@ def _cfg(tmp_path: Path, **kw) -> OptimizeConfig:
         val_size=24,
         confirm_size=16,
         metric="exact",
+        # the unit tests below were written for this chain; the defaults have their own test
+        optimizer="propose,joint",
+        strategies=["direct"],
     )
     base.update(kw)
     return OptimizeConfig(**base)
@@ -134,6 +138,17 @@ def test_plan_says_what_validation_can_tell_apart() -> None:
     big = make_plan(OptimizeConfig(task="t.jsonl", budget_calls=600), 900, 100)
     text = "\n".join(big.describe([]))
     assert "differ by ≥ 10 points" in text and "look alike" not in text
+
+
+def test_plan_names_the_defaults_in_force_and_why() -> None:
+    line = defaults_line(OptimizeConfig(task="t.jsonl"))
+    assert line is not None and line.startswith("defaults in force: --optimizer ")
+    assert "--strategies" in line and DEFAULTS_WHY in line
+    chosen = OptimizeConfig(task="t.jsonl", optimizer="random,joint")
+    line = defaults_line(chosen)
+    assert line is not None and "--optimizer" not in line and "--strategies" in line
+    given = OptimizeConfig(task="t.jsonl", optimizer="random,joint", strategies=["cot"])
+    assert defaults_line(given) is None
 
 
 # ---- whole runs -------------------------------------------------------------------------------
@@ -405,6 +420,8 @@ def test_mi_prescreen_keeps_the_informative_instruction(tmp_path: Path) -> None:
         confirm_size=16,
         metric="exact",
         prescreen="mi",
+        optimizer="propose,joint",  # the prescreen screens propose's instructions
+        strategies=["direct"],
     )
     result = optimize(lm=_parity_lm(), **vars(cfg))
     screened = json.loads((tmp_path / "run" / "candidates.json").read_text())["propose"][

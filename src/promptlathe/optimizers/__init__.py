@@ -1,6 +1,6 @@
 """Optimizers as plug-ins: each is a stage, one module here that subclasses :class:`Optimizer`
 and registers itself (``propose``, ``joint``, ``reflect``, ...); stages chain
-(``optimizer="propose,joint"``, the default). The framework (:class:`Optimization`) owns the
+(``optimizer="reflect,joint"``, the default). The framework (:class:`Optimization`) owns the
 splits, the budget's ceiling, confirmation, the test split and the artifact.
 
 ``optimize(...)`` is the one-call facade; :class:`Optimization` exposes the stages.

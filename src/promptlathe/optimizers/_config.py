@@ -72,12 +72,13 @@ class OptimizeConfig:
             (classification tasks only).
         val_size / confirm_size: override the planned split sizes.
         optimizer: the search, a chain of registered optimizer stages run in order
-            (``propose,joint``, the default; ``reflect,joint``; ``random``; see
+            (``reflect,joint``, the default; ``propose,joint``; ``random``; see
             ``promptlathe.optimizers``).
         decode: ``"auto"`` (score the labels of a classification task on an embedded model,
             else generate), ``"generate"`` or ``"labels"`` (see :func:`choose_decode`).
         strategies: the run-time strategies searched (names of
-            :mod:`promptlathe.strategies`, or ``["all"]``); ``["direct"]`` searches none.
+            :mod:`promptlathe.strategies`, or ``["all"]``, the default); ``["direct"]``
+            searches none.
         max_cost_per_example: the winner may cost at most this many tokens (prompt + output,
             every call) per example; candidates over it are stopped at their first rung.
         reasoning_tokens: output cap of reasoned calls (chain of thought and kin).
@@ -185,17 +186,17 @@ class OptimizeConfig:
         "answer with the most likely (one pass, no generation); generate; or labels (force it).",
     )
     optimizer: str = setting(
-        "propose,joint",
+        "reflect,joint",
         help="The optimizer stages, run in order, each from what the previous one found "
-        "(e.g. propose,joint, the default; reflect,joint; random,joint). "
+        "(e.g. reflect,joint, the default; propose,joint; random,joint). "
         "`promptlathe optimizers` lists them.",
     )
     strategies: list[str] = setting(
         help="Run-time strategies searched, comma-separated, or 'all': direct, cot, "
         "plan_and_solve, cot_demos, self_consistency, choice_shuffle, knn_demos.",
-        factory=lambda: ["direct"],
+        factory=lambda: ["all"],
         cli_type=str,
-        cli_default="direct",
+        cli_default="all",
     )
     max_cost_per_example: int | None = setting(
         None,
@@ -341,6 +342,9 @@ class OptimizeConfig:
             data = _upgrade_v1(data)
         if version <= 2:  # decoded one request at a time: resumed, it still does
             data = {"parallel": 1, **data}
+        # Written when propose,joint with direct answers was the default (up to 4): a file
+        # that leaves them out (never one promptlathe wrote) keeps the defaults of its time.
+        data = {"optimizer": "propose,joint", "strategies": ["direct"], **data}
         try:  # the field types as declared, then the config's own checks (ranges, ...)
             return TypeAdapter(cls).validate_python(data)
         except ValidationError as exc:

@@ -1,6 +1,6 @@
 """``--optimizer propose``: APE proposals (the proposer reads demonstrations) raced, then OPRO
 proposals (the proposer reads the scored instructions) raced; returns the best instructions.
-The default chain ``propose,joint`` hands them to the joint search over demos, order, format
+The chain ``propose,joint`` hands them to the joint search over demos, order, format
 and strategy."""
 
 from __future__ import annotations
