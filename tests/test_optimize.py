@@ -630,3 +630,15 @@ def test_the_report_lists_a_confirmed_race_the_budget_cut_short() -> None:
     board = _leaderboard(rows)
     assert [b["instruction"] for b in board] == ["cut", "done"]
     assert board[0]["val_n"] == 32 and "0.80" in board[0]["confirm"]
+
+
+def test_resume_with_other_settings_names_the_saved_values(tmp_path: Path) -> None:
+    from promptlathe.optimizers._rundir import check_run_dir
+
+    saved = _cfg(tmp_path)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text(saved.to_json())
+    check_run_dir(saved, tmp_path / "run", resume=True)  # the same settings resume
+    now = _cfg(tmp_path, optimizer="reflect,joint")
+    with pytest.raises(PromptlatheError, match="optimizer: saved 'propose,joint', now 'reflect"):
+        check_run_dir(now, tmp_path / "run", resume=True)

@@ -33,11 +33,15 @@ def check_run_dir(cfg: OptimizeConfig, run_dir: Path, resume: bool) -> None:
         raise PromptlatheError(
             f"{run_dir} already holds a run; add --resume to continue it, or choose another --out"
         )
-    diff = OptimizeConfig.load(cfg_path).differences(cfg)
-    if diff:
+    saved = OptimizeConfig.load(cfg_path)
+    if diff := saved.differences(cfg):
+        # Name the saved values: a default that changed since the run started (the optimizer,
+        # the strategies) differs with the very same command line.
+        was, now = saved.to_dict(), cfg.to_dict()
+        what = ", ".join(f"{k}: saved {was[k]!r}, now {now[k]!r}" for k in diff)
         raise PromptlatheError(
-            f"{cfg_path}: --resume with different settings ({', '.join(diff)}); use the same "
-            "command, or another --out"
+            f"{cfg_path}: --resume with different settings ({what}); give the saved values, "
+            "or another --out"
         )
 
 
