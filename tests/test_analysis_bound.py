@@ -180,3 +180,32 @@ def test_prompt_log_prior_feeds_the_bound() -> None:
     long = prompt_log_prior(lm, Prompt("Negate the sentence, carefully and politely, please."))
     assert long < short < 0
     assert occam_bound(0.1, 200, long).error_bound > occam_bound(0.1, 200, short).error_bound
+
+
+def test_a_prompt_too_long_to_score_gets_a_note_that_says_so() -> None:
+    """A kNN winner's full text (its whole pool) may not fit the context: the report says
+    that, not that the backend cannot score."""
+    from promptlathe.errors import PromptTooLongError
+    from promptlathe.evaluator import Evaluator
+    from promptlathe.lms import ScriptedLM
+    from promptlathe.metrics import get_metric
+    from promptlathe.prompts import Exemplar, StrategySpec
+    from promptlathe.report._analyze import AnalysisSizes, analyze
+    from promptlathe.tasks import Example
+
+    def scorer(req: ScoreRequest) -> float:
+        if len(req.continuation) > 2000:
+            raise PromptTooLongError("scoring needs too many tokens")
+        return -1.0
+
+    pool = tuple(Exemplar(f"item {i} word{i}", f"out {i}") for i in range(200))
+    winner = Prompt("Answer.", exemplars=pool, strategy=StrategySpec("knn_demos", 2))
+    lm = ScriptedLM(lambda r: "out 1", scorer=scorer)
+    examples = [Example(f"item {i} word{i}", (f"out {i}",), id=str(i)) for i in range(6)]
+    sizes = AnalysisSizes(format_calls=4, n_orders=2, order_examples=2, posix_inputs=2)
+    out = analyze(
+        lm=lm, evaluator=Evaluator(lm, get_metric("exact")), winner=winner, baseline=None,
+        examples=examples, sizes=sizes,
+    )  # fmt: skip
+    assert "bound" not in out
+    assert "200 exemplars" in out["bound_note"] and "context window" in out["bound_note"]

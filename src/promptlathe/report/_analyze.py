@@ -18,7 +18,7 @@ from promptlathe.analysis import (
     prompt_log_prior,
     trivial_baselines,
 )
-from promptlathe.errors import ModelError, PromptlatheError
+from promptlathe.errors import ModelError, PromptlatheError, PromptTooLongError
 from promptlathe.evaluator import EvalResult, Evaluator
 from promptlathe.formats import format_space
 from promptlathe.lms import LM
@@ -132,6 +132,12 @@ def analyze(
     try:
         log_prior = prompt_log_prior(lm, winner)
         out["bound"] = occam_bound(1.0 - score_mean, n, log_prior).to_dict()
+    except PromptTooLongError:
+        pool = f", its {len(winner.exemplars)} exemplars included," if winner.exemplars else ""
+        out["bound_note"] = (
+            f"the prompt's full text{pool} is longer than the model's context window, so its "
+            "prior cannot be scored"
+        )
     except (NotImplementedError, ModelError, PromptlatheError) as exc:
         out["bound_note"] = f"the backend cannot score log-probabilities ({exc})"
     # The sensitivity analyses use a seeded sample of the examples, not the file's first rows.
