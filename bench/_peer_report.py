@@ -33,9 +33,7 @@ def summarize(rows: list[Row], methods: list[str]) -> dict[str, Any]:
             }
     out: dict[str, Any] = {"means": means}
     pairs = {}
-    ours = [m for m in PL_METHODS if m in means and means[m]["tasks"]]
-    pl_method = max(ours, key=lambda m: means[m]["accuracy"]) if ours else "promptlathe"
-    out["best_promptlathe"] = pl_method
+    pl_method = PL_METHODS[0]
     for m in PEER_METHODS:
         common = [
             task

@@ -17,9 +17,10 @@ Methods (each run on each task):
   budget (``--gepa-calls N`` caps its metric calls instead);
 * ``capo``        -- CAPO from ``promptolution`` at its defaults (bench/_capo.py), the proposer
   as its meta model;
-* ``promptlathe`` -- ``promptlathe.optimize`` at its defaults with a call budget of
-  ``max(40, ratio * calls of the cheapest peer on that task)``;
-* ``promptlathe-reflect`` -- the same with ``optimizer="reflect,joint"``.
+* ``promptlathe`` -- ``promptlathe.optimize`` at its defaults (``reflect,joint``, every
+  strategy searched) with a call budget of ``max(40, ratio * calls of the cheapest peer on
+  that task)``. Only the defaults run: choosing the better of several configurations by
+  their test scores would flatter promptlathe.
 
 DSPy and promptolution are bench-only dependencies, best installed apart from the development
 environment (their requirements move shared packages such as click)::
@@ -60,7 +61,6 @@ from _peer_data import (
     DSPY_METHODS,
     METHODS,
     PEER_METHODS,
-    PL_METHODS,
     Row,
     TaskData,
     failed_row,
@@ -174,8 +174,6 @@ def run_promptlathe(
     shutil.rmtree(out, ignore_errors=True)
     before, before_prop = servers.posts(), servers.proposer_posts()
     t0 = time.perf_counter()
-    chain = PL_METHODS[method]
-    extra_cfg = {"optimizer": chain} if chain is not None else {}
     try:
         result = optimize(
             str(pool),
@@ -191,7 +189,6 @@ def run_promptlathe(
             max_tokens=args.max_tokens,
             seed=args.seed,
             callback=progress,
-            **extra_cfg,
         )
     except Exception as exc:
         servers.check_alive()
