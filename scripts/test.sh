@@ -29,4 +29,5 @@ ruff check src tests bench
 python -m mypy
 # The manual: a broken link or a stale API reference fails here.
 NO_MKDOCS_2_WARNING=1 python -m mkdocs build --strict --quiet --site-dir "${TMPDIR:-/tmp}/promptlathe-site"
-python -m pytest -q "$@"
+# The ten slowest tests are listed, to watch the suite against CI's time limit.
+python -m pytest -q --durations=10 "$@"
