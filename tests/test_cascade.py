@@ -8,6 +8,7 @@ import math
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -32,6 +33,7 @@ from promptlathe.cascade import (
     write_cascade,
 )
 from promptlathe.cascade._gate import features
+from promptlathe.cascade._policy import cross_validate
 from promptlathe.cli import app
 from promptlathe.confidence import label_confidence, mean_token_probability, vote_share
 from promptlathe.errors import PromptlatheError
@@ -278,11 +280,17 @@ def test_the_cascade_is_fitted_on_fit_judged_on_judge_and_tests_once(tmp_path: P
     assert c.diff_ci[0] <= c.diff <= c.diff_ci[1]
     assert c.cost_ratio_ci[0] <= c.cost_ratio <= c.cost_ratio_ci[1]
     assert any("costs" in line for line in tr.sentences())
-    # the thresholds depend on the fit split only: judging elsewhere does not move them
+    # the thresholds, and the kind of policy, depend on the fit split only: judging
+    # elsewhere does not move them
     again = fit_cascade(
         _steps(), _evaluators(store), LabelMetric(LABELS), _examples(0, 60), _examples(300, 360)
     )
     assert again.chosen.policy == fitted.chosen.policy
+    assert again.judge["policy"] == j["policy"]
+    assert again.judge["cross_validated"] == j["cross_validated"]
+    cv = j["cross_validated"]
+    assert set(cv) == {"thresholds", "learned"}
+    assert j["policy"] == max(cv, key=lambda k: (cv[k]["accuracy"], -cv[k]["cost"]))
     # the test split was answered once by each step, after the fitting
     lms = [ev.lm for ev in evaluators]
     for lm in lms:
@@ -590,7 +598,32 @@ def _padded(lo: int, hi: int) -> list[Example]:
     ]  # fmt: skip
 
 
-def test_the_learned_gate_is_kept_when_the_judge_split_prefers_it(tmp_path: Path) -> None:
+def test_cross_validation_scores_each_kind_on_examples_it_was_not_fitted_on() -> None:
+    short = [StepAnswer("a", 0.9, 0, 0, 1.0, input_chars=10) for _ in range(20)]
+    long_ = [StepAnswer("b", 0.9, 0, 0, 1.0, input_chars=400) for _ in range(20)]
+    small = short + long_
+    large = [StepAnswer("c", 0.6, 0, 0, 10.0, input_chars=a.input_chars) for a in small]
+    scores = [[1.0] * 20 + [0.0] * 20, [1.0] * 40]
+    plain = cross_validate([small, large], scores, learned=False)
+    learned = cross_validate([small, large], scores, learned=True)
+    assert plain is not None and learned is not None
+    assert plain.policy == Policy((1,)) and (plain.accuracy, plain.cost) == (1.0, 10.0)
+    assert learned.policy.learned and learned.accuracy == 1.0 and learned.cost < 7.0
+    # a confidence that says nothing (seeded): the threshold fitted on it does worse on
+    # held-out folds than on the examples it was fitted on
+    rng = np.random.default_rng(1)
+    noisy = [StepAnswer("a", float(rng.random()), 0, 0, 1.0) for _ in range(40)]
+    right = [float(rng.random() < 0.7) for _ in range(40)]
+    big = [StepAnswer("c", 0.5, 0, 0, 2.0) for _ in range(40)]
+    inside, _ = fit([noisy, big], [right, [1.0] * 40], max_cost=1.6)
+    held = cross_validate([noisy, big], [right, [1.0] * 40], learned=False, max_cost=1.6)
+    assert held is not None and held.policy == inside.policy and not inside.policy.single
+    assert held.accuracy < inside.accuracy
+    # too few examples to fold
+    assert cross_validate([noisy[:3], big[:3]], [right[:3], [1.0] * 3], learned=False) is None
+
+
+def test_the_learned_gate_is_kept_when_cross_validation_prefers_it(tmp_path: Path) -> None:
     store = Store(tmp_path / "c.sqlite")
     metric = LabelMetric(LABELS)
     evaluators = [
@@ -602,6 +635,8 @@ def test_the_learned_gate_is_kept_when_the_judge_split_prefers_it(tmp_path: Path
         _steps(), evaluators, metric, _padded(0, 60), _padded(60, 120), _padded(120, 180)
     )
     assert fitted.judge["policy"] == "learned" and fitted.kept.learned, fitted.judge
+    # thresholds on the bare confidence found no cascade: nothing to choose between
+    assert fitted.judge["cross_validated"] == {}
     assert fitted.judge["cost_ratio"] < 0.9 and fitted.judge["cascade_accuracy"] == 1.0
     assert "P(right)" in fitted.describe(fitted.kept)
     # the cascade file carries the gate, and running it routes as the fit did

@@ -1,10 +1,11 @@
 """Fit a cascade on one split, judge it on another, and report it once on the test split.
 
 Every step answers every example of the fit and judge splits (so any policy can be replayed
-without a model); the thresholds are chosen on the fit split only; the judge split, which the
-fitting never saw, decides between the cascade and the single step that was best on the fit
-split, with a paired comparison and the costs side by side; the test split, when there is
-one, is answered once, at the end, by every step.
+without a model); the thresholds, and which kind of policy to use (by cross-validation), are
+chosen on the fit split only; the judge split, which the fitting never saw, makes one choice:
+between the cascade and the single step that was best on the fit split, with a paired
+comparison and the costs side by side; the test split, when there is one, is answered once,
+at the end, by every step.
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ import numpy as np
 from promptlathe._stats import wilson_interval
 from promptlathe.analysis import Comparison, compare
 from promptlathe.cascade._answers import Step, StepAnswer, answer_step
-from promptlathe.cascade._policy import Point, Policy, Routed, candidate_policies, fit, route
+from promptlathe.cascade._policy import (
+    Point,
+    Policy,
+    Routed,
+    candidate_policies,
+    cross_validate,
+    fit,
+    route,
+)
 from promptlathe.cascade._tradeoff import Tradeoff, tradeoff
 from promptlathe.evaluator import Evaluator
 from promptlathe.metrics import Metric
@@ -188,8 +197,9 @@ def fit_cascade(
     say: Say = lambda _stage, _done, _total: None,
 ) -> Fitted:
     """Fit two cascades on ``fit_examples`` (thresholds on the steps' confidences, and on
-    learned gates), take the one more accurate on ``judge_examples`` and keep it there only
-    if it is as accurate as the best single step (within ``tolerance``) and cheaper; answer
+    learned gates), take the kind that does better on held-out folds of ``fit_examples``
+    (cross-validation; ties: thresholds), and keep its cascade only if on ``judge_examples``
+    it is as accurate as the best single step (within ``tolerance``) and cheaper; answer
     ``test_examples`` once (see the module's docstring)."""
     fit_split = answer_split(steps, evaluators, metric, fit_examples, say, "fit")
     order = sorted(range(len(steps)), key=lambda s: np.mean([a.cost for a in fit_split.answers[s]]))
@@ -208,13 +218,15 @@ def fit_cascade(
     kept, judge, comparison = ref_policy, {}, None
     chosen = kinds["thresholds"]
     cascades = {k: p for k, p in kinds.items() if not p.policy.single}
+    cv = _cross_validated(fit_split, tolerance, max_cost) if len(cascades) > 1 else {}
+    if cv:  # the kind that did better on held-out folds of the fit split (ties: thresholds)
+        kind = min(cv, key=lambda k: (-cv[k].accuracy, cv[k].cost, k != "thresholds"))
+        cascades = {kind: cascades[kind]}
     if cascades:
         judge_split = answer_split(steps, evaluators, metric, judge_examples, say, "judge")
         ref = judge_split.routed(ref_policy)
-        routed = {k: judge_split.routed(p.policy) for k, p in cascades.items()}
-        # of the two kinds, the one more accurate on the judge split (then the cheaper)
-        kind = min(routed, key=lambda k: (-routed[k].accuracy, routed[k].cost))
-        chosen, casc = cascades[kind], routed[kind]
+        kind, chosen = next(iter(cascades.items()))
+        casc = judge_split.routed(chosen.policy)
         comparison = compare(casc.scores, ref.scores, names=("the cascade", "the best single step"))
         judge = {
             "n": len(judge_examples),
@@ -225,7 +237,7 @@ def fit_cascade(
             "reference_cost": ref.cost,
             "cost_ratio": casc.cost / ref.cost if ref.cost > 0 else float("inf"),
             "escalated": casc.escalated(chosen.policy.steps[0]),
-            "kinds": {k: {"accuracy": r.accuracy, "cost": r.cost} for k, r in routed.items()},
+            "cross_validated": {k: {"accuracy": p.accuracy, "cost": p.cost} for k, p in cv.items()},
         }
         if casc.accuracy >= ref.accuracy - tolerance - 1e-12 and casc.cost < ref.cost:
             kept = chosen.policy
@@ -249,6 +261,20 @@ def fit_cascade(
                 test_split.routed(ref_policy).scores,
                 names=("the cascade", "the best single step"),
             )
+    return out
+
+
+def _cross_validated(split: Split, tolerance: float, max_cost: float | None) -> dict[str, Point]:
+    """Each kind's held-out accuracy and cost on the fit split (empty if it is too small to
+    fold)."""
+    out = {}
+    for kind, learned in (("thresholds", False), ("learned", True)):
+        point = cross_validate(
+            split.answers, split.scores, learned=learned, tolerance=tolerance, max_cost=max_cost
+        )
+        if point is None:
+            return {}
+        out[kind] = point
     return out
 
 

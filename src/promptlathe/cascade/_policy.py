@@ -219,6 +219,49 @@ def fit(
     return chosen, front
 
 
+CV_FOLDS = 5
+"""Folds of the cross-validation that picks a kind of policy on the fit split."""
+
+
+def cross_validate(
+    answers: Sequence[Sequence[StepAnswer]],
+    scores: Sequence[Sequence[float]],
+    *,
+    learned: bool,
+    tolerance: float = 0.0,
+    max_cost: float | None = None,
+    folds: int = CV_FOLDS,
+) -> Point | None:
+    """How :func:`fit` of one kind does on examples it was not fitted on: each of ``folds``
+    interleaved folds is routed by the policy fitted on the others (thresholds and gates
+    alike), and the held-out accuracy and mean cost are pooled over all examples. ``None``
+    with fewer than two examples per fold. The returned point's policy is the one fitted on
+    every example."""
+    n = len(answers[0])
+    k = min(folds, n // 2)
+    if k < 2:
+        return None
+    got: list[float] = []
+    paid: list[float] = []
+    for f in range(k):
+        train = [i for i in range(n) if i % k != f]
+        held = [i for i in range(n) if i % k == f]
+        point, _ = fit(
+            [[row[i] for i in train] for row in answers],
+            [[row[i] for i in train] for row in scores],
+            tolerance=tolerance, max_cost=max_cost, learned=learned,
+        )  # fmt: skip
+        r = route(
+            point.policy,
+            [[row[i] for i in held] for row in answers],
+            [[row[i] for i in held] for row in scores],
+        )
+        got += r.scores
+        paid += r.costs
+    whole, _ = fit(answers, scores, tolerance=tolerance, max_cost=max_cost, learned=learned)
+    return Point(whole.policy, float(np.mean(got)), float(np.mean(paid)))
+
+
 def pareto(points: Sequence[Point]) -> list[Point]:
     """The points no other point beats on both cost (lower) and accuracy (higher), by cost."""
     out: list[Point] = []
