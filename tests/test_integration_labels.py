@@ -123,7 +123,7 @@ def test_optimize_scores_labels_end_to_end_and_run_reproduces(
         "--model", TEST_MODEL, "--proposer-model", TEST_MODEL,
         "--budget-calls", "120", "--val-size", "8", "--confirm-size", "4",
         "--max-shots", "2", "--no-report", "--no-progress", "--out", str(out),
-        "--strategies", "direct",
+        "--strategies", "direct", "--optimizer", "propose,joint",  # labels under test
     )  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
     assert "answers: the most likely of 2 labels" in r.stderr

@@ -169,6 +169,8 @@ def test_two_workers_both_search_and_never_evaluate_a_prompt_twice(
         "16",
         "--workers",
         "2",
+        "--optimizer",  # the workers are under test, not the optimizer
+        "propose,joint",
         "--no-report",
         "--out",
         str(out),
@@ -253,6 +255,8 @@ def test_optimize_with_strategies_end_to_end_and_run_reproduces(
         TEST_MODEL,
         "--strategies",
         "all",
+        "--optimizer",  # the strategies are under test, not the optimizer
+        "propose,joint",
         "--reasoning-tokens",
         "24",
         "--budget-calls",

@@ -50,6 +50,7 @@ def test_two_run_directories_share_study_budget_and_cache(
         "--instruction", "Negate the sentence.",
         "--budget-calls", str(BUDGET), "--val-size", "8", "--confirm-size", "4",
         "--max-shots", "2", "--max-tokens", "16", "--no-report", "--strategies", "direct",
+        "--optimizer", "propose,joint",  # the shared store is under test, not the optimizer
         "--out", str(main_dir), *common,
         log=tmp_path / "main.log",
     )  # fmt: skip
