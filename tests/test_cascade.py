@@ -553,13 +553,20 @@ def test_optimize_models_bad_options_fail_before_any_model(
 # ---- learned gates
 
 
-def test_a_gate_learns_what_the_confidence_does_not_say() -> None:
-    # the small step is always 0.9 sure, and right exactly on short inputs
+def _right_on_short_inputs() -> tuple[list[StepAnswer], list[StepAnswer], list[list[float]]]:
+    """A small step always 0.9 sure and right exactly on short inputs; a large one always
+    right at ten times the cost."""
     short = [StepAnswer("a", 0.9, 0, 0, 1.0, input_chars=10) for _ in range(20)]
     long_ = [StepAnswer("b", 0.9, 0, 0, 1.0, input_chars=400) for _ in range(20)]
     small = short + long_
     large = [StepAnswer("c", 0.6, 0, 0, 10.0, input_chars=a.input_chars) for a in small]
-    scores = [[1.0] * 20 + [0.0] * 20, [1.0] * 40]
+    return small, large, [[1.0] * 20 + [0.0] * 20, [1.0] * 40]
+
+
+def test_a_gate_learns_what_the_confidence_does_not_say() -> None:
+    # the small step is always 0.9 sure, and right exactly on short inputs
+    small, large, scores = _right_on_short_inputs()
+    short, long_ = small[:20], small[20:]
     gate = fit_gate([features(a, None) for a in small], [sc >= 1 for sc in scores[0]])
     assert gate.prob(features(short[0], None)) > 0.8 > 0.2 > gate.prob(features(long_[0], None))
     plain, _ = fit([small, large], scores, learned=False)
@@ -599,11 +606,7 @@ def _padded(lo: int, hi: int) -> list[Example]:
 
 
 def test_cross_validation_scores_each_kind_on_examples_it_was_not_fitted_on() -> None:
-    short = [StepAnswer("a", 0.9, 0, 0, 1.0, input_chars=10) for _ in range(20)]
-    long_ = [StepAnswer("b", 0.9, 0, 0, 1.0, input_chars=400) for _ in range(20)]
-    small = short + long_
-    large = [StepAnswer("c", 0.6, 0, 0, 10.0, input_chars=a.input_chars) for a in small]
-    scores = [[1.0] * 20 + [0.0] * 20, [1.0] * 40]
+    small, large, scores = _right_on_short_inputs()
     plain = cross_validate([small, large], scores, learned=False)
     learned = cross_validate([small, large], scores, learned=True)
     assert plain is not None and learned is not None
