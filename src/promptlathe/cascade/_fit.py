@@ -218,9 +218,14 @@ def fit_cascade(
     kept, judge, comparison = ref_policy, {}, None
     chosen = kinds["thresholds"]
     cascades = {k: p for k, p in kinds.items() if not p.policy.single}
-    cv = _cross_validated(fit_split, tolerance, max_cost) if len(cascades) > 1 else {}
-    if cv:  # the kind that did better on held-out folds of the fit split (ties: thresholds)
-        kind = min(cv, key=lambda k: (-cv[k].accuracy, cv[k].cost, k != "thresholds"))
+    cv: dict[str, Routed] = {}
+    if len(cascades) > 1:  # the kind that does better on held-out folds of the fit split
+        cv = _cross_validated(fit_split, tolerance, max_cost)
+        kind = (
+            min(cv, key=lambda k: (-cv[k].accuracy, cv[k].cost, k != "thresholds"))
+            if cv
+            else "thresholds"  # too few examples to fold
+        )
         cascades = {kind: cascades[kind]}
     if cascades:
         judge_split = answer_split(steps, evaluators, metric, judge_examples, say, "judge")
@@ -237,7 +242,7 @@ def fit_cascade(
             "reference_cost": ref.cost,
             "cost_ratio": casc.cost / ref.cost if ref.cost > 0 else float("inf"),
             "escalated": casc.escalated(chosen.policy.steps[0]),
-            "cross_validated": {k: {"accuracy": p.accuracy, "cost": p.cost} for k, p in cv.items()},
+            "cross_validated": {k: {"accuracy": r.accuracy, "cost": r.cost} for k, r in cv.items()},
         }
         if casc.accuracy >= ref.accuracy - tolerance - 1e-12 and casc.cost < ref.cost:
             kept = chosen.policy
@@ -264,17 +269,16 @@ def fit_cascade(
     return out
 
 
-def _cross_validated(split: Split, tolerance: float, max_cost: float | None) -> dict[str, Point]:
-    """Each kind's held-out accuracy and cost on the fit split (empty if it is too small to
-    fold)."""
+def _cross_validated(split: Split, tolerance: float, max_cost: float | None) -> dict[str, Routed]:
+    """Each kind's held-out routes of the fit split (empty if it is too small to fold)."""
     out = {}
     for kind, learned in (("thresholds", False), ("learned", True)):
-        point = cross_validate(
+        routed = cross_validate(
             split.answers, split.scores, learned=learned, tolerance=tolerance, max_cost=max_cost
         )
-        if point is None:
+        if routed is None:
             return {}
-        out[kind] = point
+        out[kind] = routed
     return out
 
 

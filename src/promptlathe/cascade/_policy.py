@@ -231,18 +231,16 @@ def cross_validate(
     tolerance: float = 0.0,
     max_cost: float | None = None,
     folds: int = CV_FOLDS,
-) -> Point | None:
+) -> Routed | None:
     """How :func:`fit` of one kind does on examples it was not fitted on: each of ``folds``
     interleaved folds is routed by the policy fitted on the others (thresholds and gates
-    alike), and the held-out accuracy and mean cost are pooled over all examples. ``None``
-    with fewer than two examples per fold. The returned point's policy is the one fitted on
-    every example."""
+    alike); the held-out routes of all examples, in their order. ``None`` with fewer than two
+    examples per fold."""
     n = len(answers[0])
     k = min(folds, n // 2)
     if k < 2:
         return None
-    got: list[float] = []
-    paid: list[float] = []
+    by, got, paid = [0] * n, [0.0] * n, [0.0] * n
     for f in range(k):
         train = [i for i in range(n) if i % k != f]
         held = [i for i in range(n) if i % k == f]
@@ -256,10 +254,9 @@ def cross_validate(
             [[row[i] for i in held] for row in answers],
             [[row[i] for i in held] for row in scores],
         )
-        got += r.scores
-        paid += r.costs
-    whole, _ = fit(answers, scores, tolerance=tolerance, max_cost=max_cost, learned=learned)
-    return Point(whole.policy, float(np.mean(got)), float(np.mean(paid)))
+        for j, i in enumerate(held):
+            by[i], got[i], paid[i] = r.answered_by[j], r.scores[j], r.costs[j]
+    return Routed(by, got, paid)
 
 
 def pareto(points: Sequence[Point]) -> list[Point]:

@@ -18,7 +18,7 @@ from promptlathe.analysis import (
     prompt_log_prior,
     trivial_baselines,
 )
-from promptlathe.errors import ModelError, PromptlatheError, PromptTooLongError
+from promptlathe.errors import PromptlatheError, PromptTooLongError
 from promptlathe.evaluator import EvalResult, Evaluator
 from promptlathe.formats import format_space
 from promptlathe.lms import LM
@@ -138,7 +138,7 @@ def analyze(
             f"the prompt's full text{pool} is longer than the model's context window, so its "
             "prior cannot be scored"
         )
-    except (NotImplementedError, ModelError, PromptlatheError) as exc:
+    except (NotImplementedError, PromptlatheError) as exc:
         out["bound_note"] = f"the backend cannot score log-probabilities ({exc})"
     # The sensitivity analyses use a seeded sample of the examples, not the file's first rows.
     order = np.random.default_rng(seed).permutation(len(examples))
@@ -157,7 +157,7 @@ def analyze(
             [e.input for e in sample[: sizes.posix_inputs]],
             max_tokens=evaluator.decoding.max_tokens,
         ).to_dict()
-    except (NotImplementedError, ModelError, PromptlatheError) as exc:
+    except (NotImplementedError, PromptlatheError) as exc:
         out["posix_note"] = f"skipped: {exc}"
     # A pool strategy (kNN demos) picks and orders its exemplars per input: no order to vary.
     if len(winner.exemplars) > 1 and get_strategy(winner.strategy).demos != "pool":
