@@ -46,3 +46,44 @@ def test_status_of_a_directory_that_is_no_run_is_one_line(tmp_path: Path) -> Non
     r = run_cli("status", str(tmp_path))
     assert r.returncode == 2 and "not an optimize run directory" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_status_calls_a_race_the_budget_cut_short_stopped_not_failed(tmp_path: Path) -> None:
+    from promptlathe.optimizers._rundir import run_store
+    from promptlathe.optimizers._runlog import LogEntry, RunLog
+    from promptlathe.prompts import Prompt
+
+    cfg = _cfg(tmp_path, budget_calls=150)
+    run = Optimization(cfg, lm=make_lm())
+    run.prepare()
+    run.close()
+    store = run_store(cfg, Path(cfg.out))
+    try:
+        prompt = Prompt(instruction="A race the budget cut short.")
+        RunLog(store).write(
+            LogEntry(
+                id=prompt.hash,
+                optimizer="joint",
+                source="joint",
+                prompt=prompt.to_dict(),
+                scores=(1.0, 0.0),
+                rungs=(),
+                state="failed",
+            )  # fmt: skip
+        )
+    finally:
+        store.close()
+    r = run_cli("status", cfg.out)
+    assert r.returncode == 0, r.stderr
+    assert "(last raced: joint, stopped by the budget)" in r.stdout
+    raced = next(line for line in r.stdout.splitlines() if "candidates raced:" in line)
+    assert "stopped by the budget" in raced and "failed" not in r.stdout
+
+
+def test_the_report_counts_races_the_budget_cut_short_as_stopped() -> None:
+    from promptlathe.report._build import _search_note
+
+    note = _search_note([], {"complete": 2, "failed": 1, "pruned": 4})
+    assert note == (
+        "7 trials: 2 complete, 1 stopped by the budget, 4 pruned (pruned: stopped early by racing)."
+    )

@@ -30,14 +30,15 @@ def test_optimize_table_keeps_brackets_in_instructions() -> None:
         seed_test=test,
         calls_used=40,
         budget=40,
-        trials={"complete": 3},
+        trials={"complete": 3, "failed": 1},
         optimizer="reflect",
         notes=["reflect under-searched: only 1 round(s) [see the plan]"],
     )
     text = _render(optimize_table(result))
     assert "Answer with [bold] [A], [B] or [red]." in text
     assert "Reply [yes] or [no]." in text
-    assert "complete 3 (reflect)" in text
+    # a race the budget cut short is not shown as an error
+    assert "complete 3, stopped by the budget 1 (reflect)" in text and "failed" not in text
     assert "reflect under-searched: only 1 round(s) [see the plan]" in " ".join(text.split())
 
 

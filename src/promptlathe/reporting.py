@@ -20,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from promptlathe.evaluator import EvalResult
+from promptlathe.optimizers._runlog import describe_counts
 from promptlathe.strategies import get_strategy
 
 err_console = Console(stderr=True)
@@ -231,7 +232,7 @@ def optimize_table(result: Any) -> Table:
     t.add_row("LM calls", f"{result.calls_used} of budget {result.budget}", "")
     t.add_row(
         "candidates raced",
-        ", ".join(f"{k} {v}" for k, v in sorted(result.trials.items())) + f" ({result.optimizer})",
+        describe_counts(result.trials) + f" ({result.optimizer})",
         "",
     )
     for note in result.notes:

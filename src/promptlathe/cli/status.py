@@ -18,6 +18,7 @@ from promptlathe.optimizers import OptimizeConfig, RunLog
 from promptlathe.optimizers._budget import Budget
 from promptlathe.optimizers._lock import RunInUseError, RunLock
 from promptlathe.optimizers._rundir import run_store
+from promptlathe.optimizers._runlog import STATE_WORDS, describe_counts
 from promptlathe.prompts import Prompt
 from promptlathe.reporting import out_console
 from promptlathe.strategies import get_strategy
@@ -82,11 +83,12 @@ def status_cmd(
     lines = [f"{run_dir}: {state}", f"  calls: {used} of {cfg.budget_calls} (search budget)"]
     if entries:
         last = entries[-1]
-        lines.append(f"  stage: {last.optimizer} (last raced: {last.source}, {last.state})")
+        last_state = STATE_WORDS.get(last.state, last.state)
+        lines.append(f"  stage: {last.optimizer} (last raced: {last.source}, {last_state})")
         counts: dict[str, int] = {}
         for e in entries:
             counts[e.state] = counts.get(e.state, 0) + 1
-        raced = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+        raced = describe_counts(counts)
         lines.append(f"  candidates raced: {len(entries)} ({raced})")
         done = [e for e in entries if e.state == "complete" and e.scores]
         if done:

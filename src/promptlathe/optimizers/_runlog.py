@@ -21,6 +21,15 @@ from promptlathe.store import Store
 LOG_VERSION = 1
 STATES = ("complete", "pruned", "failed")
 
+STATE_WORDS = {"complete": "complete", "pruned": "pruned", "failed": "stopped by the budget"}
+"""How each state is shown to people: ``failed`` is a race the budget cut short, not an
+error (the stored name stays, so older run logs read back)."""
+
+
+def describe_counts(counts: dict[str, int]) -> str:
+    """Candidate counts by state as one phrase, e.g. ``complete 3, stopped by the budget 1``."""
+    return ", ".join(f"{STATE_WORDS.get(k, k)} {v}" for k, v in sorted(counts.items()))
+
 
 @dataclass(frozen=True)
 class LogEntry:

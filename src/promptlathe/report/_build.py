@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from promptlathe._stats import wilson_interval
+from promptlathe.optimizers._runlog import STATE_WORDS
 from promptlathe.prompts import Prompt
 from promptlathe.report import _html, _plots
 from promptlathe.strategies import get_strategy
@@ -202,7 +203,7 @@ def _search_note(trials: Sequence[dict[str, Any]], counts: dict[str, int] | None
     """The trial counts, the same as the terminal's (every state, duplicates included)."""
     if counts:
         total = sum(counts.values())
-        parts = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+        parts = ", ".join(f"{v} {STATE_WORDS.get(k, k)}" for k, v in sorted(counts.items()))
         return f"{total} trials: {parts} (pruned: stopped early by racing)."
     if not trials:
         return ""
