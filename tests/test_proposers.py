@@ -318,8 +318,10 @@ def _restating(kept_rejected: tuple[list[str], list[tuple[str, str]]]) -> list[t
     return [(c, r) for c, r in kept_rejected[1] if r.startswith("restates one example")]
 
 
-# Proposals qwen2.5-coder-0.5b wrote in benchmark runs, each a copy of one example of the data
-# it was shown (file, line of that example, proposal).
+# Proposals written in benchmark runs, each a copy of one example of the data the proposer
+# was shown (file, line of that example, proposal): qwen2.5-coder-0.5b proposing from
+# demonstrations, then (the last four, 2026-12-07 cascade bench) qwen2.5-coder-1.5b
+# reflecting on failing validation examples.
 RESTATED = [
     ("gsm8k/gsm8k.test.jsonl", 545, "Divide 100 dollars between Jeff and Brad."),
     (
@@ -336,6 +338,37 @@ RESTATED = [
         "bbh/causal_judgement.test.jsonl",
         14,
         "Determine if Joe caused a severe leg injury to his son's injured victim.",
+    ),
+    (
+        "gsm8k/gsm8k.test.jsonl",
+        981,
+        "Calculate the total number of beads Adrianne has altogether by summing up the beads "
+        "given by her mother, sister, and friend.",
+    ),
+    (
+        "gsm8k/gsm8k.test.jsonl",
+        1219,
+        "Calculate the total time it will take for the students in Cedar Falls Middle School to "
+        "try the escape room, you need to consider the number of students in each grade and the "
+        "number of students who can try the escape room at a time. If each group uses their "
+        "full 45 minutes, how long will it take for 8 students to try the escape room?",
+    ),
+    (
+        "gsm8k/gsm8k.test.jsonl",
+        949,
+        "Given the input, calculate the total commission from the sales of the newspapers, "
+        "considering the commission rates for the New York Times and Wall Street Journal. The "
+        "commission rates are 10% on each copy of the New York Times and 8% on each copy of the "
+        "Wall Street Journal. The total commission is the sum of the commissions from the New "
+        "York Times and the Wall Street Journal.",
+    ),
+    (
+        "gsm8k/gsm8k.test.jsonl",
+        913,
+        "Given the input, calculate the number of bottles of water John drinks in a given time. "
+        "The model should divide the time taken for the extreme puzzle by 4 to get the time "
+        "taken for the normal puzzle, and then multiply it by 2 to get the number of bottles of "
+        "water John drinks.",
     ),
 ]
 

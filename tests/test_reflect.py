@@ -203,3 +203,41 @@ def test_a_seed_pruned_at_zero_is_still_reflected_on(tmp_path: Path) -> None:
     assert children and children[0].parent == seed.id
     assert children[0].prompt["instruction"] == REFLECTED and children[0].state == "complete"
     assert result.test is not None and result.test.mean > 0.6
+
+
+def test_a_reflection_that_restates_a_failing_validation_example_is_never_raced(
+    tmp_path: Path,
+) -> None:
+    """Reflection shows validation examples, so its proposals are vetted against them too: a
+    reflector that copies the first failure it was shown ("Write velvet tunnel 17 in upper
+    case letters.", as a small one did on GSM8K: "Calculate the total number of beads
+    Adrianne has...") loses that proposal, and the reason names the validation example."""
+    import re
+
+    copies: list[str] = []
+
+    def copying(req: GenerationRequest) -> str:
+        text = req.chat_messages[-1]["content"]
+        if REFLECTION in text:
+            # the first example shown whose number has two digits (a one-letter word is
+            # not a word to the filter)
+            shown = re.search(r"^Input: (.*\d\d)$", text, re.M)
+            assert shown is not None
+            copies.append(f"Write {shown.group(1)} in upper case letters.")
+            return f"Task: t.\nDiagnosis: d.\nNew instruction:\n```\n{copies[-1]}\n```"
+        return noisy_model(req)
+
+    cfg = _cfg(tmp_path, "reflect", budget_calls=200, instruction="Write it in upper case.")
+    run = Optimization(cfg, lm=make_lm(copying))
+    val_ids = {e.id for e in run.ctx.data.val}
+    run.prepare()
+    raced = {e.prompt.get("instruction") for e in run.log.entries()}
+    from promptlathe.optimizers._state import VetState
+
+    rejected = run.ctx.state(VetState).rejected
+    run.close()
+    assert copies, "no reflection request was made"
+    assert not raced & set(copies)
+    reasons = [r.reason for r in rejected if r.instruction in copies]
+    assert reasons and all(r.startswith("restates one example (") for r in reasons)
+    assert any(f"from example {i})" in r for r in reasons for i in val_ids)

@@ -290,8 +290,12 @@ class RunContext:
 
     # ---- proposals -------------------------------------------------------------------------
     def vet(self, raw: list[str], existing: list[str], source: str) -> list[dict[str, Any]]:
-        """Sanity filters, then the likelihood screen; logs what was dropped and why."""
-        kept, rejected = filter_instructions(raw, existing=existing, examples=self.data.train)
+        """Sanity filters, then the likelihood screen; logs what was dropped and why.
+
+        A proposal that restates one example is checked against every example a proposer may
+        be shown: train (demonstrations) and validation (the failures ``reflect`` shows)."""
+        shown = [*self.data.train, *self.data.val]
+        kept, rejected = filter_instructions(raw, existing=existing, examples=shown)
         screened, lik = self._screen(kept)
         dropped = [k for k in kept if k not in screened]
         screened_out = "screened out: demos less likely than with no instruction"

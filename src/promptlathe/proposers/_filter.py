@@ -305,7 +305,9 @@ def filter_instructions(
         existing: instructions already tried (kept candidates must differ from them).
         min_words: fewest words an instruction may have.
         max_words: most words an instruction may have.
-        examples: the task's train examples (the ones proposers are shown).
+        examples: the examples a proposer may have been shown (a run passes its train and
+            validation splits: demonstrations come from the first, reflection's failures
+            from the second).
 
     Returns:
         ``(kept, rejected)``: the kept candidates in input order, and ``(candidate, reason)``
