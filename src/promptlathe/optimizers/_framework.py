@@ -28,7 +28,7 @@ from promptlathe.optimizers._context import RunContext, SearchData
 from promptlathe.optimizers._held_out import baselines, evaluate_test
 from promptlathe.optimizers._lock import RunLock
 from promptlathe.optimizers._models import RunModels
-from promptlathe.optimizers._notes import shipped_notes, strategy_notes
+from promptlathe.optimizers._notes import cap_notes, shipped_notes, strategy_notes
 from promptlathe.optimizers._plan import Plan
 from promptlathe.optimizers._planning import make_plan
 from promptlathe.optimizers._protocol import get_optimizer, parse_chain
@@ -385,6 +385,7 @@ class Optimization:
                 *(n for o in self.chain for n in o.result_notes(self.ctx)),
                 *strategy_notes(self.ctx),
                 *shipped_notes(best.prompt, ship),
+                *cap_notes(ship, test, self.cfg.max_tokens, self.cfg.reasoning_tokens),
             ],
         )
         write_result(result, self.cfg, self.metric, self.decode_labels, self.decoding)

@@ -1,11 +1,13 @@
 """What the result says about how the search went, beyond the scores: strategies the budget
-never let the search finish, and a winner whose exemplar pool grew once it was chosen."""
+never let the search finish, a winner whose exemplar pool grew once it was chosen, and a
+winner whose answers were cut off by the output cap."""
 
 from __future__ import annotations
 
 from promptlathe.optimizers._context import RunContext
 from promptlathe.optimizers._state import StrategyState
 from promptlathe.prompts import Prompt
+from promptlathe.records import EvalResult
 from promptlathe.strategies import get_strategy
 
 
@@ -55,4 +57,35 @@ def strategy_notes(ctx: RunContext) -> list[str]:
     return [
         f"strategies the budget never let the search race to the end: {', '.join(shown)} "
         "(raise --budget-calls to race them)"
+    ]
+
+
+CAP_SHARE = 0.1
+"""A winner's answers cut off by the output cap on at least this share of the test inputs
+(and on at least :data:`CAP_MIN` of them) get a note."""
+CAP_MIN = 3
+
+
+def cap_notes(
+    ship: Prompt, test: EvalResult | None, max_tokens: int, reasoning_tokens: int
+) -> list[str]:
+    """Says so when the winner's test answers often stopped at the output cap (a reasoned
+    answer at ``--reasoning-tokens``, a direct one at ``--max-tokens``), with how many of
+    those gave no answer: a cap too small for the task costs accuracy the search cannot
+    win back. Reads the test records already made; no call."""
+    if test is None or not test.records:
+        return []
+    cut = [r for r in test.records if r.cut]
+    if len(cut) < max(CAP_MIN, CAP_SHARE * test.n):
+        return []
+    reasoned = get_strategy(ship.strategy).reasoning
+    option, cap = (
+        ("--reasoning-tokens", reasoning_tokens) if reasoned else ("--max-tokens", max_tokens)
+    )
+    empty = sum(1 for r in cut if not r.answer.strip())
+    right = sum(1 for r in cut if r.score >= 1.0)
+    return [
+        f"{len(cut)} of the winner's {test.n} test answers stopped at the output cap "
+        f"({option} {cap}): {empty} of them with no answer read, {right} right; a larger cap "
+        "may score higher, at more tokens per input"
     ]
