@@ -30,7 +30,7 @@ def _result(n: int, cut: int, empty: int, right_cut: int) -> EvalResult:
                 targets=["42"],
                 score=1.0 if right else 0.0,
                 cut=is_cut,
-            )  # fmt: skip
+            )
         )
     return EvalResult(prompt_hash="p", records=records)
 

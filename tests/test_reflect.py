@@ -4,12 +4,14 @@ children raced against their parents, and under-search said before and after."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from promptlathe.lms import GenerationRequest
 from promptlathe.optimizers import LogEntry, Optimization, optimize
+from promptlathe.optimizers._state import VetState
 from promptlathe.optimizers.reflect import ReflectOptimizer, pareto_front
 from promptlathe.proposers import parse_reflection
 from tests.test_optimizer_conformance import REFLECTED, REFLECTION, _cfg, make_lm, noisy_model
@@ -212,8 +214,6 @@ def test_a_reflection_that_restates_a_failing_validation_example_is_never_raced(
     reflector that copies the first failure it was shown ("Write velvet tunnel 17 in upper
     case letters.", as a small one did on GSM8K: "Calculate the total number of beads
     Adrianne has...") loses that proposal, and the reason names the validation example."""
-    import re
-
     copies: list[str] = []
 
     def copying(req: GenerationRequest) -> str:
@@ -232,8 +232,6 @@ def test_a_reflection_that_restates_a_failing_validation_example_is_never_raced(
     val_ids = {e.id for e in run.ctx.data.val}
     run.prepare()
     raced = {e.prompt.get("instruction") for e in run.log.entries()}
-    from promptlathe.optimizers._state import VetState
-
     rejected = run.ctx.state(VetState).rejected
     run.close()
     assert copies, "no reflection request was made"

@@ -69,7 +69,7 @@ def test_status_calls_a_race_the_budget_cut_short_stopped_not_failed(tmp_path: P
                 scores=(1.0, 0.0),
                 rungs=(),
                 state="failed",
-            )  # fmt: skip
+            )
         )
     finally:
         store.close()

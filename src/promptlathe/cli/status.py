@@ -18,7 +18,7 @@ from promptlathe.optimizers import OptimizeConfig, RunLog
 from promptlathe.optimizers._budget import Budget
 from promptlathe.optimizers._lock import RunInUseError, RunLock
 from promptlathe.optimizers._rundir import run_store
-from promptlathe.optimizers._runlog import STATE_WORDS, describe_counts
+from promptlathe.optimizers._runlog import STATE_WORDS, describe_counts, state_counts
 from promptlathe.prompts import Prompt
 from promptlathe.reporting import out_console
 from promptlathe.strategies import get_strategy
@@ -85,10 +85,7 @@ def status_cmd(
         last = entries[-1]
         last_state = STATE_WORDS.get(last.state, last.state)
         lines.append(f"  stage: {last.optimizer} (last raced: {last.source}, {last_state})")
-        counts: dict[str, int] = {}
-        for e in entries:
-            counts[e.state] = counts.get(e.state, 0) + 1
-        raced = describe_counts(counts)
+        raced = describe_counts(state_counts(entries))
         lines.append(f"  candidates raced: {len(entries)} ({raced})")
         done = [e for e in entries if e.state == "complete" and e.scores]
         if done:

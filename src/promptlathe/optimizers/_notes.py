@@ -73,7 +73,7 @@ def cap_notes(
     answer at ``--reasoning-tokens``, a direct one at ``--max-tokens``), with how many of
     those gave no answer: a cap too small for the task costs accuracy the search cannot
     win back. Reads the test records already made; no call."""
-    if test is None or not test.records:
+    if test is None:
         return []
     cut = [r for r in test.records if r.cut]
     if len(cut) < max(CAP_MIN, CAP_SHARE * test.n):
@@ -83,7 +83,7 @@ def cap_notes(
         ("--reasoning-tokens", reasoning_tokens) if reasoned else ("--max-tokens", max_tokens)
     )
     empty = sum(1 for r in cut if not r.answer.strip())
-    right = sum(1 for r in cut if r.score >= 1.0)
+    right = sum(1 for r in cut if r.correct)
     return [
         f"{len(cut)} of the winner's {test.n} test answers stopped at the output cap "
         f"({option} {cap}): {empty} of them with no answer read, {right} right; a larger cap "

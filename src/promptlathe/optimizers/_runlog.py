@@ -26,6 +26,14 @@ STATE_WORDS = {"complete": "complete", "pruned": "pruned", "failed": "stopped by
 error (the stored name stays, so older run logs read back)."""
 
 
+def state_counts(entries: Iterable[LogEntry]) -> dict[str, int]:
+    """How many entries end in each state."""
+    out: dict[str, int] = {}
+    for e in entries:
+        out[e.state] = out.get(e.state, 0) + 1
+    return out
+
+
 def describe_counts(counts: dict[str, int]) -> str:
     """Candidate counts by state as one phrase, e.g. ``complete 3, stopped by the budget 1``."""
     return ", ".join(f"{STATE_WORDS.get(k, k)} {v}" for k, v in sorted(counts.items()))
@@ -145,7 +153,4 @@ class RunLog:
         return sorted(done, key=lambda e: -(e.mean or 0.0))
 
     def counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for e in self.entries():
-            out[e.state] = out.get(e.state, 0) + 1
-        return out
+        return state_counts(self.entries())
