@@ -4,6 +4,7 @@ completion request any client made and lets a killed run resume without repeatin
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -52,6 +53,10 @@ class Server:
             str(n_ctx),
             "--model_alias",
             alias,
+            # llama_cpp.server decodes on half the cores by default (prompts on all of them);
+            # promptlathe's embedded backend uses every core for both, and so must the peers.
+            "--n_threads",
+            str(os.cpu_count() or 1),
         ]
         self.proc: subprocess.Popen[bytes] | None = None
         self._offset = 0
