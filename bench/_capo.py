@@ -132,8 +132,9 @@ def run_capo(t: TaskData, servers: Servers, args: argparse.Namespace, cap: int |
     with contextlib.redirect_stdout(sys.stderr):
         result = task_for(t.test, "full").evaluate([best], predictor)
     scores = [float(s) for s in result.scores[0]]
+    outputs = [str(x) for x in result.sequences[0]]
     return make_row(
-        t.name, "capo", scores, opt_calls=opt_calls, test_calls=servers.posts() - before,
+        t.name, "capo", scores, outputs, opt_calls=opt_calls, test_calls=servers.posts() - before,
         opt_seconds=opt_secs, test_seconds=time.perf_counter() - t0,
         extra={
             "instruction": best.instruction,

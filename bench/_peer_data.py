@@ -107,12 +107,28 @@ class Row:
     extra: dict[str, Any] = field(default_factory=dict)
     error: str | None = None  # the method crashed; the row holds what it spent until then
     hollow: bool = False  # no better on test than the task's best constant answer
+    scores: list[float] = field(default_factory=list)  # per test example, in the test's order
+    outputs: list[str] = field(default_factory=list)  # the raw answers, each cut at OUTPUT_CHARS
 
 
-def make_row(task: str, method: str, scores: list[float], **kw: Any) -> Row:
+OUTPUT_CHARS = 600
+
+
+def make_row(
+    task: str, method: str, scores: list[float], outputs: list[str] | None = None, **kw: Any
+) -> Row:
+    """A finished row; ``scores`` and ``outputs`` are kept so that methods can be compared
+    example by example and a loss read from the answers."""
     n = len(scores)
     return Row(
-        task, method, sum(scores) / n if n else 0.0, n, wilson_interval(sum(scores), n), **kw
+        task,
+        method,
+        sum(scores) / n if n else 0.0,
+        n,
+        wilson_interval(sum(scores), n),
+        **kw,
+        scores=[float(x) for x in scores],
+        outputs=[str(o)[:OUTPUT_CHARS] for o in outputs or []],
     )
 
 

@@ -203,24 +203,28 @@ class DSPyHarness:
                 program = opt.compile(student, trainset=trainset, valset=valset, **kw)
         return program
 
-    def evaluate(self, program: Any, t: TaskData) -> tuple[list[float], dict[str, Any]]:
+    def evaluate(self, program: Any, t: TaskData) -> tuple[list[float], list[str], dict[str, Any]]:
         """Score the compiled program on test; a failed call (e.g. unparsable) scores 0."""
         scores: list[float] = []
+        outputs: list[str] = []
         errors: dict[str, int] = {}
         with self.counted() as box, contextlib.redirect_stdout(sys.stderr):
             for ex in t.test:
                 try:
                     pred = program(input=ex.input)
                     output = getattr(pred, "output", None)
-                    scores.append(t.metric("" if output is None else str(output), ex.targets)[1])
+                    text = "" if output is None else str(output)
+                    scores.append(t.metric(text, ex.targets)[1])
+                    outputs.append(text)
                 except Exception as exc:  # DSPy's own Evaluate also scores failures as 0
                     self.server.check_alive()
                     errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
                     scores.append(0.0)
+                    outputs.append(f"<{type(exc).__name__}>")
         if errors and sum(errors.values()) == len(t.test) and "AdapterParseError" not in errors:
             raise RuntimeError(f"every DSPy test call failed on {t.name}: {errors}")
         box["errors"] = errors
-        return scores, box
+        return scores, outputs, box
 
     gepa_calls: int = 0
 
@@ -235,7 +239,7 @@ class DSPyHarness:
                 failure = exc
         if failure is not None:
             return failed_row(t.name, method, failure, opt["posts"], opt["seconds"])
-        scores, test = self.evaluate(program, t)
+        scores, outputs, test = self.evaluate(program, t)
         for phase, box in (("optimization", opt), ("test", test)):
             if box["callbacks"] != box["posts"]:
                 log(
@@ -247,6 +251,7 @@ class DSPyHarness:
             t.name,
             method,
             scores,
+            outputs,
             opt_calls=opt["posts"],
             test_calls=test["posts"],
             opt_seconds=opt["seconds"],
