@@ -11,7 +11,36 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from _peer_data import PEER_METHODS, PL_METHODS, Row
+
+
+def paired_ci(
+    ours: list[Row], theirs: list[Row], resamples: int = 10_000, seed: int = 0
+) -> tuple[float, float] | None:
+    """95 % interval of the mean over tasks of (ours - theirs), by a bootstrap that resamples
+    each task's test examples (the same examples for both: the pairing), or ``None`` when a
+    row lacks its per-example scores (rows written before they were kept)."""
+    if any(len(a.scores) != a.n or len(b.scores) != a.n for a, b in zip(ours, theirs, strict=True)):
+        return None
+    rng = np.random.default_rng(seed)
+    total = np.zeros(resamples)
+    for a, b in zip(ours, theirs, strict=True):
+        d = np.asarray(a.scores) - np.asarray(b.scores)
+        total += d[rng.integers(0, len(d), size=(resamples, len(d)))].mean(axis=1)
+    means = total / len(ours)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def no_hollow_credit(ours: list[Row], theirs: list[Row]) -> float:
+    """Mean over tasks of (ours - theirs), where a hollow row of ours gains nothing over the
+    peer (a constant-like answer that happens to beat the peer is not a win)."""
+    diffs = [
+        min(a.accuracy - b.accuracy, 0.0) if a.hollow else a.accuracy - b.accuracy
+        for a, b in zip(ours, theirs, strict=True)
+    ]
+    return sum(diffs) / len(diffs)
 
 
 def summarize(rows: list[Row], methods: list[str]) -> dict[str, Any]:
@@ -45,6 +74,8 @@ def summarize(rows: list[Row], methods: list[str]) -> dict[str, Any]:
             peer = [ok[task, m] for task in common]
             pairs[m] = {
                 "tasks": common,
+                "ci95": paired_ci(pl, peer),
+                "no_hollow_credit": no_hollow_credit(pl, peer),
                 "promptlathe": sum(r.accuracy for r in pl) / len(pl),
                 "peer": sum(r.accuracy for r in peer) / len(peer),
                 "promptlathe_calls": sum(r.opt_calls for r in pl),
@@ -71,6 +102,10 @@ def summarize(rows: list[Row], methods: list[str]) -> dict[str, Any]:
             f" (best peer: {best}{scope}; {pl_method} wins {len(p['wins'])} tasks, not hollow, "
             f"and loses {len(p['losses'])})"
         )
+        if p["ci95"] is not None:
+            lo, hi = (100 * x for x in p["ci95"])
+            out["line"] += f"\n  paired by test example: 95 % interval {lo:+.1f} to {hi:+.1f}"
+        out["line"] += f"\n  no credit for hollow rows: {100 * p['no_hollow_credit']:+.1f} points"
     return out
 
 
