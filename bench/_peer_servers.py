@@ -97,6 +97,10 @@ class Server:
         """Completion requests answered so far from an earlier sitting's record."""
         return self.proxy.replayed if self.proxy is not None else 0
 
+    def replayed_times(self) -> list[float]:
+        """The seconds of each replayed answer, in the order they were replayed."""
+        return list(self.proxy.replayed_times) if self.proxy is not None else []
+
     def stop(self) -> None:
         if self.proxy is not None:
             self.proxy.close()

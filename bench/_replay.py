@@ -11,7 +11,10 @@ the numbers a row reports are those of one whole sitting:
 * ``calls``: every completion request the method made (answered now or replayed), the count a
   one-sitting run's server log would show;
 * ``seconds``: what the replayed answers took when the server answered them, added to the
-  wall time of a sitting.
+  wall time of a sitting. The server answers one request at a time (``llama_cpp.server``
+  holds a lock), so the proxy forwards one at a time too: that costs nothing, and the time it
+  stores for an answer is that answer's own, not its wait behind requests a client sent
+  alongside (promptlathe sends several at once; summed, their waits would count time twice).
 
 A response is stored under the run it belongs to (``begin(scope)``: the task and method), the
 request's method, path and JSON body, and its occurrence (the *n*-th identical request gets
@@ -94,7 +97,8 @@ class ReplayProxy:
     """``base_url`` forwards to ``upstream`` (``http://host:port``), replaying what ``store``
     recorded for the current scope. Counters cover every completion request made through it
     since it started: ``calls`` (answered or replayed), ``replayed``, and ``replayed_seconds``
-    (what the replayed answers took when first answered)."""
+    (what the replayed answers took when first answered); ``replayed_times`` lists those
+    seconds in the order the answers were replayed."""
 
     def __init__(self, upstream: str, store: Store, name: str) -> None:
         self.upstream = upstream.rstrip("/")
@@ -104,8 +108,10 @@ class ReplayProxy:
         self.calls = 0
         self.replayed = 0
         self.replayed_seconds = 0.0
+        self.replayed_times: list[float] = []
         self._seen: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self._forward = threading.Lock()  # one request at a time to the server
         self._client = httpx.Client(timeout=httpx.Timeout(None, connect=10.0))
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -146,13 +152,16 @@ class ReplayProxy:
             with self._lock:
                 self.replayed += 1
                 self.replayed_seconds += seconds
+                self.replayed_times.append(seconds)
             return status, ctype, content
-        t0 = time.perf_counter()
         send = {k: v for k, v in headers.items() if k.lower() in ("content-type", "authorization")}
-        r = self._client.request(method, self.upstream + path, content=body, headers=send)
+        with self._forward:
+            t0 = time.perf_counter()
+            r = self._client.request(method, self.upstream + path, content=body, headers=send)
+            seconds = time.perf_counter() - t0
         answer = (r.status_code, r.headers.get("content-type", "application/json"), r.content)
         if r.status_code == 200:
-            self.store.put(scope, self.name, key, n, (*answer, time.perf_counter() - t0))
+            self.store.put(scope, self.name, key, n, (*answer, seconds))
         return answer
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:

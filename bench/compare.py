@@ -234,6 +234,18 @@ def run_promptlathe(
     )
 
 
+def split_replayed(
+    task_times: list[float], seconds: float, replayed: int, row: Row
+) -> tuple[float, float]:
+    """A row's replayed seconds split into its optimization and test phases. A rerun replays
+    in order, so the calls replayed past the row's optimization calls belong to its test
+    phase, and are the task model's last replays: the first ``test_calls`` of them are the
+    test, the rest (promptlathe's evaluation of the seed) count in neither phase."""
+    k = max(0, min(replayed - row.opt_calls, len(task_times)))
+    tail = task_times[len(task_times) - k :]
+    return seconds - sum(tail), sum(tail[: row.test_calls])
+
+
 def capo_cap(args: argparse.Namespace, peer_calls: dict[str, int]) -> int | None:
     """The calls after which CAPO stops at the end of its step (``None``: no stop)."""
     if args.capo_calls == "peers":
@@ -381,6 +393,7 @@ def main(argv: list[str] | None = None) -> int:
                 servers.begin(f"{t.name}|{method}")
                 replayed_calls0 = servers.replayed_calls()
                 replayed_secs0 = servers.replayed_seconds()
+                task_times0 = len(servers.task.replayed_times())
                 if method == "seed":
                     row = run_seed(t, server, args)
                 elif method in DSPY_METHODS:
@@ -394,7 +407,10 @@ def main(argv: list[str] | None = None) -> int:
                 if replayed:
                     # answers an earlier sitting paid for: counted, and their time added
                     secs = servers.replayed_seconds() - replayed_secs0
-                    row.opt_seconds += secs
+                    task_times = servers.task.replayed_times()[task_times0:]
+                    opt_secs, test_secs = split_replayed(task_times, secs, replayed, row)
+                    row.opt_seconds += opt_secs
+                    row.test_seconds += test_secs
                     row.extra.update(replayed_calls=replayed, replayed_seconds=round(secs, 1))
                     log(f"  ({replayed} calls replayed from an earlier sitting, {secs:.0f} s)")
                 if row.error is None:

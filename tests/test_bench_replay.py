@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -16,7 +17,9 @@ import pytest
 
 # appended, not prepended: bench/ holds scripts named like packages (cascade, trust, ...)
 sys.path.append(str(Path(__file__).resolve().parents[1] / "bench"))
+from _peer_data import make_row  # noqa: E402
 from _replay import ReplayProxy, Store, request_key  # noqa: E402
+from compare import split_replayed  # noqa: E402
 
 
 class Upstream:
@@ -26,6 +29,8 @@ class Upstream:
     def __init__(self) -> None:
         self.calls = 0
         self.fail = False
+        self.active = 0
+        self.most_active = 0  # the most requests it was ever answering at once
         up = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -33,6 +38,10 @@ class Upstream:
 
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers["content-length"]))
+                up.active += 1
+                up.most_active = max(up.most_active, up.active)
+                time.sleep(0.02)
+                up.active -= 1
                 up.calls += 1
                 status = 500 if up.fail else 200
                 up.fail = False
@@ -116,3 +125,39 @@ def test_requests_are_the_same_whatever_the_key_order() -> None:
     path = "/v1/completions"
     assert request_key("POST", path, a) == request_key("POST", path, b)
     assert request_key("POST", path, a) != request_key("POST", "/v1/chat/completions", a)
+
+
+def test_requests_sent_together_reach_the_server_one_at_a_time(
+    upstream: Upstream, tmp_path: Path
+) -> None:
+    """As llama_cpp.server answers them: each stored time is then the answer's own, not its
+    wait behind the others, so replayed seconds add up to what the answers took."""
+    store = Store(tmp_path / "replay.sqlite")
+    proxy = ReplayProxy(upstream.url, store, "task")
+    proxy.begin("s")
+    threads = [threading.Thread(target=ask, args=(proxy, str(i))) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert upstream.calls == 6 and upstream.most_active == 1
+    proxy.close()
+    again = ReplayProxy(upstream.url, store, "task")
+    again.begin("s")
+    for i in range(6):
+        ask(again, str(i))
+    assert again.replayed == 6 and len(again.replayed_times) == 6
+    assert all(0.02 <= t < 0.5 for t in again.replayed_times)
+    again.close()
+    store.close()
+
+
+def test_replayed_seconds_past_the_optimization_calls_are_the_tests() -> None:
+    row = make_row("t", "promptlathe", [1.0] * 3, opt_calls=4, test_calls=3,
+                   opt_seconds=0.0, test_seconds=0.0)  # fmt: skip
+    # 4 optimization calls (one of 3 s on the proposer), 3 test calls, 2 of the seed's test:
+    # all replayed, 22 s in all
+    task_times = [1.0, 1.0, 1.0, 2.0, 2.0, 2.0, 5.0, 5.0]
+    assert split_replayed(task_times, 22.0, 9, row) == (6.0, 6.0)
+    # a rerun stopped inside the optimization: nothing of the test was replayed
+    assert split_replayed(task_times[:2], 3.0, 3, row) == (3.0, 0.0)
