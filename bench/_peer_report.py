@@ -147,6 +147,33 @@ def format_table(rows: list[Row], summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def format_markdown(rows: list[Row], methods: list[str]) -> str:
+    """A Markdown matrix for the docs: a row per task, a column per method, each cell the test
+    accuracy (``*`` hollow, ``failed`` for a crash) and the optimization calls."""
+    done = [m for m in methods if any(r.method == m for r in rows)]
+    cell = {(r.task, r.method): r for r in rows}
+    lines = ["| task | " + " | ".join(f"`{m}`" for m in done) + " |"]
+    lines.append("|---|" + "---|" * len(done))
+    for task in dict.fromkeys(r.task for r in rows):
+        cells = []
+        for m in done:
+            r = cell.get((task, m))
+            if r is None:
+                cells.append("-")
+            elif r.error is not None:
+                cells.append(f"failed ({r.opt_calls})")
+            else:
+                cells.append(f"{r.accuracy:.2f}{'*' if r.hollow else ''} ({r.opt_calls})")
+        lines.append(f"| {task} | " + " | ".join(cells) + " |")
+    means = summarize(rows, methods)["means"]
+    cells = [
+        f"**{means[m]['accuracy']:.3f}** ({means[m]['tasks']})" if means[m]["tasks"] else "-"
+        for m in done
+    ]
+    lines.append("| **mean (tasks)** | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def report(
     rows: list[Row],
     args: argparse.Namespace,

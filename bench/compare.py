@@ -65,7 +65,7 @@ from _peer_data import (
 )
 from _peer_dspy import DSPyHarness, import_dspy
 from _peer_promptlathe import run_promptlathe, run_seed
-from _peer_report import format_table, read_rows, report, summarize, write_json
+from _peer_report import format_markdown, format_table, read_rows, report, summarize, write_json
 from _peer_servers import Server, Servers
 from _replay import Store
 
@@ -195,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     if all((t.name, m) in done for t in tasks for m in args.methods):
         # nothing left to run: the table, and no server started (the file stays as it is)
         print(format_table(rows, summarize(rows, args.methods)), flush=True)
+        print("\n" + format_markdown(rows, args.methods), flush=True)
         return 0
 
     tmp = None

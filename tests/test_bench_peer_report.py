@@ -8,8 +8,11 @@ from pathlib import Path
 
 # appended, not prepended: bench/ holds scripts named like packages (cascade, trust, ...)
 sys.path.append(str(Path(__file__).resolve().parents[1] / "bench"))
-from _peer_data import make_row  # noqa: E402
-from _peer_report import no_hollow_credit, paired_ci, summarize  # noqa: E402
+from _peer_data import (
+    failed_row,  # noqa: E402
+    make_row,  # noqa: E402
+)
+from _peer_report import format_markdown, no_hollow_credit, paired_ci, summarize  # noqa: E402
 
 
 def rows(method: str, *per_task: list[float], hollow: bool = False) -> list:
@@ -47,3 +50,12 @@ def test_a_hollow_row_gains_nothing_but_keeps_its_losses() -> None:
     summary = summarize(hollow + peer, ["dspy-bfrs", "promptlathe"])
     assert summary["pairs"]["dspy-bfrs"]["wins"] == []
     assert "no credit for hollow rows: -50.0 points" in summary["line"]
+
+
+def test_the_markdown_matrix_marks_hollow_and_failed_cells() -> None:
+    ours = rows("promptlathe", [1.0, 1.0, 0.0, 0.0], hollow=True)
+    crash = failed_row("t0", "dspy-gepa", RuntimeError("parse"), 7, 1.0)
+    table = format_markdown(ours + [crash], ["dspy-gepa", "capo", "promptlathe"])
+    assert "| task | `dspy-gepa` | `promptlathe` |" in table  # capo never ran: no column
+    assert "| t0 | failed (7) | 0.50* (10) |" in table
+    assert "| **mean (tasks)** | - | **0.500** (1) |" in table
