@@ -8,10 +8,7 @@ from pathlib import Path
 
 # appended, not prepended: bench/ holds scripts named like packages (cascade, trust, ...)
 sys.path.append(str(Path(__file__).resolve().parents[1] / "bench"))
-from _peer_data import (
-    failed_row,  # noqa: E402
-    make_row,  # noqa: E402
-)
+from _peer_data import failed_row, make_row  # noqa: E402
 from _peer_report import format_markdown, no_hollow_credit, paired_ci, summarize  # noqa: E402
 
 
