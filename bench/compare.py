@@ -194,8 +194,9 @@ def main(argv: list[str] | None = None) -> int:
         log(f"resuming: {len(rows)} rows read back from {args.json}")
     if all((t.name, m) in done for t in tasks for m in args.methods):
         # nothing left to run: the table, and no server started (the file stays as it is)
-        print(format_table(rows, summarize(rows, args.methods)), flush=True)
-        print("\n" + format_markdown(rows, args.methods), flush=True)
+        shown = [r for r in rows if r.task in {t.name for t in tasks}]
+        print(format_table(shown, summarize(shown, args.methods)), flush=True)
+        print("\n" + format_markdown(shown, args.methods), flush=True)
         return 0
 
     tmp = None
