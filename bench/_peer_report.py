@@ -147,10 +147,12 @@ def format_table(rows: list[Row], summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def format_markdown(rows: list[Row], methods: list[str]) -> str:
+def format_markdown(rows: list[Row], summary: dict[str, Any]) -> str:
     """A Markdown matrix for the docs: a row per task, a column per method, each cell the test
-    accuracy (``*`` hollow, ``failed`` for a crash) and the optimization calls."""
-    done = [m for m in methods if any(r.method == m for r in rows)]
+    accuracy (``*`` hollow, ``failed`` for a crash) and the optimization calls; ``summary`` is
+    :func:`summarize`'s for the same rows."""
+    means = summary["means"]
+    done = list(means)
     cell = {(r.task, r.method): r for r in rows}
     lines = ["| task | " + " | ".join(f"`{m}`" for m in done) + " |"]
     lines.append("|---|" + "---|" * len(done))
@@ -165,7 +167,6 @@ def format_markdown(rows: list[Row], methods: list[str]) -> str:
             else:
                 cells.append(f"{r.accuracy:.2f}{'*' if r.hollow else ''} ({r.opt_calls})")
         lines.append(f"| {task} | " + " | ".join(cells) + " |")
-    means = summarize(rows, methods)["means"]
     cells = [
         f"**{means[m]['accuracy']:.3f}** ({means[m]['tasks']})" if means[m]["tasks"] else "-"
         for m in done

@@ -195,8 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     if all((t.name, m) in done for t in tasks for m in args.methods):
         # nothing left to run: the table, and no server started (the file stays as it is)
         shown = [r for r in rows if r.task in {t.name for t in tasks}]
-        print(format_table(shown, summarize(shown, args.methods)), flush=True)
-        print("\n" + format_markdown(shown, args.methods), flush=True)
+        summary = summarize(shown, args.methods)
+        print(format_table(shown, summary), flush=True)
+        print("\n" + format_markdown(shown, summary), flush=True)
         return 0
 
     tmp = None

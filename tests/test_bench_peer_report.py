@@ -52,7 +52,8 @@ def test_a_hollow_row_gains_nothing_but_keeps_its_losses() -> None:
 def test_the_markdown_matrix_marks_hollow_and_failed_cells() -> None:
     ours = rows("promptlathe", [1.0, 1.0, 0.0, 0.0], hollow=True)
     crash = failed_row("t0", "dspy-gepa", RuntimeError("parse"), 7, 1.0)
-    table = format_markdown(ours + [crash], ["dspy-gepa", "capo", "promptlathe"])
+    methods = ["dspy-gepa", "capo", "promptlathe"]
+    table = format_markdown(ours + [crash], summarize(ours + [crash], methods))
     assert "| task | `dspy-gepa` | `promptlathe` |" in table  # capo never ran: no column
     assert "| t0 | failed (7) | 0.50* (10) |" in table
     assert "| **mean (tasks)** | - | **0.500** (1) |" in table
