@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+from _pauses import PauseLog
 from _replay import ReplayProxy, Store
 
 
@@ -31,9 +32,16 @@ class Server:
     """
 
     def __init__(
-        self, model_path: Path, alias: str, n_ctx: int, log_path: Path, store: Store
+        self,
+        model_path: Path,
+        alias: str,
+        n_ctx: int,
+        log_path: Path,
+        store: Store,
+        pauses: PauseLog | None = None,
     ) -> None:
         self.alias = alias
+        self.pauses = pauses
         self.log_path = log_path
         self.port = _free_port()
         self.direct_url = f"http://127.0.0.1:{self.port}"
@@ -71,7 +79,7 @@ class Server:
                 raise RuntimeError(f"model server exited early:\n{self._tail()}")
             try:
                 if httpx.get(f"{self.direct_url}/v1/models", timeout=2).status_code == 200:
-                    self.proxy = ReplayProxy(self.direct_url, self.store, self.alias)
+                    self.proxy = ReplayProxy(self.direct_url, self.store, self.alias, self.pauses)
                     return
             except httpx.HTTPError:
                 pass

@@ -15,6 +15,7 @@ the numbers a row reports are those of one whole sitting:
   holds a lock), so the proxy forwards one at a time too: that costs nothing, and the time it
   stores for an answer is that answer's own, not its wait behind requests a client sent
   alongside (promptlathe sends several at once; summed, their waits would count time twice).
+  A pause of the whole run logged meanwhile (bench/_pauses.py) is not part of an answer's time.
 
 A response is stored under the run it belongs to (``begin(scope)``: the task and method), the
 request's method, path and JSON body, and its occurrence (the *n*-th identical request gets
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _pauses import PauseLog  # bench/ is on the path when run
 
 Answer = tuple[int, str, bytes, float]
 """A recorded response: status, content type, body, and the seconds it took."""
@@ -100,8 +102,11 @@ class ReplayProxy:
     (what the replayed answers took when first answered); ``replayed_times`` lists those
     seconds in the order the answers were replayed."""
 
-    def __init__(self, upstream: str, store: Store, name: str) -> None:
+    def __init__(
+        self, upstream: str, store: Store, name: str, pauses: PauseLog | None = None
+    ) -> None:
         self.upstream = upstream.rstrip("/")
+        self.pauses = pauses or PauseLog(None)
         self.name = name
         self.store = store
         self.scope = ""
@@ -156,9 +161,10 @@ class ReplayProxy:
             return status, ctype, content
         send = {k: v for k, v in headers.items() if k.lower() in ("content-type", "authorization")}
         with self._forward:
-            t0 = time.perf_counter()
+            t0, w0 = time.perf_counter(), time.time()
             r = self._client.request(method, self.upstream + path, content=body, headers=send)
             seconds = time.perf_counter() - t0
+            seconds = max(0.0, seconds - self.pauses.within(w0, time.time()))
         answer = (r.status_code, r.headers.get("content-type", "application/json"), r.content)
         if r.status_code == 200:
             self.store.put(scope, self.name, key, n, (*answer, seconds))

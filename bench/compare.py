@@ -43,6 +43,9 @@ but repeats no model call: every method reaches the servers through a recording 
 earlier sitting, so a method that takes longer than one sitting finishes over several. Its row
 counts every call and the time the replayed answers first took (``replayed_calls`` and
 ``replayed_seconds`` say how much of it came from an earlier sitting).
+A run stopped for a while (``kill -STOP``, to measure something else) is told of each pause
+by a line in ``--pauses FILE`` (bench/_pauses.py); rows and recorded answers leave the
+pauses out of their seconds, and a row says how many it left out (``paused_seconds``).
 """
 
 from __future__ import annotations
@@ -51,10 +54,12 @@ import argparse
 import signal
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 from _capo import import_promptolution, run_capo  # bench/ is on the path when run
+from _pauses import PauseLog
 from _peer_data import (
     DSPY_METHODS,
     METHODS,
@@ -91,6 +96,20 @@ def split_replayed(
     k = max(0, min(replayed - row.opt_calls, len(task_times)))
     tail = task_times[len(task_times) - k :]
     return seconds - sum(tail), sum(tail[: row.test_calls])
+
+
+def leave_out_pauses(row: Row, pauses: PauseLog, start: float, end: float) -> None:
+    """Take the run's logged pauses between wall-clock ``start`` and ``end`` out of ``row``'s
+    seconds: from its test phase those in its last ``test_seconds`` (the test runs last), from
+    its optimization the rest. The row keeps its wall-clock span and the seconds taken out."""
+    paused = pauses.within(start, end)
+    row.extra["wall"] = [round(start, 1), round(end, 1)]
+    if paused <= 0:
+        return
+    in_test = min(paused, pauses.within(end - row.test_seconds, end))
+    row.test_seconds = max(0.0, row.test_seconds - in_test)
+    row.opt_seconds = max(0.0, row.opt_seconds - (paused - in_test))
+    row.extra["paused_seconds"] = round(paused, 1)
 
 
 def capo_cap(args: argparse.Namespace, peer_calls: dict[str, int]) -> int | None:
@@ -158,6 +177,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--json", type=Path, default=None, help="write the table as JSON here")
     p.add_argument("--workdir", type=Path, default=None, help="keep run files here")
     p.add_argument("--verbose", action="store_true", help="promptlathe progress events")
+    p.add_argument(
+        "--pauses",
+        type=Path,
+        default=None,
+        help="a log of pauses of this run (bench/_pauses.py); their time is left out of rows",
+    )
     args = p.parse_args(argv)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     bad = [m for m in methods if m not in METHODS]
@@ -208,12 +233,13 @@ def main(argv: list[str] | None = None) -> int:
         work = args.workdir
         work.mkdir(parents=True, exist_ok=True)
     store = Store(work / "replay.sqlite")
-    server = Server(model_path, args.model, args.n_ctx, work / "server.log", store)
+    pauses = PauseLog(args.pauses)
+    server = Server(model_path, args.model, args.n_ctx, work / "server.log", store, pauses)
     proposer = None
     if args.proposer_model and args.proposer_model != args.model:
         proposer_path = resolve_embedded(args.proposer_model)
         proposer = Server(
-            proposer_path, args.proposer_model, args.n_ctx, work / "proposer.log", store
+            proposer_path, args.proposer_model, args.n_ctx, work / "proposer.log", store, pauses
         )
     servers = Servers(server, proposer)
     dspy_version = None
@@ -244,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
                 replayed_calls0 = servers.replayed_calls()
                 replayed_secs0 = servers.replayed_seconds()
                 task_times0 = len(servers.task.replayed_times())
+                wall0 = time.time()
                 if method == "seed":
                     row = run_seed(t, server, args)
                 elif method in DSPY_METHODS:
@@ -253,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
                     row = run_capo(t, servers, args, capo_cap(args, peer_calls))
                 else:
                     row = run_promptlathe(t, servers, args, work, list(peer_calls.values()), method)
+                leave_out_pauses(row, pauses, wall0, time.time())
                 replayed = servers.replayed_calls() - replayed_calls0
                 if replayed:
                     # answers an earlier sitting paid for: counted, and their time added
