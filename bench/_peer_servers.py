@@ -73,8 +73,9 @@ class Server:
     def start(self, timeout: float = 180.0) -> None:
         with self.log_path.open("wb") as fh:
             self.proc = subprocess.Popen(self._cmd, stdout=fh, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        deadline, started = time.monotonic() + timeout, time.time()
+        paused = self.pauses or PauseLog(None)  # a logged pause of the run is not waiting
+        while time.monotonic() < deadline + paused.within(started, time.time()):
             if self.proc.poll() is not None:
                 raise RuntimeError(f"model server exited early:\n{self._tail()}")
             try:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import pytest
 
 # appended, not prepended: bench/ holds scripts named like packages (cascade, trust, ...)
 sys.path.append(str(Path(__file__).resolve().parents[1] / "bench"))
@@ -86,3 +87,34 @@ def test_an_answer_in_flight_during_a_pause_is_stored_without_it(tmp_path: Path)
     finally:
         up.server.shutdown()
         store.close()
+
+
+def test_a_paused_server_start_is_not_a_timeout(tmp_path: Path) -> None:
+    """A server slower to answer than the start timeout allows: a timeout, unless the run was
+    paused meanwhile (its pause logged), which does not count as waiting for the server."""
+    from _peer_servers import Server
+
+    def slow_server(pauses: PauseLog) -> Server:
+        server = Server(tmp_path / "m.gguf", "m", 512, tmp_path / "s.log", store, pauses)
+        server._cmd = [  # answers /v1/models a second after it starts
+            sys.executable,
+            "-c",
+            "import http.server, time; time.sleep(1.0)\n"
+            "class H(http.server.BaseHTTPRequestHandler):\n"
+            "    def do_GET(self): self.send_response(200); self.end_headers()\n"
+            f"http.server.HTTPServer(('127.0.0.1', {server.port}), H).serve_forever()",
+        ]
+        return server
+
+    store = Store(tmp_path / "replay.sqlite")
+    log = tmp_path / "pauses.log"
+    late = slow_server(PauseLog(log))
+    with pytest.raises(RuntimeError, match="did not start"):
+        late.start(timeout=0.2)
+    late.stop()
+    log.write_text(line(time.time() - 1, 3600))  # the run paused, from now on
+    paused = slow_server(PauseLog(log))
+    paused.start(timeout=0.2)
+    assert paused.proxy is not None
+    paused.stop()
+    store.close()
