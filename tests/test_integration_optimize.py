@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -143,6 +142,8 @@ def test_two_workers_both_search_and_never_evaluate_a_prompt_twice(
 ) -> None:
     import optuna
 
+    from promptlathe.store import Store
+
     out = tmp_path / "run"
     # six test examples: the test stage is not what is tested here
     test_file = first_lines(shared_data / "ape" / "negation.test.jsonl", tmp_path / "t.jsonl", 6)
@@ -185,8 +186,11 @@ def test_two_workers_both_search_and_never_evaluate_a_prompt_twice(
     study = optuna.load_study(
         study_name="promptlathe-joint", storage=f"sqlite:///{out / 'study.db'}"
     )
-    ours = [t for t in study.get_trials(deepcopy=False) if "pid" in t.user_attrs]
-    evaluated = [t for t in ours if t.state.is_finished() and "duplicate_of" not in t.user_attrs]
+    evaluated = [
+        t
+        for t in study.get_trials(deepcopy=False)
+        if t.state.is_finished() and "duplicate_of" not in t.user_attrs and "pid" in t.user_attrs
+    ]
     assert len({t.user_attrs["pid"] for t in evaluated}) == 2, "both processes ran trials"
     # A prompt is evaluated once: no two races of it run to the end ...
     # (When the shared budget runs out, each process's last race fails on it, most often
@@ -195,12 +199,11 @@ def test_two_workers_both_search_and_never_evaluate_a_prompt_twice(
     raced = [t for t in evaluated if t.state != optuna.trial.TrialState.FAIL]
     hashes = [t.user_attrs["prompt_hash"] for t in raced]
     assert len(hashes) == len(set(hashes)), "a prompt was raced to the end twice"
-    # ... and every paid call is a distinct request (the budget counts a call when it is
-    # made, the charges table once per request): no call was paid for twice.
-    with sqlite3.connect(out / "calls.sqlite") as db:
-        used = db.execute("SELECT used FROM budgets WHERE name = 'lm_calls'").fetchone()[0]
-        charged = db.execute("SELECT count(*) FROM charges WHERE name = 'lm_calls'").fetchone()[0]
-    assert used == charged > 0
+    # ... and every paid call is a distinct request (the budget reserves a call when it is
+    # made, the charges table records it once per request): no call was paid for twice.
+    store = Store(out / "calls.sqlite")
+    assert store.reserved("lm_calls") == store.count_charges("lm_calls") > 0
+    store.close()
     failed = [t for t in evaluated if t.state == optuna.trial.TrialState.FAIL]
     assert all("calls_at_end" in t.user_attrs for t in failed), "a trial failed, not on the budget"
     assert json.loads((out / "result.json").read_text())["calls_used"] <= 120
