@@ -41,7 +41,7 @@ class Server:
         pauses: PauseLog | None = None,
     ) -> None:
         self.alias = alias
-        self.pauses = pauses
+        self.pauses = pauses or PauseLog(None)
         self.log_path = log_path
         self.port = _free_port()
         self.direct_url = f"http://127.0.0.1:{self.port}"
@@ -74,8 +74,8 @@ class Server:
         with self.log_path.open("wb") as fh:
             self.proc = subprocess.Popen(self._cmd, stdout=fh, stderr=subprocess.STDOUT)
         deadline, started = time.monotonic() + timeout, time.time()
-        paused = self.pauses or PauseLog(None)  # a logged pause of the run is not waiting
-        while time.monotonic() < deadline + paused.within(started, time.time()):
+        # a logged pause of the run is not time spent waiting for the server
+        while time.monotonic() < deadline + self.pauses.within(started, time.time()):
             if self.proc.poll() is not None:
                 raise RuntimeError(f"model server exited early:\n{self._tail()}")
             try:

@@ -163,8 +163,7 @@ class ReplayProxy:
         with self._forward:
             t0, w0 = time.perf_counter(), time.time()
             r = self._client.request(method, self.upstream + path, content=body, headers=send)
-            seconds = time.perf_counter() - t0
-            seconds = max(0.0, seconds - self.pauses.within(w0, time.time()))
+            seconds = max(0.0, time.perf_counter() - t0 - self.pauses.within(w0, time.time()))
         answer = (r.status_code, r.headers.get("content-type", "application/json"), r.content)
         if r.status_code == 200:
             self.store.put(scope, self.name, key, n, (*answer, seconds))
