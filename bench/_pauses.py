@@ -24,13 +24,19 @@ _LINE = re.compile(r"^(\S+) paused ([0-9.]+) s\b")
 
 def parse_pauses(text: str) -> list[tuple[float, float]]:
     """``(start, end)`` in seconds since the epoch for each pause line of ``text`` (other
-    lines are ignored)."""
+    lines are ignored).
+
+    Raises:
+        ValueError: a pause line whose start is no time, naming the line."""
     out: list[tuple[float, float]] = []
-    for line in text.splitlines():
+    for i, line in enumerate(text.splitlines(), 1):
         m = _LINE.match(line.strip())
         if m is None:
             continue
-        start = datetime.fromisoformat(m.group(1).replace("Z", "+00:00")).timestamp()
+        try:
+            start = datetime.fromisoformat(m.group(1).replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            raise ValueError(f"line {i}: {m.group(1)!r} is not a UTC time") from None
         out.append((start, start + float(m.group(2))))
     return out
 

@@ -190,6 +190,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"--methods: unknown {bad}; choose from {','.join(METHODS)}")
     args.methods = [m for m in METHODS if m in methods]  # DSPy before promptlathe (budget)
     args.tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    try:  # a log that cannot be read fails here, not in the middle of a run
+        PauseLog(args.pauses).pauses()
+    except (OSError, ValueError) as exc:
+        p.error(f"--pauses: {args.pauses}: {exc}")
     if args.capo_calls != "peers" and not args.capo_calls.isdigit():
         p.error(f"--capo-calls: {args.capo_calls!r} is not 'peers' or a whole number of calls")
     return args

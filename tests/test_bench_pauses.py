@@ -118,3 +118,15 @@ def test_a_paused_server_start_is_not_a_timeout(tmp_path: Path) -> None:
     assert paused.proxy is not None
     paused.stop()
     store.close()
+
+
+def test_a_pause_log_that_cannot_be_read_is_refused_before_the_run(tmp_path: Path) -> None:
+    from compare import parse_args
+
+    log = tmp_path / "pauses.log"
+    log.write_text(line(1000, 10) + "yesterday paused 5 s: a hand-written line\n")
+    with pytest.raises(ValueError, match="line 2: 'yesterday'"):
+        PauseLog(log).pauses()
+    with pytest.raises(SystemExit) as exc:
+        parse_args(["--pauses", str(log)])
+    assert exc.value.code == 2
