@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import multiprocessing as mp
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 import optuna
@@ -28,11 +26,9 @@ from promptlathe.optimizers import (
 )
 from promptlathe.optimizers._confirm import with_cut_leader
 from promptlathe.optimizers._plan_text import DEFAULTS_WHY, defaults_line
-from promptlathe.optimizers._racing import ZERO_RUNG, ZERO_STREAK, zero_rung_for
-from promptlathe.optimizers._runlog import LogEntry, RunLog
+from promptlathe.optimizers._runlog import LogEntry
 from promptlathe.optimizers._search import open_study
 from promptlathe.optimizers._state import StageState
-from promptlathe.store import Store
 from promptlathe.testing.optimizers import make_config, make_task, user_inputs
 from promptlathe.testing.optimizers import make_lm as make_noisy_lm
 
@@ -534,77 +530,6 @@ def test_racing_drops_a_candidate_tied_with_the_incumbent_at_zero() -> None:
     assert should_stop([0.0] * 8, 24, weak, 0.1) is None
     fair = Incumbent(0.3, (1.0,) * 7 + (0.0,) * 17)
     assert should_stop([0.0] * 8, 24, fair, 0.1) == "scored 0 on 8 examples"
-
-
-def test_the_zero_rule_waits_longer_after_every_few_candidates_that_scored_nothing() -> None:
-    assert [zero_rung_for(z, 50) for z in (0, 3, 4, 7, 8, 12, 40)] == [8, 8, 16, 16, 32, 50, 50]
-    assert zero_rung_for(ZERO_STREAK, 12) == 12  # never past all of validation
-    assert should_stop([0.0] * 8, 50, None, 0.1, zero_rung=16) is None
-    assert should_stop([0.0] * 16, 50, None, 0.1, zero_rung=16) == "scored 0 on 16 examples"
-    zero = Incumbent(0.0, (0.0,) * 50)
-    assert should_stop([0.0] * 8, 50, zero, 0.1, zero_rung=16) is None
-    assert should_stop([0.0] * 16, 50, zero, 0.1, zero_rung=16) is not None
-
-
-def _logged(run_dir: Path) -> list[LogEntry]:
-    """The run's logged candidates in the order their races ended (the budget's last,
-    cut-short race left out)."""
-    store = Store(run_dir / "calls.sqlite")
-    try:
-        entries = [e for e in RunLog(store).entries() if e.state != "failed"]
-    finally:
-        store.close()
-    return sorted(entries, key=lambda e: e.calls_at_end or 0)
-
-
-def _styles_lm(answer: Callable[[GenerationRequest, str], str], model_id: str) -> ScriptedLM:
-    """A scripted LM that, as proposer, writes a new instruction every call, and as task
-    model answers with ``answer(request, its whole text)``."""
-    count = itertools.count(1)
-
-    def model(req: GenerationRequest) -> str:
-        text = " ".join(m["content"] for m in req.chat_messages or []) or (req.prompt or "")
-        asks = ("I gave a friend an instruction", "Your task is to write an instruction")
-        if any(a in text for a in asks):
-            return f"Rewrite the input in style number {next(count)}."
-        return answer(req, text)
-
-    return ScriptedLM(model, model_id=model_id)
-
-
-def test_a_search_that_finds_nothing_judges_later_candidates_on_more_examples(
-    tmp_path: Path,
-) -> None:
-    lm = _styles_lm(lambda req, text: "nothing", "scripted-never-right")
-    cfg = _cfg(tmp_path, budget_calls=400)
-    result = optimize(lm=lm, **vars(cfg))
-    sizes = [e.n for e in _logged(Path(cfg.out))]
-    assert result.calls_used <= cfg.budget_calls
-    assert len(sizes) > 2 * ZERO_STREAK
-    # 8 for the first few, 16 for the next few, then all of validation (24 here)
-    want = [min(24, ZERO_RUNG * 2 ** (i // ZERO_STREAK)) for i in range(len(sizes))]
-    assert sizes == want
-
-
-def _right_under_the_seed(req: GenerationRequest, text: str) -> str:
-    """Right on one input in three under the seed's instruction, never under another one."""
-    query = [m["content"] for m in req.chat_messages if m["role"] == "user"][-1]
-    word = query.split("\n")[-1].split(": ", 1)[-1]
-    system = " ".join(m["content"] for m in req.chat_messages if m["role"] == "system")
-    seeded = "Repeat the input." in text and "style number" not in system
-    return word.upper() if seeded and len(word) % 3 == 0 else "nothing"
-
-
-def test_an_incumbent_above_zero_keeps_the_zero_rule_at_eight_examples(tmp_path: Path) -> None:
-    cfg = _cfg(tmp_path, budget_calls=300)
-    optimize(lm=_styles_lm(_right_under_the_seed, "scripted-seed-only"), **vars(cfg))
-    entries = _logged(Path(cfg.out))
-    assert entries[0].source == "seed" and entries[0].state == "complete"
-    assert (entries[0].mean or 0.0) > 0
-    zeros = [e for e in entries if sum(e.scores) == 0]
-    assert len(zeros) > 2 * ZERO_STREAK
-    assert {e.n for e in zeros} == {ZERO_RUNG}
-    assert all(e.note == f"scored 0 on {ZERO_RUNG} examples" for e in zeros)
 
 
 def test_the_result_compares_the_winner_with_constant_answers(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from promptlathe.metrics import Metric
 from promptlathe.optimizers._budget import Budget, StageBudget
 from promptlathe.optimizers._config import OptimizeConfig
 from promptlathe.optimizers._plan import Plan
-from promptlathe.optimizers._racing import Incumbent, RaceOutcome, RacingPruner, zero_rung_for
+from promptlathe.optimizers._racing import Incumbent, RaceOutcome, RacingPruner
 from promptlathe.optimizers._runlog import LogEntry, RunLog, rung_means
 from promptlathe.optimizers._search import fail_stale, open_study, run_trial
 from promptlathe.optimizers._state import Rejected, RunState, StageState, VetState
@@ -187,29 +187,13 @@ class RunContext:
         done = self.log.complete()
         return Incumbent(done[0].mean or 0.0, done[0].scores) if done else None
 
-    def zero_rung(self) -> int:
-        """The examples a candidate that scores nothing is judged on before it is dropped:
-        wider after every few candidates that scored nothing while none has scored above 0 on
-        all of validation (:func:`~promptlathe.optimizers._racing.zero_rung_for`). Read from
-        the run log, so every process of the run, and every race (against the incumbent or
-        against a parent), agrees on it."""
-        zeros = 0
-        for e in self.log.entries():
-            if e.state == "complete" and sum(e.scores) > 0:
-                return zero_rung_for(0, len(self.data.val))  # an incumbent above 0
-            if e.state in ("complete", "pruned") and e.scores and sum(e.scores) == 0:
-                zeros += 1
-        return zero_rung_for(zeros, len(self.data.val))
-
     def study(
         self, suffix: str, incumbent: Callable[[], Incumbent | None] | None = None
     ) -> optuna.Study:
         """The Optuna study ``{study}-{suffix}`` (created on first use). Its pruner races
         against ``incumbent`` (default: the run's best complete candidate)."""
         if suffix not in self._studies:
-            pruner = RacingPruner(
-                len(self.data.val), incumbent or self.incumbent, self.cfg.alpha, self.zero_rung
-            )
+            pruner = RacingPruner(len(self.data.val), incumbent or self.incumbent, self.cfg.alpha)
             name = f"{self.cfg.study}-{suffix}"
             self._studies[suffix] = open_study(
                 self.storage, name, self.cfg.sampler, self.sampler_seed, pruner

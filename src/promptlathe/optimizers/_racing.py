@@ -6,8 +6,7 @@ incumbent are paired. A trial is pruned at a rung when
 * it cannot beat the incumbent even if it got every remaining example right (futility), or
 * a one-sided paired sign test over the examples seen so far says it is worse than the
   incumbent at level ``alpha``, or
-* after at least the zero rung's examples (``ZERO_RUNG``, wider while candidates keep
-  scoring nothing: :func:`zero_rung_for`) it has scored nothing, and either there is no
+* after at least ``ZERO_RUNG`` examples it has scored nothing, and either there is no
   incumbent yet or the incumbent scored nothing too (a tie at zero: in both cases more
   examples of a prompt that gets nothing right teach the search nothing) or a candidate as
   good as the incumbent would score nothing that often with probability below ``alpha`` (on
@@ -33,21 +32,6 @@ from promptlathe.tasks import Example
 
 ZERO_RUNG = 8
 """Examples a candidate sees before a zero score (or a hopeless bound) drops it."""
-
-ZERO_STREAK = 4
-"""Candidates that score nothing, while nothing has scored above 0 on all of validation, after
-which the zero rule waits for twice as many examples."""
-
-
-def zero_rung_for(zeros: int, n_val: int) -> int:
-    """Examples the zero rule waits for once ``zeros`` candidates have scored nothing and none
-    has scored above 0 on all of validation: ``ZERO_RUNG``, doubled after every
-    ``ZERO_STREAK`` of them, at most all of validation.
-
-    When the first examples are ones no prompt gets right, every candidate scores 0 there and
-    is dropped after 8: the search spends its budget on candidates and learns nothing. Waiting
-    for more examples spends it on evidence instead (fewer candidates, each seen further)."""
-    return min(n_val, ZERO_RUNG * 2 ** (max(0, zeros) // ZERO_STREAK))
 
 
 @dataclass(frozen=True)
@@ -92,25 +76,20 @@ def rungs_for(n_val: int, first: int = 8, factor: int = 2) -> list[int]:
 
 
 def should_stop(
-    scores: Sequence[float],
-    n_val: int,
-    incumbent: Incumbent | None,
-    alpha: float,
-    zero_rung: int = ZERO_RUNG,
+    scores: Sequence[float], n_val: int, incumbent: Incumbent | None, alpha: float
 ) -> str | None:
-    """Why a partially evaluated candidate should stop, or ``None`` to go on. ``zero_rung``:
-    the examples it must have seen before scoring nothing stops it (:func:`zero_rung_for`)."""
+    """Why a partially evaluated candidate should stop, or ``None`` to go on."""
     if not scores:
         return None
     n = len(scores)
     if incumbent is None:
         # The first candidate has nobody to beat; only nothing right is a reason to stop it
         # (a zero-shot seed on a small model would otherwise take all of validation to say 0).
-        return f"scored 0 on {n} examples" if sum(scores) == 0 and n >= zero_rung else None
+        return f"scored 0 on {n} examples" if sum(scores) == 0 and n >= ZERO_RUNG else None
     best_possible = (sum(scores) + (n_val - n)) / n_val
     if best_possible <= incumbent.value:
         return f"cannot win: at most {best_possible:.3f} <= incumbent {incumbent.value:.3f}"
-    if sum(scores) == 0 and n >= zero_rung:
+    if sum(scores) == 0 and n >= ZERO_RUNG:
         # All wrong so far. At a tie at zero it cannot show it beats the incumbent (that is
         # where a chatty output format blinds a search); against an incumbent that is right
         # at rate p, all wrong is evidence only when (1 - p) ** n is small.
@@ -139,28 +118,18 @@ class RacingPruner(optuna.pruners.BasePruner):
         n_val: size of the full validation set.
         incumbent: returns the current incumbent (may look across several studies).
         alpha: level of the paired sign test.
-        zero_rung: returns the examples the zero rule waits for (default: ``ZERO_RUNG``).
     """
 
-    def __init__(
-        self,
-        n_val: int,
-        incumbent: IncumbentFn,
-        alpha: float = 0.1,
-        zero_rung: Callable[[], int] | None = None,
-    ) -> None:
+    def __init__(self, n_val: int, incumbent: IncumbentFn, alpha: float = 0.1) -> None:
         self.n_val = n_val
         self.incumbent = incumbent
         self.alpha = alpha
-        self.zero_rung = zero_rung or (lambda: ZERO_RUNG)
         self.reasons: dict[int, str] = {}
         """Why each trial this process pruned was stopped, by trial number."""
 
     def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
         scores = trial.user_attrs.get("scores") or []
-        reason = should_stop(
-            scores, self.n_val, self.incumbent(), self.alpha, zero_rung=self.zero_rung()
-        )
+        reason = should_stop(scores, self.n_val, self.incumbent(), self.alpha)
         if reason is not None:
             self.reasons[trial.number] = reason
         return reason is not None
